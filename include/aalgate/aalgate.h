@@ -1,0 +1,318 @@
+/*
+ * aalgate: hold every access path to the same assurance level.
+ *
+ * This header is the assurance core: error codes, the method catalogue,
+ * the combination of methods into an Authenticator Assurance Level (NIST
+ * SP 800-63B-4 §2), reauthentication windows, durations and the policy
+ * file.  Every face of aalgate (audit, gate, govern, watch) computes
+ * assurance through these functions and nowhere else.
+ *
+ * Conventions
+ *  - Every function that can fail returns an ag_code; AG_OK (0) is success.
+ *  - Functions that parse input take a struct ag_error, which receives a
+ *    message of the form "FILE:LINE:COL: what went wrong".
+ *  - The library never aborts: allocation failure is AG_ERR_NOMEM.
+ *  - Structs own their strings; *_free() releases everything.
+ */
+#ifndef AALGATE_AALGATE_H
+#define AALGATE_AALGATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AG_API __attribute__((visibility("default")))
+
+#define AG_VERSION "0.1.0"
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Stable error codes: values never change meaning. */
+typedef enum {
+	AG_OK = 0,
+	AG_ERR_NOMEM = 1,    /* out of memory */
+	AG_ERR_IO = 2,       /* a file could not be read or written */
+	AG_ERR_SYNTAX = 3,   /* malformed YAML or JSON */
+	AG_ERR_INVALID = 4,  /* well-formed input with invalid content */
+	AG_ERR_LIMIT = 5,    /* an input exceeded a size, depth or count cap */
+	AG_ERR_USAGE = 6,    /* a caller passed a bad argument */
+	AG_ERR_INTERNAL = 7, /* a broken invariant; always denies */
+	AG_ERR_NOT_FOUND = 8 /* a named thing does not exist */
+} ag_code;
+
+/* The fixed text for an error code, never NULL. */
+AG_API const char *ag_strerror(ag_code code);
+
+#define AG_ERRMSG_MAX 1024
+
+/* Detail for the last failure: code and a "FILE:LINE:COL: ..." message. */
+struct ag_error {
+	ag_code code;
+	char msg[AG_ERRMSG_MAX];
+};
+
+/* Sets err to AG_OK with an empty message. */
+AG_API void ag_error_init(struct ag_error *err);
+
+/* ---- assurance --------------------------------------------------------- */
+
+/* An assurance (DESIGN §1.1).  aal 0 means no acceptable authentication. */
+struct ag_assurance {
+	int aal;
+	bool phishing_resistant;
+	bool hardware;
+};
+
+enum ag_factor {
+	AG_FACTOR_NONE = 0, /* counts as no factor (e.g. kba) */
+	AG_FACTOR_KNOW,
+	AG_FACTOR_HAVE,
+	AG_FACTOR_ARE,
+	AG_FACTOR_MULTI /* a multi-factor authenticator on its own */
+};
+
+/* What a delegated method proves control of. */
+enum ag_delegation {
+	AG_DELEG_NONE = 0,
+	AG_DELEG_EMAIL, /* the account's mailbox */
+	AG_DELEG_PHONE  /* the account's phone number at a carrier */
+};
+
+/* Where a set of methods is used.  E-mail is not an authenticator for
+ * sign-in (SP 800-63B-4 §3.1.3.1); it counts only as an issued recovery
+ * code (§4.2). */
+enum ag_use {
+	AG_USE_SIGNIN = 0,
+	AG_USE_RECOVERY
+};
+
+/* One method of the catalogue (DESIGN §1.2). */
+struct ag_method {
+	char *name;
+	char **amr; /* RFC 8176 values that report this method, NULL-terminated */
+	enum ag_factor factor;
+	int alone;               /* AAL it gives on its own, 0..3 */
+	bool phishing_resistant; /* SP 800-63B-4 §3.2.5 */
+	bool hardware;           /* non-exportable hardware-held key */
+	enum ag_delegation delegated;
+	bool restricted;    /* SP 800-63B-4 §3.1.3.3 (PSTN) */
+	bool prohibited;    /* never counts (KBA, §3.1.1.2) */
+	bool needs_device;  /* counts only beside a device factor (pin, biometric) */
+	bool device;        /* a physical or software device the user holds */
+	bool recovery_only; /* counts only as an issued recovery code (e-mail) */
+	bool builtin;
+	unsigned line, col; /* where a policy defined or overrode it, else 0 */
+};
+
+/* The method catalogue: built-ins plus the policy's additions. */
+struct ag_catalogue {
+	struct ag_method *methods;
+	size_t n;
+	size_t alloc;
+};
+
+/* Fills cat with the built-in methods.  Release with ag_catalogue_release. */
+AG_API ag_code ag_catalogue_builtin(struct ag_catalogue *cat);
+AG_API void ag_catalogue_release(struct ag_catalogue *cat);
+
+/* Index of the method called name, or -1. */
+AG_API int ag_catalogue_find(const struct ag_catalogue *cat, const char *name);
+
+/*
+ * Combines the methods idx[0..n) used together into an assurance
+ * (DESIGN §1.3, SP 800-63B-4 §2.1-§2.3):
+ *  - AAL3: a hardware, phishing-resistant multi-factor authenticator; or a
+ *    hardware, phishing-resistant single-factor cryptographic authenticator
+ *    together with a "know" factor;
+ *  - AAL2: a multi-factor authenticator; or a "have" factor together with a
+ *    "know" or "are" factor;
+ *  - AAL1: any permitted method;
+ *  - AAL0: anything else.
+ * Prohibited methods never count; pin and biometric count only beside a
+ * device; recovery-only methods count only for AG_USE_RECOVERY.
+ */
+AG_API void ag_combine(const struct ag_catalogue *cat, const uint16_t *idx,
+		       size_t n, enum ag_use use, struct ag_assurance *out);
+
+/* ---- durations and reauthentication ------------------------------------ */
+
+/* Parses "90s", "15m", "12h" or "30d" into seconds. */
+AG_API ag_code ag_duration_parse(const char *s, int64_t *secs);
+
+/* Writes secs in the largest exact unit ("12h", "90s"); "0s" for zero. */
+AG_API void ag_duration_format(int64_t secs, char *buf, size_t len);
+
+enum ag_profile {
+	AG_PROFILE_SP800_63B_4 = 0, /* the default */
+	AG_PROFILE_SP800_63B_3
+};
+
+/* A reauthentication window in seconds; 0 means none. */
+struct ag_window {
+	int64_t max_age;
+	int64_t idle;
+};
+
+/* The profile's window for aal 1..3 (DESIGN §1.4).  AG_ERR_USAGE otherwise. */
+AG_API ag_code ag_profile_window(enum ag_profile profile, int aal,
+				 struct ag_window *out);
+
+AG_API const char *ag_profile_name(enum ag_profile profile);
+
+/* ---- the policy -------------------------------------------------------- */
+
+enum ag_device {
+	AG_DEVICE_ANY = 0,
+	AG_DEVICE_KNOWN,
+	AG_DEVICE_MANAGED
+};
+
+AG_API const char *ag_device_name(enum ag_device d);
+
+/* Account kinds (DESIGN §2.1). */
+enum ag_account_kind {
+	AG_KIND_HUMAN = 0,
+	AG_KIND_SERVICE,
+	AG_KIND_MAILBOX,
+	AG_KIND_PHONE,
+	AG_KIND_DEVICE,
+	AG_KIND_EXTERNAL,
+	AG_KIND_COUNT
+};
+
+AG_API const char *ag_account_kind_name(enum ag_account_kind k);
+
+#define AG_AAL_UNSET (-1)         /* the workflow sets no AAL */
+#define AG_AAL_MATCH_ACCOUNT (-2) /* "match_account": the account's own level */
+
+/* An IPv4 or IPv6 network. */
+struct ag_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned prefix;
+};
+
+/* Parses "10.0.0.0/8", "::1/128" or a bare address (a host network). */
+AG_API ag_code ag_cidr_parse(const char *s, struct ag_cidr *out);
+
+/* A workflow after profile defaults were applied. */
+struct ag_workflow {
+	char *name;
+	int aal; /* 0..3, AG_AAL_UNSET or AG_AAL_MATCH_ACCOUNT */
+	bool phishing_resistant;
+	bool hardware;
+	enum ag_device device;
+	int64_t max_age; /* seconds; 0 = none */
+	int64_t idle;    /* seconds; 0 = none */
+	bool allow_weaker_than_profile;
+	bool jit;
+	int64_t jit_max;
+	char *jit_approvers;
+	int jit_approvals;
+	bool machine;
+	int64_t max_token_lifetime; /* seconds; 0 = unset */
+	uint16_t *credentials;      /* catalogue indexes */
+	size_t n_credentials;
+	struct ag_cidr *networks;
+	size_t n_networks;
+	char **scopes;
+	size_t n_scopes;
+	unsigned line, col;
+};
+
+struct ag_acr {
+	char *value;
+	struct ag_assurance assurance;
+	unsigned line, col;
+};
+
+struct ag_issuer {
+	char *iss;
+	char **audiences;
+	size_t n_audiences;
+	char *jwks_file;
+	char *jwks_uri;
+	int64_t clock_skew;
+	unsigned line, col;
+};
+
+struct ag_route {
+	char *host;
+	char *path_prefix;
+	char *method;
+	size_t workflow; /* index into workflows */
+	unsigned line, col;
+};
+
+struct ag_policy {
+	char *file;
+	enum ag_profile profile;
+	int assume[AG_KIND_COUNT]; /* AAL of referenced, undescribed accounts */
+	struct ag_catalogue catalogue;
+	struct ag_workflow *workflows;
+	size_t n_workflows;
+	struct {
+		bool set;
+		int approvals;
+		int64_t max;
+		bool alert;
+		unsigned line, col;
+	} break_glass;
+	struct ag_acr *acr;
+	size_t n_acr;
+	struct ag_issuer *issuers;
+	size_t n_issuers;
+	struct ag_cidr *trusted_proxies;
+	size_t n_trusted_proxies;
+	char *device_header;
+	char *device_claim;
+	struct ag_route *routes;
+	size_t n_routes;
+	long default_workflow; /* index, or -1 */
+	struct {
+		int64_t stale;
+		int64_t rotate;
+		int64_t max_lifetime;
+	} nhi;
+};
+
+/* Largest policy file read, in bytes. */
+#define AG_POLICY_MAX_BYTES (16u * 1024u * 1024u)
+
+/* Loads and validates a policy file.  On failure *out is NULL and err
+ * names the file, line and column. */
+AG_API ag_code ag_policy_load(const char *path, struct ag_policy **out,
+			      struct ag_error *err);
+
+/* The same from memory; name is used in messages. */
+AG_API ag_code ag_policy_load_buffer(const char *name, const char *buf,
+				     size_t len, struct ag_policy **out,
+				     struct ag_error *err);
+
+AG_API void ag_policy_free(struct ag_policy *p);
+
+/* Index of the workflow called name, or -1. */
+AG_API long ag_policy_workflow(const struct ag_policy *p, const char *name);
+
+/* The reauthentication window of an account held to workflow w: the
+ * workflow's own max_age and idle, which already include the profile's
+ * defaults.  A workflow without an AAL uses the AAL1 window. */
+AG_API void ag_workflow_window(const struct ag_policy *p,
+			       const struct ag_workflow *w,
+			       struct ag_window *out);
+
+/* Does assurance a meet workflow w's level?  Checks aal (a workflow with
+ * AG_AAL_MATCH_ACCOUNT or no AAL is not decided here and returns false),
+ * phishing resistance and hardware; not session age or device. */
+AG_API bool ag_workflow_satisfied(const struct ag_workflow *w,
+				  const struct ag_assurance *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

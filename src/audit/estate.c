@@ -1,0 +1,1274 @@
+/*
+ * Loading and resolving the estate (DESIGN §2.1).
+ *
+ * Estate files may hold millions of entries, so they are read one list
+ * item at a time: each account or path becomes a small node tree, is
+ * converted, and is freed before the next is read.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "estate.h"
+#include "ynode.h"
+#include "banned.h"
+
+static const char *const path_kind_names[AG_PATH_KIND_COUNT] = {
+	"login",  "recovery", "helpdesk",    "renewal",    "stepup",
+	"legacy", "api",      "break_glass", "enrollment",
+};
+
+const char *ag_path_kind_name(enum ag_path_kind k)
+{
+	if ((unsigned)k >= AG_PATH_KIND_COUNT)
+		return "unknown";
+	return path_kind_names[k];
+}
+
+static const char *const account_keys[] = {
+	"id", "kind", "workflow", "groups", "email", "phone", "owner",
+	"standing", "break_glass", "description", NULL,
+};
+
+static const char *const path_keys[] = {
+	"id", "kind", "to", "methods", "via", "device_check", "monitored",
+	"lifetime", "approval", "approvals", "alert", "description", NULL,
+};
+
+static const char *const estate_keys[] = {"accounts", "paths", NULL};
+
+ag_code ag_estate_new(const struct ag_policy *policy, struct ag_estate **out)
+{
+	struct ag_estate *e = calloc(1, sizeof(*e));
+	*out = NULL;
+	if (!e)
+		return AG_ERR_NOMEM;
+	e->policy = policy;
+	ag_strmap_init(&e->account_ids);
+	ag_strmap_init(&e->path_ids);
+	ag_strmap_init(&e->group_ids);
+	for (int k = 0; k < AG_KIND_COUNT; k++)
+		e->synth[k] = AG_NONE;
+	*out = e;
+	return AG_OK;
+}
+
+static void ref_free(struct ag_ref *r)
+{
+	if (r) {
+		free(r->name);
+		free(r);
+	}
+}
+
+void ag_estate_free(struct ag_estate *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->n_files; i++)
+		free(e->files[i]);
+	free(e->files);
+	for (size_t i = 0; i < e->n_accounts; i++) {
+		struct ag_account *a = &e->accounts[i];
+		free(a->id);
+		ref_free(a->email_ref);
+		ref_free(a->phone_ref);
+		free(a->groups);
+		free(a->owner);
+	}
+	free(e->accounts);
+	for (size_t i = 0; i < e->n_paths; i++) {
+		struct ag_path *p = &e->paths[i];
+		free(p->id);
+		free(p->methods);
+		for (size_t k = 0; p->to && k < p->n_to; k++)
+			free(p->to[k].name);
+		free(p->to);
+		for (size_t k = 0; p->via_refs && k < p->n_via; k++)
+			free(p->via_refs[k].name);
+		free(p->via_refs);
+		free(p->via);
+	}
+	free(e->paths);
+	for (size_t i = 0; i < e->n_groups; i++)
+		free(e->groups[i]);
+	free(e->groups);
+	ag_strmap_release(&e->account_ids);
+	ag_strmap_release(&e->path_ids);
+	ag_strmap_release(&e->group_ids);
+	free(e->member_off);
+	free(e->members);
+	free(e->edge_path);
+	free(e->edge_acct);
+	free(e->in_off);
+	free(e->in_edges);
+	free(e);
+}
+
+size_t ag_estate_n_accounts(const struct ag_estate *e)
+{
+	return e->n_accounts;
+}
+
+size_t ag_estate_n_paths(const struct ag_estate *e)
+{
+	return e->n_paths;
+}
+
+uint32_t ag_estate_find_account(const struct ag_estate *e, const char *id)
+{
+	uint32_t v;
+	if (ag_strmap_get(&e->account_ids, id, &v))
+		return v;
+	return AG_NONE;
+}
+
+const char *ag_estate_file(const struct ag_estate *e, uint32_t file)
+{
+	if (file < e->n_files)
+		return e->files[file];
+	return "(estate)";
+}
+
+static ag_code file_index(struct ag_estate *e, const char *name,
+			  uint32_t *out)
+{
+	if (!name)
+		name = "(estate)";
+	if (e->n_files && !strcmp(e->files[e->n_files - 1], name)) {
+		*out = (uint32_t)(e->n_files - 1);
+		return AG_OK;
+	}
+	if (AG_GROW(e->files, e->files_alloc, e->n_files + 1))
+		return AG_ERR_NOMEM;
+	if (!(e->files[e->n_files] = ag_strdup(name)))
+		return AG_ERR_NOMEM;
+	*out = (uint32_t)e->n_files++;
+	return AG_OK;
+}
+
+static ag_code group_index(struct ag_estate *e, const char *name,
+			   uint32_t *out)
+{
+	uint32_t v;
+	bool found;
+	if (ag_strmap_get(&e->group_ids, name, &v)) {
+		*out = v;
+		return AG_OK;
+	}
+	if (e->n_groups >= AG_ESTATE_MAX_ITEMS)
+		return AG_ERR_LIMIT;
+	if (AG_GROW(e->groups, e->groups_alloc, e->n_groups + 1))
+		return AG_ERR_NOMEM;
+	char *copy = ag_strdup(name);
+	if (!copy)
+		return AG_ERR_NOMEM;
+	if (ag_strmap_put(&e->group_ids, copy, (uint32_t)e->n_groups, NULL,
+			  &found)) {
+		free(copy);
+		return AG_ERR_NOMEM;
+	}
+	e->groups[e->n_groups] = copy;
+	*out = (uint32_t)e->n_groups++;
+	return AG_OK;
+}
+
+static ag_code new_ref(const char *name, const char *file, unsigned line,
+		       unsigned col, struct ag_ref **out)
+{
+	(void)file;
+	struct ag_ref *r = calloc(1, sizeof(*r));
+	if (!r || !(r->name = ag_strdup(name))) {
+		free(r);
+		return AG_ERR_NOMEM;
+	}
+	r->line = line;
+	r->col = col;
+	*out = r;
+	return AG_OK;
+}
+
+static const char *spec_file(const char *f)
+{
+	return f ? f : "(estate)";
+}
+
+/* An id: 1 to 1024 bytes of valid UTF-8 without control characters. */
+static bool good_id(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 1024 || !ag_utf8_valid(s, n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* Creates an undescribed account (referenced, not described). */
+static ag_code add_placeholder(struct ag_estate *e, const char *id,
+			       enum ag_account_kind kind, uint32_t *out)
+{
+	bool found;
+	if (e->n_accounts >= AG_ESTATE_MAX_ITEMS)
+		return AG_ERR_LIMIT;
+	if (AG_GROW(e->accounts, e->accounts_alloc, e->n_accounts + 1))
+		return AG_ERR_NOMEM;
+	struct ag_account *a = &e->accounts[e->n_accounts];
+	memset(a, 0, sizeof(*a));
+	if (!(a->id = ag_strdup(id)))
+		return AG_ERR_NOMEM;
+	a->kind = (uint8_t)kind;
+	a->workflow = -1;
+	a->email = a->phone = AG_NONE;
+	a->file = AG_NONE;
+	if (ag_strmap_put(&e->account_ids, a->id, (uint32_t)e->n_accounts, NULL,
+			  &found)) {
+		free(a->id);
+		return AG_ERR_NOMEM;
+	}
+	*out = (uint32_t)e->n_accounts++;
+	return AG_OK;
+}
+
+ag_code ag_estate_add_account(struct ag_estate *e,
+			      const struct ag_account_spec *s,
+			      struct ag_error *err)
+{
+	const char *file = spec_file(s->file);
+	uint32_t fidx, existing;
+	bool found;
+	ag_code rc;
+
+	if (e->resolved)
+		return ag_err(err, AG_ERR_USAGE,
+			      "the estate is already resolved");
+	if (!s->id || !good_id(s->id))
+		return ag_err_at(err, AG_ERR_INVALID, file, s->line, s->col,
+				 "an account id must be 1 to 1024 printable "
+				 "UTF-8 bytes");
+	if ((unsigned)s->kind >= AG_KIND_COUNT)
+		return ag_err_at(err, AG_ERR_INVALID, file, s->line, s->col,
+				 "bad account kind");
+	if (e->n_accounts >= AG_ESTATE_MAX_ITEMS)
+		return ag_err_at(err, AG_ERR_LIMIT, file, s->line, s->col,
+				 "too many accounts (at most %u)",
+				 AG_ESTATE_MAX_ITEMS);
+	if (ag_strmap_get(&e->account_ids, s->id, &existing)) {
+		const struct ag_account *o = &e->accounts[existing];
+		return ag_err_at(err, AG_ERR_INVALID, file, s->line, s->col,
+				 "duplicate account id '%s' (first at %s:%u:%u)",
+				 s->id, ag_estate_file(e, o->file), o->line,
+				 o->col);
+	}
+	int32_t wf = -1;
+	if (s->workflow) {
+		long w = ag_policy_workflow(e->policy, s->workflow);
+		if (w < 0) {
+			struct ag_suggest sg;
+			ag_suggest_init(&sg, s->workflow);
+			for (size_t i = 0; i < e->policy->n_workflows; i++)
+				ag_suggest_add(&sg,
+					       e->policy->workflows[i].name);
+			rc = ag_err_at(err, AG_ERR_INVALID, file, s->line,
+				       s->col,
+				       "unknown workflow '%s' for account '%s'",
+				       s->workflow, s->id);
+			ag_err_hint(err, ag_suggest_best(&sg));
+			return rc;
+		}
+		wf = (int32_t)w;
+	}
+	if ((rc = file_index(e, s->file, &fidx)))
+		goto nomem;
+	if (AG_GROW(e->accounts, e->accounts_alloc, e->n_accounts + 1))
+		goto nomem;
+	struct ag_account *a = &e->accounts[e->n_accounts];
+	memset(a, 0, sizeof(*a));
+	a->kind = (uint8_t)s->kind;
+	a->described = true;
+	a->standing = s->standing;
+	a->break_glass = s->break_glass;
+	a->workflow = wf;
+	a->email = a->phone = AG_NONE;
+	a->file = fidx;
+	a->line = s->line;
+	a->col = s->col;
+	if (!(a->id = ag_strdup(s->id)))
+		goto nomem_account;
+	if (s->owner && !(a->owner = ag_strdup(s->owner)))
+		goto nomem_account;
+	if (s->email &&
+	    new_ref(s->email, file, s->line, s->col, &a->email_ref))
+		goto nomem_account;
+	if (s->phone &&
+	    new_ref(s->phone, file, s->line, s->col, &a->phone_ref))
+		goto nomem_account;
+	if (s->n_groups) {
+		if (s->n_groups > 10000) {
+			rc = ag_err_at(err, AG_ERR_LIMIT, file, s->line, s->col,
+				       "account '%s' is in too many groups "
+				       "(at most 10000)",
+				       s->id);
+			goto fail_account;
+		}
+		a->groups = calloc(s->n_groups, sizeof(*a->groups));
+		if (!a->groups)
+			goto nomem_account;
+		for (size_t i = 0; i < s->n_groups; i++) {
+			if (!good_id(s->groups[i])) {
+				rc = ag_err_at(err, AG_ERR_INVALID, file,
+					       s->line, s->col,
+					       "bad group name in account '%s'",
+					       s->id);
+				goto fail_account;
+			}
+			uint32_t g;
+			if ((rc = group_index(e, s->groups[i], &g)))
+				goto nomem_account;
+			bool dup = false;
+			for (uint32_t k = 0; k < a->n_groups; k++)
+				dup = dup || a->groups[k] == g;
+			if (!dup)
+				a->groups[a->n_groups++] = g;
+		}
+	}
+	if (ag_strmap_put(&e->account_ids, a->id, (uint32_t)e->n_accounts, NULL,
+			  &found))
+		goto nomem_account;
+	e->n_accounts++;
+	return AG_OK;
+
+nomem_account:
+	rc = ag_err(err, AG_ERR_NOMEM, "%s: out of memory", file);
+fail_account:
+	free(a->id);
+	free(a->owner);
+	ref_free(a->email_ref);
+	ref_free(a->phone_ref);
+	free(a->groups);
+	memset(a, 0, sizeof(*a));
+	return rc;
+nomem:
+	return ag_err(err, AG_ERR_NOMEM, "%s: out of memory", file);
+}
+
+static ag_code unknown_method(struct ag_estate *e, const char *file,
+			      unsigned line, unsigned col, const char *name,
+			      const char *path, struct ag_error *err)
+{
+	struct ag_suggest sg;
+	ag_suggest_init(&sg, name);
+	for (size_t k = 0; k < e->policy->catalogue.n; k++)
+		ag_suggest_add(&sg, e->policy->catalogue.methods[k].name);
+	ag_code rc = ag_err_at(err, AG_ERR_INVALID, file, line, col,
+			       "unknown method '%s' in path '%s'", name, path);
+	ag_err_hint(err, ag_suggest_best(&sg));
+	return rc;
+}
+
+static void path_release(struct ag_path *p)
+{
+	free(p->id);
+	free(p->methods);
+	for (size_t k = 0; p->to && k < p->n_to; k++)
+		free(p->to[k].name);
+	free(p->to);
+	for (size_t k = 0; p->via_refs && k < p->n_via; k++)
+		free(p->via_refs[k].name);
+	free(p->via_refs);
+	free(p->via);
+	memset(p, 0, sizeof(*p));
+}
+
+static ag_code copy_refs(const char *const *names, size_t n, unsigned line,
+			 unsigned col, struct ag_ref **out)
+{
+	*out = NULL;
+	if (!n)
+		return AG_OK;
+	struct ag_ref *refs = calloc(n, sizeof(*refs));
+	if (!refs)
+		return AG_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		refs[i].line = line;
+		refs[i].col = col;
+		if (!(refs[i].name = ag_strdup(names[i]))) {
+			for (size_t k = 0; k < i; k++)
+				free(refs[k].name);
+			free(refs);
+			return AG_ERR_NOMEM;
+		}
+	}
+	*out = refs;
+	return AG_OK;
+}
+
+ag_code ag_estate_add_path(struct ag_estate *e, const struct ag_path_spec *s,
+			   struct ag_error *err)
+{
+	const struct ag_catalogue *cat = &e->policy->catalogue;
+	const char *file = spec_file(s->file);
+	uint32_t fidx, existing;
+	bool found;
+	ag_code rc;
+	struct ag_path p;
+
+	if (e->resolved)
+		return ag_err(err, AG_ERR_USAGE,
+			      "the estate is already resolved");
+	if (!s->id || !good_id(s->id))
+		return ag_err_at(err, AG_ERR_INVALID, file, s->line, s->col,
+				 "a path id must be 1 to 1024 printable UTF-8 "
+				 "bytes");
+	if ((unsigned)s->kind >= AG_PATH_KIND_COUNT)
+		return ag_err_at(err, AG_ERR_INVALID, file, s->line, s->col,
+				 "bad path kind");
+	if (e->n_paths >= AG_ESTATE_MAX_ITEMS)
+		return ag_err_at(err, AG_ERR_LIMIT, file, s->line, s->col,
+				 "too many paths (at most %u)",
+				 AG_ESTATE_MAX_ITEMS);
+	if (ag_strmap_get(&e->path_ids, s->id, &existing)) {
+		const struct ag_path *o = &e->paths[existing];
+		return ag_err_at(err, AG_ERR_INVALID, file, s->line, s->col,
+				 "duplicate path id '%s' (first at %s:%u:%u)",
+				 s->id, ag_estate_file(e, o->file), o->line,
+				 o->col);
+	}
+	if (s->n_to == 0)
+		return ag_err_at(err, AG_ERR_INVALID, file, s->line, s->col,
+				 "path '%s' reaches no account (to is empty)",
+				 s->id);
+	if (s->n_via > AG_MAX_DEPS - 2)
+		return ag_err_at(err, AG_ERR_LIMIT, file, s->line, s->col,
+				 "path '%s' has too many via accounts (at most "
+				 "%d)",
+				 s->id, AG_MAX_DEPS - 2);
+	if (s->n_methods > 64)
+		return ag_err_at(err, AG_ERR_LIMIT, file, s->line, s->col,
+				 "path '%s' has too many methods (at most 64)",
+				 s->id);
+	for (size_t i = 0; i < s->n_to; i++)
+		if (!good_id(s->to[i]))
+			return ag_err_at(err, AG_ERR_INVALID, file, s->line,
+					 s->col, "bad account in path '%s'",
+					 s->id);
+	for (size_t i = 0; i < s->n_via; i++)
+		if (!good_id(s->via[i]))
+			return ag_err_at(err, AG_ERR_INVALID, file, s->line,
+					 s->col, "bad via account in path '%s'",
+					 s->id);
+
+	memset(&p, 0, sizeof(p));
+	p.kind = (uint8_t)s->kind;
+	p.device_check = s->device_check;
+	p.monitored = s->monitored;
+	p.approval = s->approval;
+	p.approvals = s->approvals;
+	p.alert = s->alert;
+	p.lifetime = s->lifetime;
+	p.line = s->line;
+	p.col = s->col;
+	if (s->n_methods &&
+	    !(p.methods = calloc(s->n_methods, sizeof(*p.methods))))
+		goto nomem;
+	for (size_t i = 0; i < s->n_methods; i++) {
+		int m = ag_catalogue_find(cat, s->methods[i]);
+		if (m < 0) {
+			rc = unknown_method(e, file, s->line, s->col,
+					    s->methods[i], s->id, err);
+			goto fail;
+		}
+		bool dup = false;
+		for (uint32_t k = 0; k < p.n_methods; k++)
+			dup = dup || p.methods[k] == (uint16_t)m;
+		if (!dup)
+			p.methods[p.n_methods++] = (uint16_t)m;
+	}
+	if (!(p.id = ag_strdup(s->id)))
+		goto nomem;
+	if (copy_refs(s->to, s->n_to, s->line, s->col, &p.to))
+		goto nomem;
+	p.n_to = (uint32_t)s->n_to;
+	if (copy_refs(s->via, s->n_via, s->line, s->col, &p.via_refs))
+		goto nomem;
+	p.n_via = (uint32_t)s->n_via;
+	if ((rc = file_index(e, s->file, &fidx)))
+		goto nomem;
+	p.file = fidx;
+	if (AG_GROW(e->paths, e->paths_alloc, e->n_paths + 1))
+		goto nomem;
+	e->paths[e->n_paths] = p;
+	if (ag_strmap_put(&e->path_ids, e->paths[e->n_paths].id,
+			  (uint32_t)e->n_paths, NULL, &found)) {
+		memset(&e->paths[e->n_paths], 0, sizeof(p));
+		goto nomem;
+	}
+	e->n_paths++;
+	return AG_OK;
+nomem:
+	rc = ag_err(err, AG_ERR_NOMEM, "%s: out of memory", file);
+fail:
+	path_release(&p);
+	return rc;
+}
+
+/* ---- the YAML estate file ---------------------------------------------- */
+
+struct item_ctx {
+	struct ag_estate *e;
+	struct ag_yreader *r;
+	const char **list;
+	size_t n, alloc;
+	bool failed;
+};
+
+static ag_code collect(void *ctx, struct ag_yreader *r,
+		       const struct ag_ynode *item)
+{
+	struct item_ctx *c = ctx;
+	if (AG_GROW(c->list, c->alloc, c->n + 1))
+		return ag_err(r->err, AG_ERR_NOMEM, "%s: out of memory",
+			      r->file);
+	c->list[c->n++] = item->str;
+	return AG_OK;
+}
+
+static ag_code kind_of(struct ag_yreader *r, const struct ag_ynode *n,
+		       const char *const *names, size_t count, const char *what,
+		       unsigned *out)
+{
+	const char *s;
+	ag_code rc = ag_ynode_string(r, n, what, &s);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < count; i++) {
+		if (!strcmp(s, names[i])) {
+			*out = (unsigned)i;
+			return AG_OK;
+		}
+	}
+	struct ag_suggest sg;
+	ag_suggest_init(&sg, s);
+	for (size_t i = 0; i < count; i++)
+		ag_suggest_add(&sg, names[i]);
+	rc = ag_ynode_err(r, n, AG_ERR_INVALID, "unknown %s '%s'", what, s);
+	ag_err_hint(r->err, ag_suggest_best(&sg));
+	return rc;
+}
+
+static const struct ag_ynode *get(const struct ag_ynode *map, const char *k)
+{
+	for (size_t i = 0; i + 1 < map->n; i += 2)
+		if (!strcmp(map->items[i]->str, k))
+			return map->items[i + 1];
+	return NULL;
+}
+
+static ag_code require(struct ag_yreader *r, const struct ag_ynode *map,
+		       const char *key, const char *what,
+		       const struct ag_ynode **out)
+{
+	if (!(*out = get(map, key)))
+		return ag_ynode_err(r, map, AG_ERR_INVALID, "%s needs '%s'",
+				    what, key);
+	return AG_OK;
+}
+
+static ag_code account_item(struct ag_estate *e, struct ag_yreader *r,
+			    const struct ag_ynode *n)
+{
+	static const char *const kinds[AG_KIND_COUNT] = {
+		"human", "service", "mailbox", "phone", "device", "external",
+	};
+	struct ag_account_spec s;
+	struct item_ctx groups = {0};
+	const struct ag_ynode *v;
+	unsigned kind;
+	ag_code rc;
+
+	memset(&s, 0, sizeof(s));
+	if ((rc = ag_ynode_expect_map(r, n, "an account")) ||
+	    (rc = ag_ynode_check_keys(r, n, "an account", account_keys)))
+		return rc;
+	if ((rc = require(r, n, "id", "an account", &v)) ||
+	    (rc = ag_ynode_string(r, v, "id", &s.id)))
+		return rc;
+	if ((rc = require(r, n, "kind", "an account", &v)) ||
+	    (rc = kind_of(r, v, kinds, AG_KIND_COUNT, "account kind", &kind)))
+		return rc;
+	s.kind = (enum ag_account_kind)kind;
+	s.file = r->file;
+	s.line = n->line;
+	s.col = n->col;
+	if ((v = get(n, "workflow"))) {
+		if ((rc = ag_ynode_string(r, v, "workflow", &s.workflow)))
+			return rc;
+		/* Report an unknown workflow at the value itself. */
+		if (ag_policy_workflow(e->policy, s.workflow) < 0) {
+			struct ag_suggest sg;
+			ag_suggest_init(&sg, s.workflow);
+			for (size_t i = 0; i < e->policy->n_workflows; i++)
+				ag_suggest_add(&sg,
+					       e->policy->workflows[i].name);
+			rc = ag_ynode_err(r, v, AG_ERR_INVALID,
+					  "unknown workflow '%s'", s.workflow);
+			ag_err_hint(r->err, ag_suggest_best(&sg));
+			return rc;
+		}
+	}
+	if ((v = get(n, "email")) &&
+	    (rc = ag_ynode_string(r, v, "email", &s.email)))
+		return rc;
+	if ((v = get(n, "phone")) &&
+	    (rc = ag_ynode_string(r, v, "phone", &s.phone)))
+		return rc;
+	if ((v = get(n, "owner")) &&
+	    (rc = ag_ynode_string(r, v, "owner", &s.owner)))
+		return rc;
+	if ((v = get(n, "description"))) {
+		const char *d;
+		if ((rc = ag_ynode_string(r, v, "description", &d)))
+			return rc;
+	}
+	if ((v = get(n, "standing")) &&
+	    (rc = ag_ynode_bool(r, v, "standing", &s.standing)))
+		return rc;
+	if ((v = get(n, "break_glass")) &&
+	    (rc = ag_ynode_bool(r, v, "break_glass", &s.break_glass)))
+		return rc;
+	if ((v = get(n, "groups"))) {
+		groups.r = r;
+		if ((rc = ag_ynode_strlist(r, v, "groups", collect, &groups)))
+			goto out;
+		s.groups = groups.list;
+		s.n_groups = groups.n;
+	}
+	rc = ag_estate_add_account(e, &s, r->err);
+out:
+	free(groups.list);
+	return rc;
+}
+
+static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
+			 const struct ag_ynode *n)
+{
+	struct ag_path_spec s;
+	struct item_ctx to = {0}, methods = {0}, via = {0};
+	const struct ag_ynode *v;
+	unsigned kind;
+	long num;
+	ag_code rc;
+
+	memset(&s, 0, sizeof(s));
+	s.lifetime = -1;
+	s.approvals = -1;
+	if ((rc = ag_ynode_expect_map(r, n, "a path")) ||
+	    (rc = ag_ynode_check_keys(r, n, "a path", path_keys)))
+		return rc;
+	if ((rc = require(r, n, "id", "a path", &v)) ||
+	    (rc = ag_ynode_string(r, v, "id", &s.id)))
+		return rc;
+	if ((rc = require(r, n, "kind", "a path", &v)) ||
+	    (rc = kind_of(r, v, path_kind_names, AG_PATH_KIND_COUNT,
+			  "path kind", &kind)))
+		return rc;
+	s.kind = (enum ag_path_kind)kind;
+	s.file = r->file;
+	s.line = n->line;
+	s.col = n->col;
+
+	if ((rc = require(r, n, "to", "a path", &v)))
+		return rc;
+	to.r = r;
+	if ((rc = ag_ynode_strlist(r, v, "to", collect, &to)))
+		goto out;
+	if (!to.n) {
+		rc = ag_ynode_err(r, v, AG_ERR_INVALID,
+				  "path '%s' reaches no account (to is empty)",
+				  s.id);
+		goto out;
+	}
+	s.to = to.list;
+	s.n_to = to.n;
+
+	if ((rc = require(r, n, "methods", "a path", &v)))
+		goto out;
+	methods.r = r;
+	if (!(v->type == AG_Y_SEQ && v->n == 0) &&
+	    (rc = ag_ynode_strlist(r, v, "methods", collect, &methods)))
+		goto out;
+	/* Name an unknown method at its own position. */
+	if (v->type == AG_Y_SEQ) {
+		for (size_t i = 0; i < v->n; i++) {
+			if (ag_catalogue_find(&e->policy->catalogue,
+					      v->items[i]->str) < 0) {
+				rc = unknown_method(e, r->file,
+						    v->items[i]->line,
+						    v->items[i]->col,
+						    v->items[i]->str, s.id,
+						    r->err);
+				goto out;
+			}
+		}
+	}
+	s.methods = methods.list;
+	s.n_methods = methods.n;
+
+	if ((v = get(n, "via"))) {
+		via.r = r;
+		if ((rc = ag_ynode_strlist(r, v, "via", collect, &via)))
+			goto out;
+		s.via = via.list;
+		s.n_via = via.n;
+	}
+	if ((v = get(n, "device_check")) &&
+	    (rc = ag_ynode_bool(r, v, "device_check", &s.device_check)))
+		goto out;
+	if ((v = get(n, "monitored")) &&
+	    (rc = ag_ynode_bool(r, v, "monitored", &s.monitored)))
+		goto out;
+	if ((v = get(n, "alert")) &&
+	    (rc = ag_ynode_bool(r, v, "alert", &s.alert)))
+		goto out;
+	if ((v = get(n, "approval")) &&
+	    (rc = ag_ynode_bool(r, v, "approval", &s.approval)))
+		goto out;
+	if ((v = get(n, "approvals"))) {
+		if ((rc = ag_ynode_int(r, v, "approvals", 0, 100, &num)))
+			goto out;
+		s.approvals = (int)num;
+	}
+	if ((v = get(n, "lifetime")) &&
+	    (rc = ag_ynode_duration(r, v, "lifetime", &s.lifetime)))
+		goto out;
+	if ((v = get(n, "description"))) {
+		const char *d;
+		if ((rc = ag_ynode_string(r, v, "description", &d)))
+			goto out;
+	}
+	rc = ag_estate_add_path(e, &s, r->err);
+out:
+	free(to.list);
+	free(methods.list);
+	free(via.list);
+	return rc;
+}
+
+/* Reads a list of items under a top-level key, one item at a time. */
+static ag_code read_list(struct ag_estate *e, struct ag_yreader *r,
+			 const char *key, bool accounts)
+{
+	yaml_event_t ev;
+	ag_code rc;
+
+	if ((rc = ag_yreader_event(r, &ev)))
+		return rc;
+	if (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.length == 0 &&
+	    ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		yaml_event_delete(&ev); /* "accounts:" with nothing: empty */
+		return AG_OK;
+	}
+	if (ev.type != YAML_SEQUENCE_START_EVENT) {
+		unsigned line = (unsigned)ev.start_mark.line + 1;
+		unsigned col = (unsigned)ev.start_mark.column + 1;
+		yaml_event_delete(&ev);
+		return ag_err_at(r->err, AG_ERR_INVALID, r->file, line, col,
+				 "%s must be a list", key);
+	}
+	yaml_event_delete(&ev);
+	r->depth++;
+	for (;;) {
+		struct ag_ynode *item;
+		if ((rc = ag_yreader_event(r, &ev)))
+			break;
+		if (ev.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		if ((rc = ag_yreader_node(r, &ev, &item)))
+			break;
+		rc = accounts ? account_item(e, r, item) : path_item(e, r, item);
+		ag_ynode_free(item);
+		if (rc)
+			break;
+	}
+	r->depth--;
+	return rc;
+}
+
+ag_code ag_estate_load_buffer(struct ag_estate *e, const char *name,
+			      const char *buf, size_t len, struct ag_error *err)
+{
+	struct ag_yreader r;
+	yaml_event_t ev;
+	ag_code rc;
+	bool seen[2] = {false, false};
+	unsigned seen_line[2] = {0, 0};
+
+	if (e->resolved)
+		return ag_err(err, AG_ERR_USAGE,
+			      "the estate is already resolved");
+	if (len > AG_ESTATE_MAX_BYTES)
+		return ag_err(err, AG_ERR_LIMIT,
+			      "%s: estate too large (at most %u bytes)", name,
+			      AG_ESTATE_MAX_BYTES);
+	if ((rc = ag_yreader_init(&r, name, buf, len, err)))
+		return rc;
+	if ((rc = ag_yreader_begin(&r, &ev)))
+		goto out;
+	if (ev.type != YAML_MAPPING_START_EVENT) {
+		unsigned line = (unsigned)ev.start_mark.line + 1;
+		unsigned col = (unsigned)ev.start_mark.column + 1;
+		bool empty = ev.type == YAML_SCALAR_EVENT &&
+			     ev.data.scalar.length == 0;
+		yaml_event_delete(&ev);
+		rc = ag_err_at(err, AG_ERR_INVALID, name, line, col,
+			       empty ? "empty estate; expected 'accounts:' "
+				       "and 'paths:'"
+				     : "an estate must be a mapping with "
+				       "'accounts:' and 'paths:'");
+		goto out;
+	}
+	yaml_event_delete(&ev);
+	r.depth = 1;
+	for (;;) {
+		if ((rc = ag_yreader_event(&r, &ev)))
+			goto out;
+		if (ev.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		unsigned line = (unsigned)ev.start_mark.line + 1;
+		unsigned col = (unsigned)ev.start_mark.column + 1;
+		if (ev.type != YAML_SCALAR_EVENT) {
+			yaml_event_delete(&ev);
+			rc = ag_err_at(err, AG_ERR_INVALID, name, line, col,
+				       "mapping keys must be plain names");
+			goto out;
+		}
+		char key[64];
+		size_t klen = ev.data.scalar.length;
+		if (klen >= sizeof(key))
+			klen = sizeof(key) - 1;
+		memcpy(key, ev.data.scalar.value, klen);
+		key[klen] = '\0';
+		yaml_event_delete(&ev);
+		int which = !strcmp(key, "accounts") ? 0
+			    : !strcmp(key, "paths")  ? 1
+						     : -1;
+		if (which < 0) {
+			struct ag_suggest sg;
+			ag_suggest_init(&sg, key);
+			for (size_t i = 0; estate_keys[i]; i++)
+				ag_suggest_add(&sg, estate_keys[i]);
+			rc = ag_err_at(err, AG_ERR_INVALID, name, line, col,
+				       "unknown key '%s' in the estate", key);
+			ag_err_hint(err, ag_suggest_best(&sg));
+			goto out;
+		}
+		if (seen[which]) {
+			rc = ag_err_at(err, AG_ERR_INVALID, name, line, col,
+				       "duplicate key '%s' (first at line %u)",
+				       key, seen_line[which]);
+			goto out;
+		}
+		seen[which] = true;
+		seen_line[which] = line;
+		if ((rc = read_list(e, &r, key, which == 0)))
+			goto out;
+	}
+	rc = ag_yreader_end(&r);
+out:
+	ag_yreader_release(&r);
+	return rc;
+}
+
+ag_code ag_estate_load(struct ag_estate *e, const char *path,
+		       struct ag_error *err)
+{
+	char *buf;
+	size_t len;
+	ag_code rc = ag_read_file(path, AG_ESTATE_MAX_BYTES, &buf, &len, err);
+	if (rc)
+		return rc;
+	rc = ag_estate_load_buffer(e, path, buf, len, err);
+	free(buf);
+	return rc;
+}
+
+/* ---- resolution and the graph ------------------------------------------ */
+
+static enum ag_account_kind kind_by_prefix(const char *id)
+{
+	if (!strncmp(id, "mail:", 5) || !strncmp(id, "mailto:", 7))
+		return AG_KIND_MAILBOX;
+	if (!strncmp(id, "phone:", 6) || !strncmp(id, "tel:", 4))
+		return AG_KIND_PHONE;
+	return AG_KIND_EXTERNAL;
+}
+
+static ag_code resolve_attr(struct ag_estate *e, uint32_t ai,
+			    struct ag_ref *ref, enum ag_account_kind kind,
+			    const char *attr, uint32_t *out,
+			    struct ag_error *err)
+{
+	uint32_t idx;
+	ag_code rc;
+
+	if (!ag_strmap_get(&e->account_ids, ref->name, &idx)) {
+		if ((rc = add_placeholder(e, ref->name, kind, &idx)))
+			return ag_err(err, rc, "out of memory");
+	}
+	const struct ag_account *t = &e->accounts[idx];
+	if (t->kind != kind) {
+		const struct ag_account *a = &e->accounts[ai];
+		return ag_err_at(err, AG_ERR_INVALID,
+				 ag_estate_file(e, a->file), a->line, a->col,
+				 "the %s of account '%s' is '%s', a %s "
+				 "account, not a %s",
+				 attr, a->id, ref->name,
+				 ag_account_kind_name(
+					 (enum ag_account_kind)t->kind),
+				 ag_account_kind_name(kind));
+	}
+	*out = idx;
+	return AG_OK;
+}
+
+static ag_code unknown_target(struct ag_estate *e, const struct ag_path *p,
+			      const struct ag_ref *ref, struct ag_error *err)
+{
+	struct ag_suggest sg;
+	ag_code rc;
+	const char *file = ag_estate_file(e, p->file);
+
+	if (!strncmp(ref->name, "group:", 6)) {
+		const char *g = ref->name + 6;
+		ag_suggest_init(&sg, g);
+		for (size_t i = 0; i < e->n_groups; i++)
+			ag_suggest_add(&sg, e->groups[i]);
+		rc = ag_err_at(err, AG_ERR_INVALID, file, ref->line, ref->col,
+			       "unknown group '%s' in path '%s' (no account is "
+			       "in it)",
+			       g, p->id);
+		if (ag_suggest_best(&sg)) {
+			char hint[1100];
+			snprintf(hint, sizeof(hint), "group:%s",
+				 ag_suggest_best(&sg));
+			ag_err_hint(err, hint);
+		}
+		return rc;
+	}
+	ag_suggest_init(&sg, ref->name);
+	for (size_t i = 0; i < e->n_accounts; i++)
+		if (e->accounts[i].described)
+			ag_suggest_add(&sg, e->accounts[i].id);
+	rc = ag_err_at(err, AG_ERR_INVALID, file, ref->line, ref->col,
+		       "unknown account '%s' in path '%s'", ref->name, p->id);
+	ag_err_hint(err, ag_suggest_best(&sg));
+	return rc;
+}
+
+/* Does "*" reach account a?  Every described person and service. */
+static bool star_reaches(const struct ag_account *a)
+{
+	return a->described && !a->synthetic &&
+	       (a->kind == AG_KIND_HUMAN || a->kind == AG_KIND_SERVICE);
+}
+
+ag_code ag_estate_resolve(struct ag_estate *e, struct ag_error *err)
+{
+	const struct ag_catalogue *cat = &e->policy->catalogue;
+	ag_code rc;
+	size_t n_described;
+
+	if (e->resolved)
+		return ag_err(err, AG_ERR_USAGE,
+			      "the estate is already resolved");
+	n_described = e->n_accounts;
+
+	/* email and phone attributes, creating undescribed accounts. */
+	for (size_t i = 0; i < n_described; i++) {
+		struct ag_account *a = &e->accounts[i];
+		if (a->email_ref) {
+			uint32_t t;
+			struct ag_ref *ref = a->email_ref;
+			if ((rc = resolve_attr(e, (uint32_t)i, ref,
+					       AG_KIND_MAILBOX, "email", &t,
+					       err)))
+				return rc;
+			a = &e->accounts[i]; /* the array may have moved */
+			a->email = t;
+			ref_free(a->email_ref);
+			a->email_ref = NULL;
+		}
+		if (a->phone_ref) {
+			uint32_t t;
+			struct ag_ref *ref = a->phone_ref;
+			if ((rc = resolve_attr(e, (uint32_t)i, ref,
+					       AG_KIND_PHONE, "phone", &t,
+					       err)))
+				return rc;
+			a = &e->accounts[i];
+			a->phone = t;
+			ref_free(a->phone_ref);
+			a->phone_ref = NULL;
+		}
+	}
+
+	/* Method properties of each path, and its via accounts. */
+	for (size_t i = 0; i < e->n_paths; i++) {
+		struct ag_path *p = &e->paths[i];
+		uint16_t own[64];
+		size_t n_own = 0;
+		enum ag_use use = (p->kind == AG_PATH_RECOVERY ||
+				   p->kind == AG_PATH_HELPDESK)
+					  ? AG_USE_RECOVERY
+					  : AG_USE_SIGNIN;
+		for (uint32_t k = 0; k < p->n_methods; k++) {
+			const struct ag_method *m = &cat->methods[p->methods[k]];
+			if (m->delegated == AG_DELEG_EMAIL)
+				p->uses_email = true;
+			else if (m->delegated == AG_DELEG_PHONE)
+				p->uses_phone = true;
+			else
+				own[n_own++] = p->methods[k];
+			p->restricted = p->restricted || m->restricted;
+			p->prohibited = p->prohibited || m->prohibited;
+		}
+		/* An issued e-mail code is acceptable for recovery only while
+		 * it lives at most 24 h (SP 800-63B-4 §4.2.1). */
+		if (use == AG_USE_RECOVERY && p->uses_email && p->lifetime > 0 &&
+		    p->lifetime > 86400)
+			use = AG_USE_SIGNIN;
+		ag_combine(cat, p->methods, p->n_methods, use, &p->all);
+		ag_combine(cat, own, n_own, use, &p->own);
+		if (p->n_via) {
+			p->via = calloc(p->n_via, sizeof(*p->via));
+			if (!p->via)
+				return ag_err(err, AG_ERR_NOMEM,
+					      "out of memory");
+		}
+		for (uint32_t k = 0; k < p->n_via; k++) {
+			uint32_t idx;
+			const char *id = p->via_refs[k].name;
+			if (!ag_strmap_get(&e->account_ids, id, &idx)) {
+				if ((rc = add_placeholder(e, id,
+							  kind_by_prefix(id),
+							  &idx)))
+					return ag_err(err, rc,
+						      "out of memory");
+				p = &e->paths[i];
+			}
+			p->via[k] = idx;
+		}
+	}
+
+	/* Anonymous accounts for missing email/phone attributes. */
+	for (size_t i = 0; i < e->n_paths; i++) {
+		const struct ag_path *p = &e->paths[i];
+		if (!p->uses_email && !p->uses_phone)
+			continue;
+		enum ag_account_kind kinds[2] = {AG_KIND_MAILBOX, AG_KIND_PHONE};
+		bool uses[2] = {p->uses_email, p->uses_phone};
+		for (int k = 0; k < 2; k++) {
+			if (!uses[k] || e->synth[kinds[k]] != AG_NONE)
+				continue;
+			uint32_t idx;
+			const char *name = k ? "(undescribed phone)"
+					     : "(undescribed mailbox)";
+			if (ag_strmap_get(&e->account_ids, name, &idx)) {
+				e->synth[kinds[k]] = idx;
+				continue;
+			}
+			if ((rc = add_placeholder(e, name, kinds[k], &idx)))
+				return ag_err(err, rc, "out of memory");
+			e->accounts[idx].synthetic = true;
+			e->synth[kinds[k]] = idx;
+		}
+	}
+
+	/* Group membership, as CSR. */
+	size_t ng = e->n_groups;
+	e->member_off = calloc(ng + 1, sizeof(uint32_t));
+	if (!e->member_off)
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	size_t total = 0;
+	for (size_t i = 0; i < e->n_accounts; i++) {
+		for (uint32_t k = 0; k < e->accounts[i].n_groups; k++)
+			e->member_off[e->accounts[i].groups[k] + 1]++;
+		total += e->accounts[i].n_groups;
+	}
+	if (total > UINT32_MAX - 1)
+		return ag_err(err, AG_ERR_LIMIT, "too many group memberships");
+	for (size_t g = 0; g < ng; g++)
+		e->member_off[g + 1] += e->member_off[g];
+	e->members = calloc(total + 1, sizeof(uint32_t));
+	uint32_t *fill = calloc(ng + 1, sizeof(uint32_t));
+	if (!e->members || !fill) {
+		free(fill);
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < e->n_accounts; i++)
+		for (uint32_t k = 0; k < e->accounts[i].n_groups; k++) {
+			uint32_t g = e->accounts[i].groups[k];
+			e->members[e->member_off[g] + fill[g]++] = (uint32_t)i;
+		}
+	free(fill);
+
+	/* Edges: one per (path, account it reaches), deduplicated per path.
+	 * Two passes: count, then fill. */
+	uint8_t *mark = calloc(e->n_accounts + 1, 1);
+	if (!mark)
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	size_t n_edges = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t pos = 0;
+		for (size_t i = 0; i < e->n_paths; i++) {
+			const struct ag_path *p = &e->paths[i];
+			bool star = false;
+			/* Targets of this path, marked to drop duplicates. */
+			for (uint32_t k = 0; k < p->n_to; k++) {
+				const char *t = p->to[k].name;
+				uint32_t idx;
+				if (!strcmp(t, "*")) {
+					star = true;
+				} else if (!strncmp(t, "group:", 6)) {
+					if (!ag_strmap_get(&e->group_ids, t + 6,
+							   &idx)) {
+						free(mark);
+						return unknown_target(
+							e, p, &p->to[k], err);
+					}
+				} else if (!ag_strmap_get(&e->account_ids, t,
+							  &idx) ||
+					   e->accounts[idx].synthetic) {
+					free(mark);
+					return unknown_target(e, p, &p->to[k],
+							      err);
+				}
+			}
+			/* Emit: star first (all), else groups and ids. */
+#define EMIT(acct)                                                     \
+	do {                                                           \
+		uint32_t a_ = (acct);                                  \
+		if (!mark[a_]) {                                       \
+			mark[a_] = 1;                                  \
+			if (pass) {                                    \
+				e->edge_path[pos] = (uint32_t)i;       \
+				e->edge_acct[pos] = a_;                \
+			}                                              \
+			pos++;                                         \
+		}                                                      \
+	} while (0)
+			size_t start = pos;
+			if (star)
+				for (size_t a = 0; a < e->n_accounts; a++)
+					if (star_reaches(&e->accounts[a]))
+						EMIT((uint32_t)a);
+			for (uint32_t k = 0; k < p->n_to; k++) {
+				const char *t = p->to[k].name;
+				uint32_t idx;
+				if (!strcmp(t, "*"))
+					continue;
+				if (!strncmp(t, "group:", 6)) {
+					ag_strmap_get(&e->group_ids, t + 6,
+						      &idx);
+					for (uint32_t m = e->member_off[idx];
+					     m < e->member_off[idx + 1]; m++)
+						EMIT(e->members[m]);
+				} else {
+					ag_strmap_get(&e->account_ids, t, &idx);
+					EMIT(idx);
+				}
+			}
+#undef EMIT
+			/* Clear marks for the next path. */
+			if (pass) {
+				for (size_t q = start; q < pos; q++)
+					mark[e->edge_acct[q]] = 0;
+			} else {
+				/* No edges stored yet: clear by replay. */
+				if (star)
+					for (size_t a = 0; a < e->n_accounts;
+					     a++)
+						mark[a] = 0;
+				for (uint32_t k = 0; k < p->n_to; k++) {
+					const char *t = p->to[k].name;
+					uint32_t idx;
+					if (!strcmp(t, "*"))
+						continue;
+					if (!strncmp(t, "group:", 6)) {
+						ag_strmap_get(&e->group_ids,
+							      t + 6, &idx);
+						for (uint32_t m =
+							     e->member_off[idx];
+						     m < e->member_off[idx + 1];
+						     m++)
+							mark[e->members[m]] = 0;
+					} else {
+						ag_strmap_get(&e->account_ids,
+							      t, &idx);
+						mark[idx] = 0;
+					}
+				}
+			}
+			if (pos > UINT32_MAX - 1) {
+				free(mark);
+				return ag_err(err, AG_ERR_LIMIT,
+					      "too many path-account pairs");
+			}
+		}
+		if (!pass) {
+			n_edges = pos;
+			e->edge_path = calloc(n_edges + 1, sizeof(uint32_t));
+			e->edge_acct = calloc(n_edges + 1, sizeof(uint32_t));
+			if (!e->edge_path || !e->edge_acct) {
+				free(mark);
+				return ag_err(err, AG_ERR_NOMEM,
+					      "out of memory");
+			}
+		}
+	}
+	free(mark);
+	e->n_edges = n_edges;
+
+	/* Edges into each account, as CSR. */
+	e->in_off = calloc(e->n_accounts + 1, sizeof(uint32_t));
+	e->in_edges = calloc(n_edges + 1, sizeof(uint32_t));
+	fill = calloc(e->n_accounts + 1, sizeof(uint32_t));
+	if (!e->in_off || !e->in_edges || !fill) {
+		free(fill);
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	}
+	for (size_t k = 0; k < n_edges; k++)
+		e->in_off[e->edge_acct[k] + 1]++;
+	for (size_t a = 0; a < e->n_accounts; a++)
+		e->in_off[a + 1] += e->in_off[a];
+	for (size_t k = 0; k < n_edges; k++) {
+		uint32_t a = e->edge_acct[k];
+		e->in_edges[e->in_off[a] + fill[a]++] = (uint32_t)k;
+	}
+	free(fill);
+	e->resolved = true;
+	return AG_OK;
+}
+
+size_t ag_edge_deps(const struct ag_estate *e, size_t edge, uint32_t *deps,
+		    size_t max)
+{
+	const struct ag_path *p = &e->paths[e->edge_path[edge]];
+	const struct ag_account *a = &e->accounts[e->edge_acct[edge]];
+	size_t n = 0;
+
+	for (uint32_t k = 0; k < p->n_via && n < max; k++)
+		deps[n++] = p->via[k];
+	if (p->uses_email && n < max)
+		deps[n++] = a->email != AG_NONE ? a->email
+						: e->synth[AG_KIND_MAILBOX];
+	if (p->uses_phone && n < max)
+		deps[n++] = a->phone != AG_NONE ? a->phone
+						: e->synth[AG_KIND_PHONE];
+	return n;
+}

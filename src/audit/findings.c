@@ -1,0 +1,306 @@
+/*
+ * The findings AG-P01..AG-P13 (DESIGN §2.3), computed from the fixed
+ * point's values.  Messages are written by the reports; a finding holds
+ * only indexes and levels, so millions of them stay small.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "estate.h"
+#include "banned.h"
+
+static const struct ag_rule_info rules[AG_RULE_COUNT] = {
+	[AG_P01] = {"AG-P01", "below-required",
+		    "An account's effective assurance is below its workflow's "
+		    "required AAL",
+		    {"CSF PR.AA-03", "SP 800-63B-4 §2", NULL}},
+	[AG_P02] = {"AG-P02", "recovery-downgrade",
+		    "A recovery or help-desk path is weaker than the "
+		    "account's strongest login",
+		    {"CSF PR.AA-01", "CSF PR.AA-03", "SP 800-63B-4 §4.2",
+		     NULL}},
+	[AG_P03] = {"AG-P03", "legacy-bypass",
+		    "A legacy protocol reaches an account whose workflow "
+		    "requires AAL2 or more",
+		    {"CSF PR.AA-03", NULL}},
+	[AG_P04] = {"AG-P04", "phishable",
+		    "The workflow requires phishing resistance; a path has no "
+		    "phishing-resistant method of its own",
+		    {"SP 800-63B-4 §3.2.5", NULL}},
+	[AG_P05] = {"AG-P05", "device-gap",
+		    "The workflow requires device posture; a path skips the "
+		    "device check",
+		    {"CSF PR.AA-03", NULL}},
+	[AG_P06] = {"AG-P06", "unmonitored",
+		    "A path to an account at AAL2 or more is not monitored",
+		    {"CSF DE.CM", NULL}},
+	[AG_P07] = {"AG-P07", "renewal-window",
+		    "A renewal lifetime exceeds the reauthentication window "
+		    "of the required AAL",
+		    {"SP 800-63B-4 §5.2", NULL}},
+	[AG_P08] = {"AG-P08", "weak-dependency",
+		    "A delegated factor rests on a weaker account",
+		    {"CSF PR.AA-01", NULL}},
+	[AG_P09] = {"AG-P09", "restricted-method",
+		    "A path uses a restricted authenticator (SMS or voice)",
+		    {"SP 800-63B-4 §3.1.3.3", NULL}},
+	[AG_P10] = {"AG-P10", "prohibited-method",
+		    "A path uses a prohibited method (KBA)",
+		    {"SP 800-63B-4 §3.1.1.2", NULL}},
+	[AG_P11] = {"AG-P11", "standing-privilege",
+		    "The workflow requires just-in-time elevation; the "
+		    "account holds standing access",
+		    {"CSF PR.AA-05", NULL}},
+	[AG_P12] = {"AG-P12", "break-glass-ungoverned",
+		    "A break-glass path lacks approval, an alert, or a "
+		    "lifetime within break_glass.max",
+		    {"CSF PR.AA-05", NULL}},
+	[AG_P13] = {"AG-P13", "undescribed-dependency",
+		    "A result rests on an assume default for an account the "
+		    "estate does not describe",
+		    {NULL}},
+};
+
+const struct ag_rule_info *ag_rule_info(enum ag_rule r)
+{
+	if (r < AG_P01 || r >= AG_RULE_COUNT)
+		return NULL;
+	return &rules[r];
+}
+
+static const char *const sev_names[] = {"info", "low", "medium", "high",
+					"critical"};
+
+const char *ag_severity_name(enum ag_severity s)
+{
+	if ((unsigned)s > AG_SEV_CRITICAL)
+		return "unknown";
+	return sev_names[s];
+}
+
+ag_code ag_severity_parse(const char *s, int *out)
+{
+	for (int i = 0; i <= AG_SEV_CRITICAL; i++) {
+		if (!strcmp(s, sev_names[i])) {
+			*out = i;
+			return AG_OK;
+		}
+	}
+	if (!strcmp(s, "none")) {
+		*out = AG_SEV_CRITICAL + 1;
+		return AG_OK;
+	}
+	return AG_ERR_INVALID;
+}
+
+struct flist {
+	struct ag_finding *v;
+	size_t n, alloc;
+};
+
+static ag_code add(struct flist *l, enum ag_rule rule, enum ag_severity sev,
+		   uint32_t account, uint32_t path, int observed, int expected,
+		   uint32_t other, uint32_t detail)
+{
+	if (AG_GROW(l->v, l->alloc, l->n + 1))
+		return AG_ERR_NOMEM;
+	struct ag_finding *f = &l->v[l->n++];
+	f->rule = (uint8_t)rule;
+	f->severity = (uint8_t)sev;
+	f->account = account;
+	f->path = path;
+	f->observed = (int8_t)observed;
+	f->expected = (int8_t)expected;
+	f->other = other;
+	f->detail = detail;
+	return AG_OK;
+}
+
+static int cmp_finding(const void *pa, const void *pb)
+{
+	const struct ag_finding *a = pa, *b = pb;
+	if (a->severity != b->severity)
+		return a->severity > b->severity ? -1 : 1;
+	if (a->rule != b->rule)
+		return a->rule < b->rule ? -1 : 1;
+	/* AG_NONE sorts last. */
+	if (a->account != b->account)
+		return a->account < b->account ? -1 : 1;
+	if (a->path != b->path)
+		return a->path < b->path ? -1 : 1;
+	if (a->other != b->other)
+		return a->other < b->other ? -1 : 1;
+	return 0;
+}
+
+/* The dependency with the lowest value on edge k (for P08). */
+static uint32_t weakest_dep(const struct ag_estate *e,
+			    const struct ag_audit *A, size_t k)
+{
+	uint32_t deps[AG_MAX_DEPS], arg = AG_NONE;
+	size_t nd = ag_edge_deps(e, k, deps, AG_MAX_DEPS);
+	int best = 4;
+	for (size_t i = 0; i < nd; i++) {
+		if (deps[i] == AG_NONE)
+			continue;
+		if (A->accounts[deps[i]].effective < best) {
+			best = A->accounts[deps[i]].effective;
+			arg = deps[i];
+		}
+	}
+	return arg;
+}
+
+ag_code ag_findings_compute(struct ag_estate *e, struct ag_audit_impl *ai)
+{
+	const struct ag_policy *pol = e->policy;
+	struct ag_audit *A = &ai->pub;
+	struct flist l = {0};
+	uint8_t *assumed_used = NULL;
+	ag_code rc = AG_ERR_NOMEM;
+	int bg_approvals = pol->break_glass.set ? pol->break_glass.approvals : 2;
+	int64_t bg_max = pol->break_glass.set ? pol->break_glass.max : 4 * 3600;
+	bool bg_alert = pol->break_glass.set ? pol->break_glass.alert : true;
+
+#define ADD(...)                                  \
+	do {                                      \
+		if ((rc = add(&l, __VA_ARGS__)))  \
+			goto out;                 \
+	} while (0)
+
+	assumed_used = calloc(e->n_accounts + 1, 1);
+	if (!assumed_used)
+		goto out;
+
+	/* Path-level findings: P09 and P10. */
+	for (size_t i = 0; i < e->n_paths; i++) {
+		const struct ag_path *p = &e->paths[i];
+		if (p->restricted)
+			ADD(AG_P09, AG_SEV_LOW, AG_NONE, (uint32_t)i, -1, -1,
+			    AG_NONE, 0);
+		if (p->prohibited)
+			ADD(AG_P10, AG_SEV_HIGH, AG_NONE, (uint32_t)i, -1, -1,
+			    AG_NONE, 0);
+	}
+
+	/* Edge-level findings. */
+	for (size_t a = 0; a < e->n_accounts; a++) {
+		const struct ag_account *acc = &e->accounts[a];
+		const struct ag_account_result *r = &A->accounts[a];
+		const struct ag_workflow *w =
+			acc->workflow >= 0 ? &pol->workflows[acc->workflow]
+					   : NULL;
+		int req = r->required;
+		int strongest_login = -1;
+
+		for (uint32_t i = e->in_off[a]; i < e->in_off[a + 1]; i++) {
+			uint32_t k = e->in_edges[i];
+			const struct ag_path *p = &e->paths[e->edge_path[k]];
+			if (ai->edge_counted[k] && p->kind == AG_PATH_LOGIN &&
+			    ai->edge_eff[k] > strongest_login)
+				strongest_login = ai->edge_eff[k];
+		}
+
+		for (uint32_t i = e->in_off[a]; i < e->in_off[a + 1]; i++) {
+			uint32_t k = e->in_edges[i];
+			uint32_t pi = e->edge_path[k];
+			const struct ag_path *p = &e->paths[pi];
+			bool counted = ai->edge_counted[k];
+			int ev = ai->edge_eff[k];
+
+			if (p->kind == AG_PATH_BREAK_GLASS) {
+				uint32_t lacks = 0;
+				bool approved = p->approval &&
+						(p->approvals < 0 ||
+						 p->approvals >= bg_approvals);
+				if (bg_approvals > 0 && !approved)
+					lacks |= AG_BG_NO_APPROVAL;
+				if (bg_alert && !p->alert)
+					lacks |= AG_BG_NO_ALERT;
+				if (p->lifetime < 0 ||
+				    (bg_max > 0 && p->lifetime > bg_max))
+					lacks |= AG_BG_TOO_LONG;
+				if (lacks)
+					ADD(AG_P12, AG_SEV_HIGH, (uint32_t)a,
+					    pi, -1, -1, AG_NONE, lacks);
+			}
+			if (counted &&
+			    (p->kind == AG_PATH_RECOVERY ||
+			     p->kind == AG_PATH_HELPDESK) &&
+			    ev < strongest_login)
+				ADD(AG_P02, AG_SEV_HIGH, (uint32_t)a, pi, ev,
+				    strongest_login, AG_NONE, 0);
+			if (p->kind == AG_PATH_LEGACY && req >= 2)
+				ADD(AG_P03, AG_SEV_HIGH, (uint32_t)a, pi,
+				    counted ? ev : p->all.aal, req, AG_NONE, 0);
+			if (counted && w && w->phishing_resistant &&
+			    !p->own.phishing_resistant)
+				ADD(AG_P04, AG_SEV_HIGH, (uint32_t)a, pi, -1, -1,
+				    AG_NONE, 0);
+			if (counted && w && w->device != AG_DEVICE_ANY &&
+			    !p->device_check)
+				ADD(AG_P05, AG_SEV_MEDIUM, (uint32_t)a, pi, -1,
+				    -1, AG_NONE, 0);
+			if (req >= 2 && !p->monitored)
+				ADD(AG_P06, AG_SEV_LOW, (uint32_t)a, pi, -1, -1,
+				    AG_NONE, 0);
+			if (p->kind == AG_PATH_RENEWAL && counted && w &&
+			    w->aal >= 1)
+				ADD(AG_P07, AG_SEV_MEDIUM, (uint32_t)a, pi, -1,
+				    -1, AG_NONE, 0);
+			if (counted && ev < p->all.aal) {
+				uint32_t d = weakest_dep(e, A, k);
+				ADD(AG_P08, AG_SEV_MEDIUM, (uint32_t)a, pi, ev,
+				    p->all.aal, d, 0);
+			}
+			if (counted) {
+				uint32_t deps[AG_MAX_DEPS];
+				size_t nd = ag_edge_deps(e, k, deps,
+							 AG_MAX_DEPS);
+				for (size_t j = 0; j < nd; j++) {
+					uint32_t d = deps[j];
+					if (d == AG_NONE ||
+					    !A->accounts[d].assumed)
+						continue;
+					if (e->accounts[d].synthetic)
+						ADD(AG_P13, AG_SEV_INFO,
+						    (uint32_t)a, pi,
+						    A->accounts[d].effective, -1,
+						    d, 0);
+					else if (!assumed_used[d]) {
+						assumed_used[d] = 1;
+						ADD(AG_P13, AG_SEV_INFO, d, pi,
+						    A->accounts[d].effective, -1,
+						    d, 0);
+					}
+				}
+			}
+		}
+
+		if (req >= 0 && r->effective < req) {
+			enum ag_severity sev =
+				(r->effective == 0 || req - r->effective >= 2)
+					? AG_SEV_CRITICAL
+					: AG_SEV_HIGH;
+			ADD(AG_P01, sev, (uint32_t)a, r->witness_path,
+			    r->effective, req, r->witness_dep, 0);
+		}
+		if (w && w->jit && acc->standing)
+			ADD(AG_P11, AG_SEV_HIGH, (uint32_t)a, AG_NONE, -1, -1,
+			    AG_NONE, 0);
+	}
+#undef ADD
+
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_finding);
+	for (size_t i = 0; i < l.n; i++)
+		A->by_severity[l.v[i].severity]++;
+	A->findings = l.v;
+	A->n_findings = l.n;
+	l.v = NULL;
+	rc = AG_OK;
+out:
+	free(l.v);
+	free(assumed_used);
+	return rc;
+}

@@ -1,0 +1,204 @@
+/*
+ * aalgate audit -p POLICY ESTATE... [--format text|json|sarif] [-o FILE]
+ *               [--explain ACCOUNT] [--fail-on SEVERITY]
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aalgate/audit.h"
+#include "cli.h"
+#include "report/report.h"
+#include "banned.h"
+
+static const char usage_text[] =
+	"usage: aalgate audit -p POLICY [options] ESTATE...\n"
+	"\n"
+	"Prove from estate files that no path reaches an account more weakly\n"
+	"than its workflow requires, and name the weakest chain.\n"
+	"\n"
+	"  -p, --policy FILE      the policy (required)\n"
+	"  -f, --format FORMAT    text (default), json or sarif\n"
+	"  -o, --output FILE      write the report to FILE instead of stdout\n"
+	"      --explain ACCOUNT  show how ACCOUNT's effective level arises\n"
+	"      --fail-on SEV      exit 1 when a finding is at least SEV:\n"
+	"                         critical, high (default), medium, low, info\n"
+	"                         or none\n"
+	"  -q, --quiet            no progress messages\n"
+	"  -h, --help             this text\n"
+	"\n"
+	"Exit status: 0 no finding at or above --fail-on, 1 findings,\n"
+	"2 bad input or usage (the message names file, line and column).\n";
+
+int cmd_audit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"policy", required_argument, NULL, 'p'},
+		{"format", required_argument, NULL, 'f'},
+		{"output", required_argument, NULL, 'o'},
+		{"explain", required_argument, NULL, 'x'},
+		{"fail-on", required_argument, NULL, 'F'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *policy_file = NULL, *format = "text", *output = NULL;
+	const char *explain = NULL;
+	int fail_on = AG_SEV_HIGH, c, ret = AG_EXIT_USAGE;
+	bool quiet = false;
+	struct ag_policy *pol = NULL;
+	struct ag_estate *est = NULL;
+	struct ag_audit *aud = NULL;
+	struct ag_error err;
+	FILE *out = stdout;
+
+	ag_error_init(&err);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:f:o:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			policy_file = optarg;
+			break;
+		case 'f':
+			format = optarg;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'x':
+			explain = optarg;
+			break;
+		case 'F':
+			if (ag_severity_parse(optarg, &fail_on))
+				return ag_cli_die("audit",
+						  "bad --fail-on '%s' (critical, "
+						  "high, medium, low, info or "
+						  "none)",
+						  optarg);
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return AG_EXIT_OK;
+		case ':':
+			return ag_cli_die("audit",
+					  "option '%s' needs a value; see "
+					  "'aalgate audit --help'",
+					  argv[optind - 1]);
+		default:
+			return ag_cli_die("audit",
+					  "unknown option '%s'; see 'aalgate "
+					  "audit --help'",
+					  argv[optind - 1]);
+		}
+	}
+	if (!policy_file)
+		return ag_cli_die("audit",
+				  "a policy is required (-p POLICY); see "
+				  "'aalgate audit --help'");
+	if (optind >= argc)
+		return ag_cli_die("audit",
+				  "no estate file given; see 'aalgate audit "
+				  "--help'");
+	if (strcmp(format, "text") && strcmp(format, "json") &&
+	    strcmp(format, "sarif")) {
+		if (!strcmp(format, "html"))
+			return ag_cli_die("audit",
+					  "--format html is not available in "
+					  "this version (text, json or sarif)");
+		return ag_cli_die("audit",
+				  "unknown format '%s' (text, json or sarif)",
+				  format);
+	}
+	if (explain && !strcmp(format, "sarif"))
+		return ag_cli_die("audit",
+				  "--explain writes text or json, not sarif");
+
+	bool progress = !quiet && ag_cli_progress();
+	if (ag_policy_load(policy_file, &pol, &err)) {
+		fprintf(stderr, "aalgate audit: %s\n", err.msg);
+		goto out;
+	}
+	if (ag_estate_new(pol, &est)) {
+		fprintf(stderr, "aalgate audit: out of memory\n");
+		goto out;
+	}
+	for (int i = optind; i < argc; i++) {
+		if (progress)
+			fprintf(stderr, "aalgate audit: reading %s\n", argv[i]);
+		if (ag_estate_load(est, argv[i], &err)) {
+			fprintf(stderr, "aalgate audit: %s\n", err.msg);
+			goto out;
+		}
+	}
+	if (ag_estate_resolve(est, &err)) {
+		fprintf(stderr, "aalgate audit: %s\n", err.msg);
+		goto out;
+	}
+	if (progress)
+		fprintf(stderr,
+			"aalgate audit: %zu accounts, %zu paths; computing\n",
+			ag_estate_n_accounts(est), ag_estate_n_paths(est));
+	if (ag_audit_run(est, &aud, &err)) {
+		fprintf(stderr, "aalgate audit: %s\n", err.msg);
+		goto out;
+	}
+
+	uint32_t target = AG_NONE;
+	if (explain) {
+		target = ag_estate_find_account(est, explain);
+		if (target == AG_NONE || est->accounts[target].synthetic) {
+			struct ag_suggest sg;
+			ag_suggest_init(&sg, explain);
+			for (size_t i = 0; i < est->n_accounts; i++)
+				ag_suggest_add(&sg, est->accounts[i].id);
+			fprintf(stderr, "aalgate audit: unknown account '%s'",
+				explain);
+			if (ag_suggest_best(&sg))
+				fprintf(stderr, "; did you mean '%s'?",
+					ag_suggest_best(&sg));
+			fputc('\n', stderr);
+			goto out;
+		}
+	}
+
+	if (output && !(out = fopen(output, "w"))) {
+		perror(output);
+		out = stdout;
+		goto out;
+	}
+	ag_code rc;
+	if (explain)
+		rc = !strcmp(format, "json")
+			     ? ag_report_explain_json(out, est, aud, target)
+			     : ag_report_explain_text(out, est, aud, target);
+	else if (!strcmp(format, "json"))
+		rc = ag_report_json(out, est, aud, policy_file);
+	else if (!strcmp(format, "sarif"))
+		rc = ag_report_sarif(out, est, aud);
+	else
+		rc = ag_report_text(out, est, aud);
+	if (fflush(out) != 0 || rc) {
+		fprintf(stderr, "aalgate audit: cannot write the report%s%s\n",
+			output ? " to " : "", output ? output : "");
+		goto out;
+	}
+
+	ret = AG_EXIT_OK;
+	for (int s = fail_on; s <= AG_SEV_CRITICAL; s++)
+		if (aud->by_severity[s])
+			ret = AG_EXIT_FINDINGS;
+out:
+	if (out != stdout && fclose(out) != 0 && ret != AG_EXIT_USAGE) {
+		fprintf(stderr, "aalgate audit: cannot write %s\n", output);
+		ret = AG_EXIT_USAGE;
+	}
+	ag_audit_free(aud);
+	ag_estate_free(est);
+	ag_policy_free(pol);
+	return ret;
+}

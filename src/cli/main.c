@@ -1,0 +1,79 @@
+/*
+ * aalgate: hold every access path to the same assurance level.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aalgate/aalgate.h"
+#include "cli.h"
+#include "util.h"
+#include "banned.h"
+
+static const struct ag_cmd commands[] = {
+	{"audit", cmd_audit,
+	 "prove that no path reaches an account more weakly than its "
+	 "workflow requires"},
+	{"policy", cmd_policy,
+	 "check a policy file and show what each workflow requires"},
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: aalgate [--version] [--help] COMMAND [ARGS]\n\n"
+	      "Commands:\n",
+	      f);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name,
+			commands[i].summary);
+	fputs("\nRun 'aalgate COMMAND --help' for a command's options.\n"
+	      "Exit status: 0 clean, 1 findings, 2 bad input or usage.\n",
+	      f);
+}
+
+int ag_cli_die(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "aalgate %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return AG_EXIT_USAGE;
+}
+
+bool ag_cli_progress(void)
+{
+	return isatty(STDERR_FILENO) == 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return AG_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return AG_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("aalgate %s\n", AG_VERSION);
+		return AG_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+
+	fprintf(stderr, "aalgate: unknown command '%s'", argv[1]);
+	struct ag_suggest sg;
+	ag_suggest_init(&sg, argv[1]);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		ag_suggest_add(&sg, commands[i].name);
+	if (ag_suggest_best(&sg))
+		fprintf(stderr, "; did you mean '%s'?", ag_suggest_best(&sg));
+	fputs("\nRun 'aalgate --help' for the list of commands.\n", stderr);
+	return AG_EXIT_USAGE;
+}

@@ -1,0 +1,476 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ynode.h"
+#include "banned.h"
+
+ag_code ag_yreader_init(struct ag_yreader *r, const char *file,
+			const char *buf, size_t len, struct ag_error *err)
+{
+	memset(r, 0, sizeof(*r));
+	r->file = file;
+	r->buf = buf;
+	r->len = len;
+	r->err = err;
+	if (!yaml_parser_initialize(&r->parser))
+		return ag_err(err, AG_ERR_NOMEM, "%s: out of memory", file);
+	yaml_parser_set_input_string(&r->parser, (const unsigned char *)buf,
+				     len);
+	return AG_OK;
+}
+
+void ag_yreader_release(struct ag_yreader *r)
+{
+	yaml_parser_delete(&r->parser);
+}
+
+/* The character at a byte offset, to explain libyaml's terse errors. */
+static int char_at(const struct ag_yreader *r, size_t index)
+{
+	return index < r->len ? (unsigned char)r->buf[index] : -1;
+}
+
+ag_code ag_yreader_event(struct ag_yreader *r, yaml_event_t *ev)
+{
+	if (yaml_parser_parse(&r->parser, ev))
+		return AG_OK;
+
+	yaml_parser_t *p = &r->parser;
+	yaml_mark_t m = p->problem_mark;
+	const char *problem = p->problem ? p->problem : "malformed YAML";
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return ag_err(r->err, AG_ERR_NOMEM, "%s: out of memory",
+			      r->file);
+	if (p->error == YAML_READER_ERROR) {
+		/* Reader errors carry an offset, not a line: find the line. */
+		size_t off = p->problem_offset, line = 1, col = 1;
+		for (size_t i = 0; i < off && i < r->len; i++) {
+			if (r->buf[i] == '\n') {
+				line++;
+				col = 1;
+			} else if (((unsigned char)r->buf[i] & 0xC0) != 0x80) {
+				col++;
+			}
+		}
+		return ag_err_at(r->err, AG_ERR_SYNTAX, r->file,
+				 (unsigned)line, (unsigned)col,
+				 "%s (the file must be UTF-8 text)", problem);
+	}
+	if (char_at(r, m.index) == '\t')
+		return ag_err_at(r->err, AG_ERR_SYNTAX, r->file,
+				 (unsigned)m.line + 1, (unsigned)m.column + 1,
+				 "tab character; YAML indentation must use "
+				 "spaces");
+	if (p->context)
+		return ag_err_at(r->err, AG_ERR_SYNTAX, r->file,
+				 (unsigned)m.line + 1, (unsigned)m.column + 1,
+				 "%s %s", problem, p->context);
+	return ag_err_at(r->err, AG_ERR_SYNTAX, r->file, (unsigned)m.line + 1,
+			 (unsigned)m.column + 1, "%s", problem);
+}
+
+void ag_ynode_free(struct ag_ynode *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->n; i++)
+		ag_ynode_free(n->items[i]);
+	free(n->items);
+	free(n->str);
+	free(n);
+}
+
+static struct ag_ynode *node_new(enum ag_ytype type, const yaml_event_t *ev)
+{
+	struct ag_ynode *n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->type = type;
+	n->line = (unsigned)ev->start_mark.line + 1;
+	n->col = (unsigned)ev->start_mark.column + 1;
+	return n;
+}
+
+static ag_code node_add(struct ag_yreader *r, struct ag_ynode *parent,
+			struct ag_ynode *child)
+{
+	if (AG_GROW(parent->items, parent->alloc, parent->n + 1))
+		return ag_err(r->err, AG_ERR_NOMEM, "%s: out of memory",
+			      r->file);
+	parent->items[parent->n++] = child;
+	return AG_OK;
+}
+
+ag_code ag_yreader_node(struct ag_yreader *r, yaml_event_t *first,
+			struct ag_ynode **out)
+{
+	ag_code rc = AG_ERR_INTERNAL;
+	struct ag_ynode *n = NULL;
+	yaml_event_t ev;
+
+	*out = NULL;
+	switch (first->type) {
+	case YAML_ALIAS_EVENT:
+		rc = ag_err_at(r->err, AG_ERR_INVALID, r->file,
+			       (unsigned)first->start_mark.line + 1,
+			       (unsigned)first->start_mark.column + 1,
+			       "YAML aliases are not supported");
+		goto out;
+	case YAML_SCALAR_EVENT:
+		if (first->data.scalar.length > AG_YAML_MAX_SCALAR) {
+			rc = ag_err_at(r->err, AG_ERR_LIMIT, r->file,
+				       (unsigned)first->start_mark.line + 1,
+				       (unsigned)first->start_mark.column + 1,
+				       "value too long (%zu bytes, at most %u)",
+				       first->data.scalar.length,
+				       AG_YAML_MAX_SCALAR);
+			goto out;
+		}
+		if (!(n = node_new(AG_Y_SCALAR, first)))
+			goto nomem;
+		n->len = first->data.scalar.length;
+		n->str = ag_strndup((const char *)first->data.scalar.value,
+				    n->len);
+		if (!n->str)
+			goto nomem;
+		if (memchr(n->str, '\0', n->len)) {
+			rc = ag_ynode_err(r, n, AG_ERR_INVALID,
+					  "value contains a NUL character");
+			goto out;
+		}
+		n->plain = first->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		yaml_event_delete(first);
+		*out = n;
+		return AG_OK;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		break;
+	default:
+		rc = ag_err_at(r->err, AG_ERR_SYNTAX, r->file,
+			       (unsigned)first->start_mark.line + 1,
+			       (unsigned)first->start_mark.column + 1,
+			       "unexpected YAML event");
+		goto out;
+	}
+
+	bool is_map = first->type == YAML_MAPPING_START_EVENT;
+	if (!(n = node_new(is_map ? AG_Y_MAP : AG_Y_SEQ, first)))
+		goto nomem;
+	if (++r->depth > AG_YAML_MAX_DEPTH) {
+		rc = ag_ynode_err(r, n, AG_ERR_LIMIT,
+				  "nesting too deep (at most %u levels)",
+				  AG_YAML_MAX_DEPTH);
+		r->depth--;
+		goto out;
+	}
+	yaml_event_delete(first);
+	first = NULL;
+	for (;;) {
+		struct ag_ynode *child;
+		if ((rc = ag_yreader_event(r, &ev)))
+			break;
+		if (ev.type == YAML_SEQUENCE_END_EVENT ||
+		    ev.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&ev);
+			rc = AG_OK;
+			break;
+		}
+		if ((rc = ag_yreader_node(r, &ev, &child)))
+			break;
+		if (is_map && n->n % 2 == 0) {
+			if (child->type != AG_Y_SCALAR) {
+				rc = ag_ynode_err(r, child, AG_ERR_INVALID,
+						  "mapping keys must be "
+						  "plain names");
+				ag_ynode_free(child);
+				break;
+			}
+			for (size_t i = 0; i < n->n; i += 2) {
+				if (!strcmp(n->items[i]->str, child->str)) {
+					rc = ag_ynode_err(
+						r, child, AG_ERR_INVALID,
+						"duplicate key '%s' (first at "
+						"line %u)",
+						child->str, n->items[i]->line);
+					ag_ynode_free(child);
+					goto loop_out;
+				}
+			}
+		}
+		if ((rc = node_add(r, n, child))) {
+			ag_ynode_free(child);
+			break;
+		}
+	}
+loop_out:
+	r->depth--;
+	if (rc)
+		goto out;
+	*out = n;
+	return AG_OK;
+nomem:
+	rc = ag_err(r->err, AG_ERR_NOMEM, "%s: out of memory", r->file);
+out:
+	if (first)
+		yaml_event_delete(first);
+	ag_ynode_free(n);
+	return rc;
+}
+
+ag_code ag_yreader_begin(struct ag_yreader *r, yaml_event_t *first_node)
+{
+	yaml_event_t ev;
+	ag_code rc;
+
+	if ((rc = ag_yreader_event(r, &ev)))
+		return rc;
+	if (ev.type != YAML_STREAM_START_EVENT) {
+		yaml_event_delete(&ev);
+		return ag_err(r->err, AG_ERR_SYNTAX, "%s: not a YAML stream",
+			      r->file);
+	}
+	yaml_event_delete(&ev);
+	if ((rc = ag_yreader_event(r, &ev)))
+		return rc;
+	if (ev.type == YAML_STREAM_END_EVENT) {
+		yaml_event_delete(&ev);
+		return ag_err_at(r->err, AG_ERR_INVALID, r->file, 1, 1,
+				 "empty file");
+	}
+	if (ev.type != YAML_DOCUMENT_START_EVENT) {
+		yaml_event_delete(&ev);
+		return ag_err(r->err, AG_ERR_SYNTAX, "%s: no YAML document",
+			      r->file);
+	}
+	yaml_event_delete(&ev);
+	return ag_yreader_event(r, first_node);
+}
+
+ag_code ag_yreader_end(struct ag_yreader *r)
+{
+	yaml_event_t ev;
+	ag_code rc;
+
+	if ((rc = ag_yreader_event(r, &ev)))
+		return rc;
+	if (ev.type != YAML_DOCUMENT_END_EVENT) {
+		yaml_event_delete(&ev);
+		return ag_err(r->err, AG_ERR_SYNTAX,
+			      "%s: unexpected content after the document",
+			      r->file);
+	}
+	yaml_event_delete(&ev);
+	if ((rc = ag_yreader_event(r, &ev)))
+		return rc;
+	if (ev.type != YAML_STREAM_END_EVENT) {
+		unsigned line = (unsigned)ev.start_mark.line + 1;
+		unsigned col = (unsigned)ev.start_mark.column + 1;
+		yaml_event_delete(&ev);
+		return ag_err_at(r->err, AG_ERR_INVALID, r->file, line, col,
+				 "a second YAML document; one file holds one "
+				 "document");
+	}
+	yaml_event_delete(&ev);
+	return AG_OK;
+}
+
+ag_code ag_yreader_document(struct ag_yreader *r, struct ag_ynode **root)
+{
+	yaml_event_t ev;
+	ag_code rc;
+
+	*root = NULL;
+	if ((rc = ag_yreader_begin(r, &ev)))
+		return rc;
+	if ((rc = ag_yreader_node(r, &ev, root)))
+		return rc;
+	if ((rc = ag_yreader_end(r))) {
+		ag_ynode_free(*root);
+		*root = NULL;
+	}
+	return rc;
+}
+
+ag_code ag_ynode_err(struct ag_yreader *r, const struct ag_ynode *n,
+		     ag_code code, const char *fmt, ...)
+{
+	char msg[AG_ERRMSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return ag_err_at(r->err, code, r->file, n->line, n->col, "%s", msg);
+}
+
+const char *ag_ytype_name(const struct ag_ynode *n)
+{
+	if (n->type == AG_Y_MAP)
+		return "a mapping";
+	if (n->type == AG_Y_SEQ)
+		return "a list";
+	if (ag_ynode_is_null(n))
+		return "nothing";
+	return "a single value";
+}
+
+bool ag_ynode_is_null(const struct ag_ynode *n)
+{
+	if (n->type != AG_Y_SCALAR || !n->plain)
+		return false;
+	return n->len == 0 || !strcmp(n->str, "~") || !strcmp(n->str, "null") ||
+	       !strcmp(n->str, "Null") || !strcmp(n->str, "NULL");
+}
+
+ag_code ag_ynode_string(struct ag_yreader *r, const struct ag_ynode *n,
+			const char *what, const char **out)
+{
+	if (n->type != AG_Y_SCALAR || ag_ynode_is_null(n))
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "%s must be a single value, not %s", what,
+				    ag_ytype_name(n));
+	if (!ag_utf8_valid(n->str, n->len))
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "%s is not valid UTF-8", what);
+	*out = n->str;
+	return AG_OK;
+}
+
+ag_code ag_ynode_bool(struct ag_yreader *r, const struct ag_ynode *n,
+		      const char *what, bool *out)
+{
+	if (n->type == AG_Y_SCALAR && n->plain) {
+		if (!strcmp(n->str, "true") || !strcmp(n->str, "True") ||
+		    !strcmp(n->str, "TRUE")) {
+			*out = true;
+			return AG_OK;
+		}
+		if (!strcmp(n->str, "false") || !strcmp(n->str, "False") ||
+		    !strcmp(n->str, "FALSE")) {
+			*out = false;
+			return AG_OK;
+		}
+	}
+	if (n->type == AG_Y_SCALAR)
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "%s must be true or false, not '%s'", what,
+				    n->str);
+	return ag_ynode_err(r, n, AG_ERR_INVALID,
+			    "%s must be true or false, not %s", what,
+			    ag_ytype_name(n));
+}
+
+ag_code ag_ynode_int(struct ag_yreader *r, const struct ag_ynode *n,
+		     const char *what, long min, long max, long *out)
+{
+	long v = 0;
+	bool ok = n->type == AG_Y_SCALAR && n->plain && n->len > 0 &&
+		  n->len <= 9;
+	for (size_t i = 0; ok && i < n->len; i++) {
+		if (n->str[i] < '0' || n->str[i] > '9')
+			ok = false;
+		else
+			v = v * 10 + (n->str[i] - '0');
+	}
+	if (!ok || v < min || v > max) {
+		if (n->type == AG_Y_SCALAR)
+			return ag_ynode_err(r, n, AG_ERR_INVALID,
+					    "%s must be a whole number from "
+					    "%ld to %ld, not '%s'",
+					    what, min, max, n->str);
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "%s must be a whole number from %ld to "
+				    "%ld, not %s",
+				    what, min, max, ag_ytype_name(n));
+	}
+	*out = v;
+	return AG_OK;
+}
+
+ag_code ag_ynode_duration(struct ag_yreader *r, const struct ag_ynode *n,
+			  const char *what, int64_t *out)
+{
+	ag_code rc = AG_ERR_INVALID;
+	if (n->type == AG_Y_SCALAR && n->plain) {
+		rc = ag_duration_parse(n->str, out);
+		if (!rc)
+			return AG_OK;
+		if (rc == AG_ERR_LIMIT)
+			return ag_ynode_err(r, n, AG_ERR_INVALID,
+					    "%s '%s' is too long (at most "
+					    "36500d)",
+					    what, n->str);
+	}
+	if (n->type != AG_Y_SCALAR)
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "%s must be a duration such as 90s, 15m, "
+				    "12h or 30d, not %s",
+				    what, ag_ytype_name(n));
+	return ag_ynode_err(r, n, AG_ERR_INVALID,
+			    "bad duration '%s' for %s (write 90s, 15m, 12h "
+			    "or 30d)",
+			    n->str, what);
+}
+
+ag_code ag_ynode_strlist(struct ag_yreader *r, const struct ag_ynode *n,
+			 const char *what,
+			 ag_code (*each)(void *ctx, struct ag_yreader *r,
+					 const struct ag_ynode *item),
+			 void *ctx)
+{
+	ag_code rc;
+	const char *s;
+
+	if (n->type == AG_Y_SCALAR && !ag_ynode_is_null(n)) {
+		if ((rc = ag_ynode_string(r, n, what, &s)))
+			return rc;
+		return each(ctx, r, n);
+	}
+	if (n->type != AG_Y_SEQ)
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "%s must be a list, not %s", what,
+				    ag_ytype_name(n));
+	for (size_t i = 0; i < n->n; i++) {
+		if ((rc = ag_ynode_string(r, n->items[i], what, &s)))
+			return rc;
+		if ((rc = each(ctx, r, n->items[i])))
+			return rc;
+	}
+	return AG_OK;
+}
+
+ag_code ag_ynode_expect_map(struct ag_yreader *r, const struct ag_ynode *n,
+			    const char *what)
+{
+	if (n->type != AG_Y_MAP)
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "%s must be a mapping, not %s", what,
+				    ag_ytype_name(n));
+	return AG_OK;
+}
+
+ag_code ag_ynode_check_keys(struct ag_yreader *r, const struct ag_ynode *n,
+			    const char *where, const char *const *keys)
+{
+	for (size_t i = 0; i < n->n; i += 2) {
+		const struct ag_ynode *k = n->items[i];
+		bool ok = false;
+		for (const char *const *p = keys; *p; p++)
+			if (!strcmp(*p, k->str))
+				ok = true;
+		if (ok)
+			continue;
+		struct ag_suggest s;
+		ag_suggest_init(&s, k->str);
+		for (const char *const *p = keys; *p; p++)
+			ag_suggest_add(&s, *p);
+		ag_code rc = ag_ynode_err(r, k, AG_ERR_INVALID,
+					  "unknown key '%s' in %s", k->str,
+					  where);
+		ag_err_hint(r->err, ag_suggest_best(&s));
+		return rc;
+	}
+	return AG_OK;
+}

@@ -1,0 +1,438 @@
+/*
+ * Wording and structures shared by every report format.
+ */
+#include <string.h>
+
+#include "report.h"
+#include "banned.h"
+
+void ag_report_methods(const struct ag_estate *e, const struct ag_path *p,
+		       const char *sep, struct ag_buf *b)
+{
+	const struct ag_catalogue *cat = &e->policy->catalogue;
+	if (!p->n_methods) {
+		ag_buf_adds(b, "no method");
+		return;
+	}
+	for (uint32_t i = 0; i < p->n_methods; i++) {
+		if (i)
+			ag_buf_adds(b, sep);
+		ag_buf_adds(b, cat->methods[p->methods[i]].name);
+	}
+}
+
+static const char *acct_id(const struct ag_estate *e, uint32_t a)
+{
+	return a < e->n_accounts ? e->accounts[a].id : "?";
+}
+
+static const char *path_id(const struct ag_estate *e, uint32_t p)
+{
+	return p < e->n_paths ? e->paths[p].id : "?";
+}
+
+static const char *wf_name(const struct ag_estate *e, uint32_t a)
+{
+	int32_t w = e->accounts[a].workflow;
+	return w >= 0 ? e->policy->workflows[w].name : "(none)";
+}
+
+void ag_report_finding_id(const struct ag_estate *e,
+			  const struct ag_finding *f, struct ag_buf *b)
+{
+	ag_buf_adds(b, ag_rule_info((enum ag_rule)f->rule)->code);
+	if (f->account != AG_NONE) {
+		ag_buf_addc(b, ':');
+		ag_buf_adds(b, acct_id(e, f->account));
+	}
+	if (f->path != AG_NONE) {
+		ag_buf_addc(b, ':');
+		ag_buf_adds(b, path_id(e, f->path));
+	}
+}
+
+void ag_report_message(const struct ag_estate *e, const struct ag_audit *A,
+		       const struct ag_finding *f, struct ag_buf *b)
+{
+	const struct ag_policy *pol = e->policy;
+	const char *acc = f->account != AG_NONE ? acct_id(e, f->account) : "";
+	const char *pth = f->path != AG_NONE ? path_id(e, f->path) : "";
+	const struct ag_path *p = f->path != AG_NONE ? &e->paths[f->path]
+						     : NULL;
+	char d1[32], d2[32];
+	(void)A;
+
+	switch ((enum ag_rule)f->rule) {
+	case AG_P01:
+		ag_buf_printf(b,
+			      "'%s' reaches only AAL%d; workflow '%s' requires "
+			      "AAL%d",
+			      acc, f->observed, wf_name(e, f->account),
+			      f->expected);
+		break;
+	case AG_P02:
+		ag_buf_printf(b,
+			      "%s path '%s' gives '%s' AAL%d, weaker than its "
+			      "strongest login (AAL%d)",
+			      p->kind == AG_PATH_HELPDESK ? "help-desk"
+							  : "recovery",
+			      pth, acc, f->observed, f->expected);
+		break;
+	case AG_P03:
+		ag_buf_printf(b,
+			      "legacy path '%s' (", pth);
+		ag_report_methods(e, p, "+", b);
+		ag_buf_printf(b,
+			      ") reaches '%s', whose workflow '%s' requires "
+			      "AAL%d",
+			      acc, wf_name(e, f->account), f->expected);
+		break;
+	case AG_P04:
+		ag_buf_printf(b,
+			      "path '%s' to '%s' has no phishing-resistant "
+			      "method of its own; workflow '%s' requires "
+			      "phishing resistance",
+			      pth, acc, wf_name(e, f->account));
+		break;
+	case AG_P05: {
+		int32_t w = e->accounts[f->account].workflow;
+		ag_buf_printf(b,
+			      "path '%s' to '%s' skips the device check; "
+			      "workflow '%s' requires a %s device",
+			      pth, acc, wf_name(e, f->account),
+			      ag_device_name(pol->workflows[w].device));
+		break;
+	}
+	case AG_P06:
+		ag_buf_printf(b,
+			      "path '%s' to '%s' (workflow '%s') is not "
+			      "monitored",
+			      pth, acc, wf_name(e, f->account));
+		break;
+	case AG_P07: {
+		int64_t win = ag_account_window(e, f->account);
+		ag_duration_format(win, d2, sizeof(d2));
+		if (p->lifetime < 0) {
+			ag_buf_printf(b,
+				      "renewal path '%s' to '%s' has no "
+				      "lifetime; workflow '%s' requires "
+				      "reauthentication within %s",
+				      pth, acc, wf_name(e, f->account), d2);
+		} else {
+			ag_duration_format(p->lifetime, d1, sizeof(d1));
+			ag_buf_printf(b,
+				      "renewal path '%s' to '%s' lives %s, "
+				      "longer than the %s reauthentication "
+				      "window of workflow '%s'",
+				      pth, acc, d1, d2, wf_name(e, f->account));
+		}
+		break;
+	}
+	case AG_P08:
+		ag_buf_printf(b,
+			      "path '%s' gives '%s' AAL%d instead of AAL%d: it "
+			      "rests on '%s' at AAL%d",
+			      pth, acc, f->observed, f->expected,
+			      f->other != AG_NONE ? acct_id(e, f->other) : "?",
+			      f->other != AG_NONE
+				      ? A->accounts[f->other].effective
+				      : 0);
+		break;
+	case AG_P09:
+	case AG_P10: {
+		const struct ag_catalogue *cat = &pol->catalogue;
+		bool first = true;
+		ag_buf_printf(b, "path '%s' uses ", pth);
+		for (uint32_t i = 0; i < p->n_methods; i++) {
+			const struct ag_method *m = &cat->methods[p->methods[i]];
+			if (f->rule == AG_P09 ? !m->restricted : !m->prohibited)
+				continue;
+			ag_buf_printf(b, "%s%s", first ? "" : ", ", m->name);
+			first = false;
+		}
+		ag_buf_adds(b, f->rule == AG_P09
+				       ? ", a restricted authenticator"
+				       : ", which is prohibited and never "
+					 "counts");
+		break;
+	}
+	case AG_P11:
+		ag_buf_printf(b,
+			      "'%s' holds standing access; workflow '%s' "
+			      "requires just-in-time elevation",
+			      acc, wf_name(e, f->account));
+		break;
+	case AG_P12: {
+		bool first = true;
+		int approvals = pol->break_glass.set ? pol->break_glass.approvals
+						     : 2;
+		int64_t max = pol->break_glass.set ? pol->break_glass.max
+						   : 4 * 3600;
+		ag_buf_printf(b, "break-glass path '%s' to '%s' lacks ", pth,
+			      acc);
+		if (f->detail & AG_BG_NO_APPROVAL) {
+			ag_buf_printf(b, "approval (%d required)", approvals);
+			first = false;
+		}
+		if (f->detail & AG_BG_NO_ALERT) {
+			ag_buf_printf(b, "%san alert", first ? "" : ", ");
+			first = false;
+		}
+		if (f->detail & AG_BG_TOO_LONG) {
+			ag_duration_format(max, d2, sizeof(d2));
+			ag_buf_printf(b, "%sa lifetime within %s", first ? "" : ", ",
+				      d2);
+		}
+		break;
+	}
+	case AG_P13: {
+		const struct ag_account *d = &e->accounts[f->other];
+		if (d->synthetic)
+			ag_buf_printf(b,
+				      "'%s' has no %s; path '%s' rests on an "
+				      "undescribed %s, assumed AAL%d",
+				      acc,
+				      d->kind == AG_KIND_PHONE ? "phone"
+							       : "email",
+				      pth,
+				      ag_account_kind_name(
+					      (enum ag_account_kind)d->kind),
+				      f->observed);
+		else
+			ag_buf_printf(b,
+				      "'%s' is not described with a path of "
+				      "its own; results through path '%s' "
+				      "rest on assume.%s = AAL%d",
+				      d->id, pth,
+				      ag_account_kind_name(
+					      (enum ag_account_kind)d->kind),
+				      f->observed);
+		break;
+	}
+	case AG_RULE_COUNT:
+		break;
+	}
+}
+
+size_t ag_report_finding_chain(const struct ag_estate *e,
+			       const struct ag_audit *A,
+			       const struct ag_finding *f,
+			       struct ag_witness_step *steps, size_t max)
+{
+	if (f->account == AG_NONE || max == 0)
+		return 0;
+	if (f->rule == AG_P01 || f->path == AG_NONE)
+		return ag_audit_witness(e, A, f->account, steps, max);
+	/* The path of the finding, then what that path rests on. */
+	const struct ag_path *p = &e->paths[f->path];
+	const struct ag_audit_impl *ai = (const struct ag_audit_impl *)A;
+	size_t k = ag_account_edge(e, f->account, f->path);
+	steps[0].account = f->account;
+	steps[0].path = f->path;
+	steps[0].aal = p->all.aal;
+	if (k == SIZE_MAX || !ai->edge_counted[k])
+		return 1;
+	steps[0].aal = ai->edge_eff[k];
+	uint32_t dep = ag_edge_rests_on(e, A, k);
+	if (dep == AG_NONE)
+		return 1;
+	return 1 + ag_audit_witness(e, A, dep, steps + 1, max - 1);
+}
+
+void ag_report_chain_text(const struct ag_estate *e, const struct ag_audit *A,
+			  const struct ag_witness_step *steps, size_t n,
+			  struct ag_buf *b)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct ag_witness_step *s = &steps[i];
+		ag_buf_adds(b, acct_id(e, s->account));
+		if (s->path != AG_NONE) {
+			ag_buf_printf(b, " --%s(", path_id(e, s->path));
+			ag_report_methods(e, &e->paths[s->path], "+", b);
+			ag_buf_adds(b, i + 1 < n ? ")--> " : ")");
+		} else if (A->accounts[s->account].assumed) {
+			ag_buf_printf(b, " (not described: assumed AAL%d)",
+				      A->accounts[s->account].effective);
+		} else {
+			ag_buf_adds(b, " (no path reaches it)");
+		}
+	}
+}
+
+bool ag_report_location(const struct ag_estate *e, const struct ag_finding *f,
+			uint32_t *file, unsigned *line, unsigned *col)
+{
+	if (f->path != AG_NONE) {
+		const struct ag_path *p = &e->paths[f->path];
+		*file = p->file;
+		*line = p->line;
+		*col = p->col;
+		return true;
+	}
+	if (f->account != AG_NONE) {
+		const struct ag_account *a = &e->accounts[f->account];
+		if (a->file == AG_NONE)
+			return false;
+		*file = a->file;
+		*line = a->line;
+		*col = a->col;
+		return true;
+	}
+	return false;
+}
+
+void ag_report_witness_json(struct ag_jsonw *w, const struct ag_estate *e,
+			    const struct ag_audit *A,
+			    const struct ag_witness_step *steps, size_t n)
+{
+	const struct ag_catalogue *cat = &e->policy->catalogue;
+	ag_jw_arr(w);
+	for (size_t i = 0; i < n; i++) {
+		const struct ag_witness_step *s = &steps[i];
+		ag_jw_obj(w);
+		ag_jw_key(w, "account");
+		ag_jw_str(w, acct_id(e, s->account));
+		ag_jw_key(w, "path");
+		if (s->path != AG_NONE) {
+			const struct ag_path *p = &e->paths[s->path];
+			ag_jw_str(w, p->id);
+			ag_jw_key(w, "kind");
+			ag_jw_str(w, ag_path_kind_name(
+					     (enum ag_path_kind)p->kind));
+			ag_jw_key(w, "methods");
+			ag_jw_arr(w);
+			for (uint32_t k = 0; k < p->n_methods; k++)
+				ag_jw_str(w, cat->methods[p->methods[k]].name);
+			ag_jw_arr_end(w);
+		} else {
+			ag_jw_null(w);
+			ag_jw_key(w, "assumed");
+			ag_jw_bool(w, A->accounts[s->account].assumed);
+		}
+		ag_jw_key(w, "aal");
+		ag_jw_int(w, s->aal);
+		ag_jw_obj_end(w);
+	}
+	ag_jw_arr_end(w);
+}
+
+void ag_report_account_json(struct ag_jsonw *w, const struct ag_estate *e,
+			    const struct ag_audit *A, uint32_t a)
+{
+	const struct ag_account *acc = &e->accounts[a];
+	const struct ag_account_result *r = &A->accounts[a];
+	const struct ag_workflow *wf =
+		acc->workflow >= 0 ? &e->policy->workflows[acc->workflow]
+				   : NULL;
+	struct ag_witness_step steps[AG_CHAIN_MAX];
+
+	ag_jw_obj(w);
+	ag_jw_key(w, "id");
+	ag_jw_str(w, acc->id);
+	ag_jw_key(w, "kind");
+	ag_jw_str(w, ag_account_kind_name((enum ag_account_kind)acc->kind));
+	ag_jw_key(w, "workflow");
+	ag_jw_str(w, wf ? wf->name : NULL);
+	ag_jw_key(w, "described");
+	ag_jw_bool(w, acc->described);
+	ag_jw_key(w, "reachable");
+	ag_jw_bool(w, r->reachable);
+	ag_jw_key(w, "required");
+	ag_jw_obj(w);
+	ag_jw_key(w, "aal");
+	if (r->required >= 0)
+		ag_jw_int(w, r->required);
+	else
+		ag_jw_null(w);
+	ag_jw_key(w, "phishing_resistant");
+	ag_jw_bool(w, wf && wf->phishing_resistant);
+	ag_jw_key(w, "device");
+	ag_jw_str(w, ag_device_name(wf ? wf->device : AG_DEVICE_ANY));
+	ag_jw_obj_end(w);
+	ag_jw_key(w, "effective");
+	ag_jw_obj(w);
+	ag_jw_key(w, "aal");
+	ag_jw_int(w, r->effective);
+	ag_jw_key(w, "phishing_resistant");
+	ag_jw_bool(w, r->phishing_resistant);
+	ag_jw_key(w, "hardware");
+	ag_jw_bool(w, r->hardware);
+	ag_jw_key(w, "assumed");
+	ag_jw_bool(w, r->assumed);
+	ag_jw_obj_end(w);
+	ag_jw_key(w, "nominal");
+	ag_jw_obj(w);
+	ag_jw_key(w, "aal");
+	ag_jw_int(w, r->nominal);
+	ag_jw_obj_end(w);
+	ag_jw_key(w, "witness");
+	size_t n = ag_audit_witness(e, A, a, steps, AG_CHAIN_MAX);
+	ag_report_witness_json(w, e, A, steps, n);
+	ag_jw_obj_end(w);
+}
+
+void ag_report_finding_json(struct ag_jsonw *w, const struct ag_estate *e,
+			    const struct ag_audit *A,
+			    const struct ag_finding *f)
+{
+	const struct ag_rule_info *ri = ag_rule_info((enum ag_rule)f->rule);
+	struct ag_witness_step steps[AG_CHAIN_MAX];
+	struct ag_buf b;
+	uint32_t file;
+	unsigned line, col;
+
+	ag_buf_init(&b, 64 * 1024);
+	ag_jw_obj(w);
+	ag_jw_key(w, "id");
+	ag_report_finding_id(e, f, &b);
+	ag_jw_strn(w, b.data ? b.data : "", b.len);
+	ag_jw_key(w, "rule");
+	ag_jw_str(w, ri->code);
+	ag_jw_key(w, "name");
+	ag_jw_str(w, ri->name);
+	ag_jw_key(w, "severity");
+	ag_jw_str(w, ag_severity_name((enum ag_severity)f->severity));
+	ag_jw_key(w, "account");
+	ag_jw_str(w, f->account != AG_NONE ? e->accounts[f->account].id : NULL);
+	ag_jw_key(w, "path");
+	ag_jw_str(w, f->path != AG_NONE ? e->paths[f->path].id : NULL);
+	ag_jw_key(w, "message");
+	b.len = 0;
+	ag_report_message(e, A, f, &b);
+	ag_jw_strn(w, b.data ? b.data : "", b.len);
+	ag_jw_key(w, "refs");
+	ag_jw_arr(w);
+	for (size_t i = 0; ri->refs[i]; i++)
+		ag_jw_str(w, ri->refs[i]);
+	ag_jw_arr_end(w);
+	if (f->observed >= 0) {
+		ag_jw_key(w, "observed_aal");
+		ag_jw_int(w, f->observed);
+	}
+	if (f->expected >= 0) {
+		ag_jw_key(w, "expected_aal");
+		ag_jw_int(w, f->expected);
+	}
+	if (f->other != AG_NONE) {
+		ag_jw_key(w, "rests_on");
+		ag_jw_str(w, e->accounts[f->other].id);
+	}
+	ag_jw_key(w, "location");
+	if (ag_report_location(e, f, &file, &line, &col)) {
+		ag_jw_obj(w);
+		ag_jw_key(w, "file");
+		ag_jw_str(w, ag_estate_file(e, file));
+		ag_jw_key(w, "line");
+		ag_jw_int(w, line);
+		ag_jw_key(w, "column");
+		ag_jw_int(w, col);
+		ag_jw_obj_end(w);
+	} else {
+		ag_jw_null(w);
+	}
+	size_t n = ag_report_finding_chain(e, A, f, steps, AG_CHAIN_MAX);
+	ag_jw_key(w, "witness");
+	ag_report_witness_json(w, e, A, steps, n);
+	ag_jw_obj_end(w);
+	ag_buf_release(&b);
+}
