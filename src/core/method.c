@@ -107,9 +107,9 @@ ag_code ag_catalogue_builtin(struct ag_catalogue *cat)
 			namr++;
 		m->name = ag_strdup(b->name);
 		m->amr = calloc(namr + 1, sizeof(char *));
+		cat->n++; /* counted now, so that release frees it */
 		if (!m->name || !m->amr)
 			goto nomem;
-		cat->n++;
 		for (size_t k = 0; k < namr; k++)
 			if (!(m->amr[k] = ag_strdup(b->amr[k])))
 				goto nomem;
@@ -127,9 +127,6 @@ ag_code ag_catalogue_builtin(struct ag_catalogue *cat)
 	}
 	return AG_OK;
 nomem:
-	if (cat->n < AG_ARRAY_SIZE(builtins) && cat->methods[cat->n].name &&
-	    !cat->methods[cat->n].amr)
-		cat->n++;
 	ag_catalogue_release(cat);
 	return AG_ERR_NOMEM;
 }

@@ -34,8 +34,9 @@ void ag_error_init(struct ag_error *err)
 	err->msg[0] = '\0';
 }
 
-static ag_code verr(struct ag_error *err, ag_code code, const char *prefix,
-		    const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static ag_code
+verr(struct ag_error *err, ag_code code, const char *prefix, const char *fmt,
+     va_list ap)
 {
 	if (!err)
 		return code;
