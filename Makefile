@@ -21,9 +21,11 @@ build: setup
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
-	@echo "== aalgate policy check examples/acme/policy.yaml"
-	@$(BUILD)/aalgate policy check examples/acme/policy.yaml | head -20
+demo: setup
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@echo "building aalgate..."
+	@cmake --build $(BUILD) -j $(JOBS) --target aalgate-cli >$(BUILD)/demo-build.log 2>&1 || \
+	 { cat $(BUILD)/demo-build.log; exit 1; }
 	@echo
 	@echo "== aalgate audit -p examples/acme/policy.yaml examples/acme/estate.yaml"
 	@$(BUILD)/aalgate audit -p examples/acme/policy.yaml examples/acme/estate.yaml; \

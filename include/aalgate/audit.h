@@ -54,6 +54,11 @@ AG_API ag_code ag_estate_load_buffer(struct ag_estate *e, const char *name,
 				     const char *buf, size_t len,
 				     struct ag_error *err);
 
+/* A position in an input file; 0 means unknown. */
+struct ag_pos {
+	unsigned line, col;
+};
+
 /* An account as an importer describes it.  Strings are copied. */
 struct ag_account_spec {
 	const char *id;
@@ -68,6 +73,8 @@ struct ag_account_spec {
 	bool break_glass;
 	const char *file; /* where it came from, for messages; may be NULL */
 	unsigned line, col;
+	struct ag_pos email_pos; /* where email and phone are written */
+	struct ag_pos phone_pos;
 };
 
 /* A path as an importer describes it.  Strings are copied. */
@@ -88,6 +95,8 @@ struct ag_path_spec {
 	bool alert;
 	const char *file;
 	unsigned line, col;
+	const struct ag_pos *to_pos;  /* n_to positions, or NULL */
+	const struct ag_pos *via_pos; /* n_via positions, or NULL */
 };
 
 AG_API ag_code ag_estate_add_account(struct ag_estate *e,

@@ -299,10 +299,12 @@ ag_code ag_estate_add_account(struct ag_estate *e,
 	if (s->owner && !(a->owner = ag_strdup(s->owner)))
 		goto nomem_account;
 	if (s->email &&
-	    new_ref(s->email, file, s->line, s->col, &a->email_ref))
+	    new_ref(s->email, file, s->email_pos.line ? s->email_pos.line : s->line,
+		    s->email_pos.line ? s->email_pos.col : s->col, &a->email_ref))
 		goto nomem_account;
 	if (s->phone &&
-	    new_ref(s->phone, file, s->line, s->col, &a->phone_ref))
+	    new_ref(s->phone, file, s->phone_pos.line ? s->phone_pos.line : s->line,
+		    s->phone_pos.line ? s->phone_pos.col : s->col, &a->phone_ref))
 		goto nomem_account;
 	if (s->n_groups) {
 		if (s->n_groups > 10000) {
@@ -381,8 +383,9 @@ static void path_release(struct ag_path *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static ag_code copy_refs(const char *const *names, size_t n, unsigned line,
-			 unsigned col, struct ag_ref **out)
+static ag_code copy_refs(const char *const *names, size_t n,
+			 const struct ag_pos *pos, unsigned line, unsigned col,
+			 struct ag_ref **out)
 {
 	*out = NULL;
 	if (!n)
@@ -391,8 +394,8 @@ static ag_code copy_refs(const char *const *names, size_t n, unsigned line,
 	if (!refs)
 		return AG_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
-		refs[i].line = line;
-		refs[i].col = col;
+		refs[i].line = pos && pos[i].line ? pos[i].line : line;
+		refs[i].col = pos && pos[i].line ? pos[i].col : col;
 		if (!(refs[i].name = ag_strdup(names[i]))) {
 			for (size_t k = 0; k < i; k++)
 				free(refs[k].name);
@@ -487,10 +490,11 @@ ag_code ag_estate_add_path(struct ag_estate *e, const struct ag_path_spec *s,
 	}
 	if (!(p.id = ag_strdup(s->id)))
 		goto nomem;
-	if (copy_refs(s->to, s->n_to, s->line, s->col, &p.to))
+	if (copy_refs(s->to, s->n_to, s->to_pos, s->line, s->col, &p.to))
 		goto nomem;
 	p.n_to = (uint32_t)s->n_to;
-	if (copy_refs(s->via, s->n_via, s->line, s->col, &p.via_refs))
+	if (copy_refs(s->via, s->n_via, s->via_pos, s->line, s->col,
+		      &p.via_refs))
 		goto nomem;
 	p.n_via = (uint32_t)s->n_via;
 	if ((rc = file_index(e, s->file, &fidx)))
@@ -516,20 +520,22 @@ fail:
 /* ---- the YAML estate file ---------------------------------------------- */
 
 struct item_ctx {
-	struct ag_estate *e;
 	struct ag_yreader *r;
 	const char **list;
-	size_t n, alloc;
-	bool failed;
+	struct ag_pos *pos;
+	size_t n, alloc, pos_alloc;
 };
 
 static ag_code collect(void *ctx, struct ag_yreader *r,
 		       const struct ag_ynode *item)
 {
 	struct item_ctx *c = ctx;
-	if (AG_GROW(c->list, c->alloc, c->n + 1))
+	if (AG_GROW(c->list, c->alloc, c->n + 1) ||
+	    AG_GROW(c->pos, c->pos_alloc, c->n + 1))
 		return ag_err(r->err, AG_ERR_NOMEM, "%s: out of memory",
 			      r->file);
+	c->pos[c->n].line = item->line;
+	c->pos[c->n].col = item->col;
 	c->list[c->n++] = item->str;
 	return AG_OK;
 }
@@ -617,12 +623,18 @@ static ag_code account_item(struct ag_estate *e, struct ag_yreader *r,
 			return rc;
 		}
 	}
-	if ((v = get(n, "email")) &&
-	    (rc = ag_ynode_string(r, v, "email", &s.email)))
-		return rc;
-	if ((v = get(n, "phone")) &&
-	    (rc = ag_ynode_string(r, v, "phone", &s.phone)))
-		return rc;
+	if ((v = get(n, "email"))) {
+		if ((rc = ag_ynode_string(r, v, "email", &s.email)))
+			return rc;
+		s.email_pos.line = v->line;
+		s.email_pos.col = v->col;
+	}
+	if ((v = get(n, "phone"))) {
+		if ((rc = ag_ynode_string(r, v, "phone", &s.phone)))
+			return rc;
+		s.phone_pos.line = v->line;
+		s.phone_pos.col = v->col;
+	}
 	if ((v = get(n, "owner")) &&
 	    (rc = ag_ynode_string(r, v, "owner", &s.owner)))
 		return rc;
@@ -647,6 +659,7 @@ static ag_code account_item(struct ag_estate *e, struct ag_yreader *r,
 	rc = ag_estate_add_account(e, &s, r->err);
 out:
 	free(groups.list);
+	free(groups.pos);
 	return rc;
 }
 
@@ -690,6 +703,7 @@ static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
 		goto out;
 	}
 	s.to = to.list;
+	s.to_pos = to.pos;
 	s.n_to = to.n;
 
 	if ((rc = require(r, n, "methods", "a path", &v)))
@@ -720,6 +734,7 @@ static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
 		if ((rc = ag_ynode_strlist(r, v, "via", collect, &via)))
 			goto out;
 		s.via = via.list;
+		s.via_pos = via.pos;
 		s.n_via = via.n;
 	}
 	if ((v = get(n, "device_check")) &&
@@ -750,8 +765,11 @@ static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
 	rc = ag_estate_add_path(e, &s, r->err);
 out:
 	free(to.list);
+	free(to.pos);
 	free(methods.list);
+	free(methods.pos);
 	free(via.list);
+	free(via.pos);
 	return rc;
 }
 
@@ -924,7 +942,7 @@ static ag_code resolve_attr(struct ag_estate *e, uint32_t ai,
 	if (t->kind != kind) {
 		const struct ag_account *a = &e->accounts[ai];
 		return ag_err_at(err, AG_ERR_INVALID,
-				 ag_estate_file(e, a->file), a->line, a->col,
+				 ag_estate_file(e, a->file), ref->line, ref->col,
 				 "the %s of account '%s' is '%s', a %s "
 				 "account, not a %s",
 				 attr, a->id, ref->name,

@@ -268,8 +268,11 @@ ag_code ag_findings_compute(struct ag_estate *e, struct ag_audit_impl *ai)
 						    A->accounts[d].effective, -1,
 						    d, 0);
 					else if (!assumed_used[d]) {
+						/* Once per assumed account,
+						 * at the first path using it. */
 						assumed_used[d] = 1;
-						ADD(AG_P13, AG_SEV_INFO, d, pi,
+						ADD(AG_P13, AG_SEV_INFO,
+						    (uint32_t)a, pi,
 						    A->accounts[d].effective, -1,
 						    d, 0);
 					}

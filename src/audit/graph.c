@@ -44,7 +44,7 @@ bool ag_edge_counted(const struct ag_estate *e, size_t edge)
 }
 
 /* eff(p, a) with the current values; *binding gets the dependency that
- * decides the value, or AG_NONE when the path's own methods do. */
+ * holds the value below the path's nominal level, or AG_NONE. */
 static int edge_value(const struct ag_estate *e, const uint8_t *eff,
 		      size_t edge, uint32_t *binding)
 {
@@ -65,7 +65,7 @@ static int edge_value(const struct ag_estate *e, const uint8_t *eff,
 	}
 	int inner = mindep < all ? mindep : all;
 	int v = own > inner ? own : inner;
-	*binding = (mindep < all && mindep > own) ? arg : AG_NONE;
+	*binding = (mindep < all && mindep >= own) ? arg : AG_NONE;
 	return v;
 }
 
@@ -296,7 +296,7 @@ uint32_t ag_edge_rests_on(const struct ag_estate *e, const struct ag_audit *A,
 			arg = deps[i];
 		}
 	}
-	return (mindep <= p->all.aal && mindep > p->own.aal) ? arg : AG_NONE;
+	return (mindep <= p->all.aal && mindep >= p->own.aal) ? arg : AG_NONE;
 }
 
 size_t ag_account_edge(const struct ag_estate *e, uint32_t account,

@@ -2,7 +2,9 @@
  * aalgate audit -p POLICY ESTATE... [--format text|json|sarif] [-o FILE]
  *               [--explain ACCOUNT] [--fail-on SEVERITY]
  */
+#include <errno.h>
 #include <getopt.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +120,19 @@ int cmd_audit(int argc, char **argv)
 		return ag_cli_die("audit",
 				  "--explain writes text or json, not sarif");
 
+	for (int i = optind; i < argc; i++) {
+		struct stat si, sj;
+		if (stat(argv[i], &si) != 0)
+			continue;
+		for (int j = optind; j < i; j++)
+			if (stat(argv[j], &sj) == 0 && si.st_dev == sj.st_dev &&
+			    si.st_ino == sj.st_ino)
+				return ag_cli_die("audit",
+						  "%s is given twice (as '%s' "
+						  "and '%s')",
+						  argv[i], argv[j], argv[i]);
+	}
+
 	bool progress = !quiet && ag_cli_progress();
 	if (ag_policy_load(policy_file, &pol, &err)) {
 		fprintf(stderr, "aalgate audit: %s\n", err.msg);
@@ -167,7 +182,8 @@ int cmd_audit(int argc, char **argv)
 	}
 
 	if (output && !(out = fopen(output, "w"))) {
-		perror(output);
+		fprintf(stderr, "aalgate audit: cannot write %s: %s\n", output,
+			strerror(errno));
 		out = stdout;
 		goto out;
 	}

@@ -244,7 +244,8 @@ int cmd_policy(int argc, char **argv)
 	else
 		text(p);
 	ag_policy_free(p);
-	if (fflush(stdout) != 0)
-		return AG_EXIT_USAGE;
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return ag_cli_die("policy check",
+				  "cannot write to standard output");
 	return AG_EXIT_OK;
 }

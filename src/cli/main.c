@@ -54,18 +54,28 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return AG_EXIT_USAGE;
 	}
+	int ret = -1;
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		usage(stdout);
-		return AG_EXIT_OK;
-	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		ret = AG_EXIT_OK;
+	} else if (!strcmp(argv[1], "--version") ||
+		   !strcmp(argv[1], "version")) {
 		printf("aalgate %s\n", AG_VERSION);
-		return AG_EXIT_OK;
+		ret = AG_EXIT_OK;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; ret < 0 && i < AG_ARRAY_SIZE(commands); i++)
 		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].fn(argc - 1, argv + 1);
+			ret = commands[i].fn(argc - 1, argv + 1);
+	if (ret >= 0) {
+		/* Output that could not be written is a failure. */
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, "aalgate: cannot write to standard "
+					"output\n");
+			return AG_EXIT_USAGE;
+		}
+		return ret;
+	}
 
 	fprintf(stderr, "aalgate: unknown command '%s'", argv[1]);
 	struct ag_suggest sg;

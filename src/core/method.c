@@ -268,7 +268,7 @@ void ag_duration_format(int64_t secs, char *buf, size_t len)
 {
 	if (secs <= 0)
 		snprintf(buf, len, "0s");
-	else if (secs % 86400 == 0)
+	else if (secs % 86400 == 0 && secs >= 2 * 86400)
 		snprintf(buf, len, "%lldd", (long long)(secs / 86400));
 	else if (secs % 3600 == 0)
 		snprintf(buf, len, "%lldh", (long long)(secs / 3600));

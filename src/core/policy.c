@@ -549,6 +549,14 @@ static ag_code load_workflow(struct loader *l, struct ag_workflow *w,
 			return rc;
 	}
 
+	/* A zero window would switch reauthentication off. */
+	if (max_age_set && w->max_age == 0)
+		return ag_ynode_err(r, max_age_n, AG_ERR_INVALID,
+				    "max_age must be longer than 0s");
+	if (idle_set && w->idle == 0)
+		return ag_ynode_err(r, idle_n, AG_ERR_INVALID,
+				    "idle must be longer than 0s");
+
 	/* Profile defaults (DESIGN §1.4): tighten, never loosen. */
 	if (w->aal >= 1) {
 		struct ag_window pw;
@@ -862,7 +870,8 @@ static ag_code load_root(struct loader *l, const struct ag_ynode *root)
 						  &v);
 				p->break_glass.approvals = (int)v;
 			} else if (!strcmp(k, "max")) {
-				rc = ag_ynode_duration(r, val, "max",
+				rc = ag_ynode_duration(r, val,
+						       "break_glass max",
 						       &p->break_glass.max);
 			} else if (!strcmp(k, "alert")) {
 				rc = ag_ynode_bool(r, val, k,
@@ -953,7 +962,9 @@ static ag_code load_root(struct loader *l, const struct ag_ynode *root)
 			int64_t *dst = !strcmp(k, "stale")    ? &p->nhi.stale
 				       : !strcmp(k, "rotate") ? &p->nhi.rotate
 							      : &p->nhi.max_lifetime;
-			if ((rc = ag_ynode_duration(r, val, k, dst)))
+			char what[32];
+			snprintf(what, sizeof(what), "nhi %s", k);
+			if ((rc = ag_ynode_duration(r, val, what, dst)))
 				return rc;
 		}
 	}

@@ -388,7 +388,7 @@ ag_code ag_read_file(const char *path, size_t cap, char **out, size_t *len,
 	}
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > cap) {
 		rc = ag_err(err, AG_ERR_LIMIT,
-			    "%s: file too large (%lld bytes, at most %zu)", path,
+			    "%s:1:1: file too large (%lld bytes, at most %zu)", path,
 			    (long long)st.st_size, cap);
 		goto out;
 	}
@@ -416,7 +416,7 @@ ag_code ag_read_file(const char *path, size_t cap, char **out, size_t *len,
 		n += (size_t)r;
 		if (n > cap) {
 			rc = ag_err(err, AG_ERR_LIMIT,
-				    "%s: file too large (at most %zu bytes)",
+				    "%s:1:1: file too large (at most %zu bytes)",
 				    path, cap);
 			goto out;
 		}

@@ -25,6 +25,21 @@ void ag_yreader_release(struct ag_yreader *r)
 	yaml_parser_delete(&r->parser);
 }
 
+/* Offset of the first byte that does not start a valid UTF-8 sequence,
+ * or len. */
+static size_t first_invalid_utf8(const char *buf, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)buf[i];
+		size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+		if (!n || i + n > len || !ag_utf8_valid(buf + i, n))
+			return i;
+		i += n;
+	}
+	return len;
+}
+
 /* The character at a byte offset, to explain libyaml's terse errors. */
 static int char_at(const struct ag_yreader *r, size_t index)
 {
@@ -44,8 +59,13 @@ ag_code ag_yreader_event(struct ag_yreader *r, yaml_event_t *ev)
 		return ag_err(r->err, AG_ERR_NOMEM, "%s: out of memory",
 			      r->file);
 	if (p->error == YAML_READER_ERROR) {
-		/* Reader errors carry an offset, not a line: find the line. */
+		/* Reader errors carry an offset, not a line.  For bad UTF-8,
+		 * libyaml's offset may point past the offending byte, so find
+		 * the first invalid sequence ourselves. */
 		size_t off = p->problem_offset, line = 1, col = 1;
+		size_t bad = first_invalid_utf8(r->buf, r->len);
+		if (bad < r->len && bad <= off)
+			off = bad;
 		for (size_t i = 0; i < off && i < r->len; i++) {
 			if (r->buf[i] == '\n') {
 				line++;
@@ -103,14 +123,50 @@ static ag_code node_add(struct ag_yreader *r, struct ag_ynode *parent,
 	return AG_OK;
 }
 
+/*
+ * Is key already in map n?  Small maps are scanned; past 16 keys a hash
+ * map (borrowing the keys, which live as long as n) keeps a mapping with
+ * many keys linear instead of quadratic.  *prev gets the key's index or
+ * SIZE_MAX; the key is then recorded.
+ */
+static ag_code find_dup(struct ag_strmap *keys, const struct ag_ynode *n,
+			const char *key, size_t *prev)
+{
+	enum { SCAN = 32 };
+	uint32_t v;
+	bool found;
+
+	*prev = SIZE_MAX;
+	if (n->n < SCAN) {
+		for (size_t i = 0; i < n->n; i += 2)
+			if (!strcmp(n->items[i]->str, key)) {
+				*prev = i;
+				return AG_OK;
+			}
+		return AG_OK;
+	}
+	if (keys->n == 0)
+		for (size_t i = 0; i < n->n; i += 2)
+			if (ag_strmap_put(keys, n->items[i]->str, (uint32_t)i,
+					  NULL, &found))
+				return AG_ERR_NOMEM;
+	if (ag_strmap_put(keys, key, (uint32_t)n->n, &v, &found))
+		return AG_ERR_NOMEM;
+	if (found)
+		*prev = v;
+	return AG_OK;
+}
+
 ag_code ag_yreader_node(struct ag_yreader *r, yaml_event_t *first,
 			struct ag_ynode **out)
 {
 	ag_code rc = AG_ERR_INTERNAL;
 	struct ag_ynode *n = NULL;
+	struct ag_strmap keys;
 	yaml_event_t ev;
 
 	*out = NULL;
+	ag_strmap_init(&keys);
 	switch (first->type) {
 	case YAML_ALIAS_EVENT:
 		rc = ag_err_at(r->err, AG_ERR_INVALID, r->file,
@@ -187,16 +243,21 @@ ag_code ag_yreader_node(struct ag_yreader *r, yaml_event_t *first,
 				ag_ynode_free(child);
 				break;
 			}
-			for (size_t i = 0; i < n->n; i += 2) {
-				if (!strcmp(n->items[i]->str, child->str)) {
-					rc = ag_ynode_err(
-						r, child, AG_ERR_INVALID,
-						"duplicate key '%s' (first at "
-						"line %u)",
-						child->str, n->items[i]->line);
-					ag_ynode_free(child);
-					goto loop_out;
-				}
+			size_t prev = SIZE_MAX;
+			if ((rc = find_dup(&keys, n, child->str, &prev))) {
+				ag_ynode_free(child);
+				rc = ag_err(r->err, rc, "%s: out of memory",
+					    r->file);
+				break;
+			}
+			if (prev != SIZE_MAX) {
+				rc = ag_ynode_err(r, child, AG_ERR_INVALID,
+						  "duplicate key '%s' (first at "
+						  "line %u)",
+						  child->str,
+						  n->items[prev]->line);
+				ag_ynode_free(child);
+				break;
 			}
 		}
 		if ((rc = node_add(r, n, child))) {
@@ -204,8 +265,8 @@ ag_code ag_yreader_node(struct ag_yreader *r, yaml_event_t *first,
 			break;
 		}
 	}
-loop_out:
 	r->depth--;
+	ag_strmap_release(&keys);
 	if (rc)
 		goto out;
 	*out = n;
@@ -215,6 +276,7 @@ nomem:
 out:
 	if (first)
 		yaml_event_delete(first);
+	ag_strmap_release(&keys);
 	ag_ynode_free(n);
 	return rc;
 }
@@ -393,7 +455,7 @@ ag_code ag_ynode_duration(struct ag_yreader *r, const struct ag_ynode *n,
 			  const char *what, int64_t *out)
 {
 	ag_code rc = AG_ERR_INVALID;
-	if (n->type == AG_Y_SCALAR && n->plain) {
+	if (n->type == AG_Y_SCALAR && !ag_ynode_is_null(n)) {
 		rc = ag_duration_parse(n->str, out);
 		if (!rc)
 			return AG_OK;

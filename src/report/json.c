@@ -24,8 +24,11 @@ ag_code ag_report_json(FILE *f, const struct ag_estate *e,
 
 	ag_jw_key(&w, "summary");
 	ag_jw_obj(&w);
+	size_t listed = 0;
+	for (size_t a = 0; a < e->n_accounts; a++)
+		listed += !e->accounts[a].synthetic;
 	ag_jw_key(&w, "accounts");
-	ag_jw_int(&w, (long long)e->n_accounts);
+	ag_jw_int(&w, (long long)listed);
 	ag_jw_key(&w, "paths");
 	ag_jw_int(&w, (long long)e->n_paths);
 	ag_jw_key(&w, "below_required");

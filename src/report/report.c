@@ -200,10 +200,11 @@ void ag_report_message(const struct ag_estate *e, const struct ag_audit *A,
 				      f->observed);
 		else
 			ag_buf_printf(b,
-				      "'%s' is not described with a path of "
-				      "its own; results through path '%s' "
-				      "rest on assume.%s = AAL%d",
-				      d->id, pth,
+				      "path '%s' to '%s' rests on '%s', which "
+				      "%s; it is taken at assume.%s = AAL%d",
+				      pth, acc, d->id,
+				      d->described ? "no path reaches"
+						   : "the estate does not describe",
 				      ag_account_kind_name(
 					      (enum ag_account_kind)d->kind),
 				      f->observed);
@@ -221,8 +222,25 @@ size_t ag_report_finding_chain(const struct ag_estate *e,
 {
 	if (f->account == AG_NONE || max == 0)
 		return 0;
-	if (f->rule == AG_P01 || f->path == AG_NONE)
+	if (f->rule == AG_P01)
 		return ag_audit_witness(e, A, f->account, steps, max);
+	if (f->path == AG_NONE)
+		return 0; /* not about a path (AG-P11) */
+	if (f->rule == AG_P13 && max >= 2) {
+		/* The path, then the assumed account it rests on. */
+		size_t k = ag_account_edge(e, f->account, f->path);
+		const struct ag_audit_impl *ai13 =
+			(const struct ag_audit_impl *)A;
+		steps[0].account = f->account;
+		steps[0].path = f->path;
+		steps[0].aal = k != SIZE_MAX && ai13->edge_counted[k]
+				       ? ai13->edge_eff[k]
+				       : e->paths[f->path].all.aal;
+		steps[1].account = f->other;
+		steps[1].path = AG_NONE;
+		steps[1].aal = A->accounts[f->other].effective;
+		return 2;
+	}
 	/* The path of the finding, then what that path rests on. */
 	const struct ag_path *p = &e->paths[f->path];
 	const struct ag_audit_impl *ai = (const struct ag_audit_impl *)A;

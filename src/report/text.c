@@ -45,9 +45,21 @@ ag_code ag_report_text(FILE *f, const struct ag_estate *e,
 		putc(')', f);
 	}
 	putc('\n', f);
-	if (unreachable)
-		fprintf(f, "%zu account%s no path reaches (counted as AAL3)\n",
+	if (unreachable) {
+		size_t shown = 0;
+		fprintf(f, "%zu account%s no counted path reaches, taken as AAL3:",
 			unreachable, unreachable == 1 ? "" : "s");
+		for (size_t a = 0; a < e->n_accounts && shown < 5; a++) {
+			if (A->accounts[a].reachable || A->accounts[a].assumed ||
+			    e->accounts[a].synthetic)
+				continue;
+			bool bg = e->in_off[a] < e->in_off[a + 1];
+			fprintf(f, "%s %s%s", shown ? "," : "", e->accounts[a].id,
+				bg ? " (break-glass or session renewal only)" : "");
+			shown++;
+		}
+		fputs(unreachable > shown ? ", ...\n" : "\n", f);
+	}
 
 	ag_buf_init(&b, 1024 * 1024);
 	for (size_t i = 0; i < A->n_findings; i++) {
@@ -127,7 +139,8 @@ ag_code ag_report_explain_text(FILE *f, const struct ag_estate *e,
 	fprintf(f, "  effective: AAL%d%s%s%s\n", r->effective,
 		r->phishing_resistant ? ", phishing resistant" : "",
 		r->assumed ? " (assumed: no path reaches it)" : "",
-		!r->reachable && !r->assumed ? " (no path reaches it)" : "");
+		!r->reachable && !r->assumed ? " (no counted path reaches it)"
+					     : "");
 	fprintf(f, "  nominal:   AAL%d\n", r->nominal);
 	size_t n = ag_audit_witness(e, A, a, steps, AG_CHAIN_MAX);
 	if (n) {

@@ -1,0 +1,124 @@
+#!/bin/sh
+# Builds the libFuzzer targets with clang and runs each for SECONDS seconds.
+#
+#   sh tests/fuzz/run.sh [SECONDS]      (default 60; run from anywhere)
+#
+# Targets: fuzz_policy (ag_policy_load_buffer) and fuzz_estate (estate
+# loader, resolver, audit and the text/JSON/SARIF reports against a fixed
+# policy).  The build goes to build-fuzz/ in the project root; the corpora
+# grow in build-fuzz/corpus-{policy,estate} and are seeded from
+# tests/fuzz/seeds, examples/, tests/e2e/ and tests/bad/, plus the Keycloak
+# exports in ../shared/data/keycloak when that folder exists (copied into
+# build-fuzz only).  Crashes, leaks, timeouts and out-of-memory inputs are
+# written to build-fuzz/artifacts/TARGET/ and make the script exit 1.
+#
+# Environment: CC (default clang), JOBS (build parallelism, default 2),
+# FUZZ_TARGETS (default "fuzz_policy fuzz_estate").
+set -eu
+
+secs=${1:-60}
+case $secs in
+'' | *[!0-9]*)
+	echo "usage: $0 [SECONDS]" >&2
+	exit 2
+	;;
+esac
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+build=build-fuzz
+cc=${CC:-clang}
+targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate"}
+
+if ! command -v "$cc" >/dev/null 2>&1; then
+	echo "fuzz: '$cc' not found; libFuzzer needs clang" >&2
+	exit 2
+fi
+
+cmake -S . -B "$build" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=Debug \
+	-DAG_FUZZ=ON \
+	-DCMAKE_C_FLAGS='-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1' \
+	>/dev/null
+# shellcheck disable=SC2086
+cmake --build "$build" -j"${JOBS:-2}" --target $targets
+
+max_seed=1048576
+
+# add_seed FILE: copies FILE (at most 1 MiB) into both corpora under the
+# hash of its content, as libFuzzer names its own inputs.
+add_seed() {
+	size=$(wc -c <"$1")
+	if [ "$size" -gt "$max_seed" ]; then
+		echo "fuzz: skipping $1 ($size bytes, over 1 MiB)"
+		return 0
+	fi
+	sum=$(sha1sum <"$1" | cut -d' ' -f1)
+	for t in policy estate; do
+		cp "$1" "$build/corpus-$t/$sum"
+	done
+	nseeds=$((nseeds + 1))
+}
+
+mkdir -p "$build/corpus-policy" "$build/corpus-estate"
+nseeds=0
+list=$build/seed-files.txt
+{
+	find tests/fuzz/seeds -type f
+	for d in examples tests/e2e tests/bad; do
+		[ -d "$d" ] && find "$d" -type f \( -name '*.yaml' -o -name '*.yml' \)
+	done
+} | sort >"$list"
+while IFS= read -r f; do
+	add_seed "$f"
+done <"$list"
+echo "fuzz: $nseeds seed files from the project"
+
+kc=../shared/data/keycloak
+if [ -d "$kc" ]; then
+	n0=$nseeds
+	find "$kc" -type f -name '*.json' | sort >"$list"
+	while IFS= read -r f; do
+		add_seed "$f"
+	done <"$list"
+	echo "fuzz: $((nseeds - n0)) Keycloak exports from $kc"
+else
+	echo "fuzz: $kc not found; running without the Keycloak seeds"
+fi
+rm -f "$list"
+
+status=0
+for t in $targets; do
+	case $t in
+	fuzz_policy) corpus=$build/corpus-policy ;;
+	fuzz_estate) corpus=$build/corpus-estate ;;
+	*) corpus=$build/corpus-$t && mkdir -p "$corpus" ;;
+	esac
+	art=$build/artifacts/$t
+	log=$build/$t.log
+	mkdir -p "$art"
+	echo "fuzz: running $t for ${secs}s (log: $log)"
+	rc=0
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+		"$build/tests/fuzz/$t" \
+		-max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
+		-timeout=10 -dict=tests/fuzz/yaml.dict \
+		-artifact_prefix="$art/" -print_final_stats=1 \
+		"$corpus" >"$log" 2>&1 || rc=$?
+	grep -E '^(INFO: seed corpus|#[0-9]+[[:space:]]+(INITED|DONE)|stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs)' "$log" || true
+	if [ "$rc" -ne 0 ]; then
+		status=1
+		echo "fuzz: $t FAILED (exit $rc)" >&2
+		grep -E '^==[0-9]+==ERROR|^SUMMARY|runtime error|ALARM|out-of-memory|leak' "$log" | head -20 >&2 || true
+		repro=$(sed -n 's/.*Test unit written to \([^ ]*\).*/\1/p' "$log" | tail -1)
+		if [ -n "$repro" ]; then
+			echo "fuzz: reproducer: $repro" >&2
+			echo "fuzz: replay with: $build/tests/fuzz/$t $repro" >&2
+		else
+			echo "fuzz: no reproducer written; see $log" >&2
+		fi
+	else
+		echo "fuzz: $t: no crash, leak or timeout in ${secs}s"
+	fi
+done
+exit $status
