@@ -209,8 +209,9 @@ void ag_combine(const struct ag_catalogue *cat, const uint16_t *idx, size_t n,
 		aal = 3;
 	else if (multi || (have && (know || are)))
 		aal = 2;
-	else if (know || have || are)
-		aal = 1;
+	else if (alone >= 1)
+		aal = 1; /* a method that stands alone (not an activation
+			  * factor, not one the policy set to alone: 0) */
 	/* A policy method's stated level never lifts beyond what its factor,
 	 * hardware and phishing resistance allow: the policy loader checks
 	 * that, so alone is trusted here. */

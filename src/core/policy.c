@@ -340,9 +340,10 @@ static ag_code load_method(struct loader *l, const struct ag_ynode *key,
 						    s);
 		} else if (!strcmp(k, "amr")) {
 			char **list = NULL;
-			size_t cnt = 0;
+			size_t cnt = 0, alloc;
 			rc = str_list(l, n, "amr", &list, &cnt);
-			if (!rc && AG_GROW(list, cnt, cnt + 1))
+			alloc = cnt;
+			if (!rc && AG_GROW(list, alloc, cnt + 1))
 				rc = nomem(l);
 			if (rc) {
 				for (size_t j = 0; list && j < cnt; j++)
@@ -378,6 +379,11 @@ static ag_code load_method(struct loader *l, const struct ag_ynode *key,
 				    "method '%s' cannot reach AAL3 alone "
 				    "without hardware and phishing_resistant",
 				    m->name);
+	if (m->factor == AG_FACTOR_NONE && m->alone > 0)
+		return ag_ynode_err(r, alone_node, AG_ERR_INVALID,
+				    "method '%s' has factor none and so gives "
+				    "AAL0 alone, not AAL%d",
+				    m->name, m->alone);
 	if (m->factor == AG_FACTOR_MULTI && m->alone < 2)
 		return ag_ynode_err(r, alone_node, AG_ERR_INVALID,
 				    "a multi-factor method gives at least "

@@ -88,8 +88,8 @@ finding AG-P10:mobile-a-store high
 finding AG-P11:alice high
 finding AG-P12:root:bg-envelope high      # no approval
 finding AG-P13:heidi:sms-reset info       # no phone attribute
-finding AG-P13:mail:ivan@oldjob.example:sspr info
-finding AG-P13:idp:partner.example/zoe:partner-sso info
+finding AG-P13:ivan:sspr info
+finding AG-P13:zoe:partner-sso info
 
 # The well-governed entries stay clean.
 no_finding 'bob[:"]' "bob (smartcard, JIT, outside staff) should have no finding"

@@ -26,7 +26,7 @@ esac
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-build=build-fuzz
+build="build-fuzz"
 cc=${CC:-clang}
 targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate"}
 

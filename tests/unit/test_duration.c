@@ -94,7 +94,9 @@ static void test_format_largest_exact_unit(void **state)
 	expect_format(15 * 60, "15m");
 	expect_format(12 * 3600, "12h");
 	expect_format(30 * 86400, "30d");
-	expect_format(86400, "1d");
+	/* One day reads better as 24h; whole days from two on. */
+	expect_format(86400, "24h");
+	expect_format(2 * 86400, "2d");
 	expect_format(25 * 3600, "25h");
 	expect_format(3601, "3601s");
 	expect_format(61 * 60, "61m");
@@ -109,8 +111,8 @@ static void test_format_parse_round_trip(void **state)
 {
 	(void)state;
 	static const char *const canon[] = {
-		"90s", "15m", "12h", "30d", "1s", "59s", "1m", "1h", "1d",
-		"23h", "36500d", "7m", "61s",
+		"90s", "15m", "12h", "30d", "1s", "59s", "1m", "1h", "24h",
+		"2d", "23h", "36500d", "7m", "61s",
 	};
 	for (size_t i = 0; i < sizeof(canon) / sizeof(canon[0]); i++) {
 		char buf[32];

@@ -630,8 +630,8 @@ static void test_break_glass_and_assume(void **state)
 		     "policy.yaml:1:14: break_glass needs approvals or alert: "
 		     "true (DESIGN §4.4)");
 	policy_fails("break_glass: { approvals: 2, max: 4 }\n", AG_ERR_INVALID,
-		     "policy.yaml:1:35: bad duration '4' for max (write 90s, "
-		     "15m, 12h or 30d)");
+		     "policy.yaml:1:35: bad duration '4' for break_glass max "
+		     "(write 90s, 15m, 12h or 30d)");
 }
 
 static void test_document_shape(void **state)
@@ -710,6 +710,26 @@ static void test_policy_load_file(void **state)
 }
 
 /* ag_workflow_satisfied: level, phishing resistance (§3.2.5), hardware. */
+/* DESIGN §1.2: "alone" is the AAL a method gives on its own.  A policy
+ * method at alone: 0 gives AAL0 alone but still counts as its factor in
+ * a combination (like pin); factor none cannot claim a level. */
+static void test_custom_alone_zero(void **state)
+{
+	(void)state;
+	struct ag_policy *p = policy_ok("methods:\n"
+					"  weak_q: { factor: know, alone: 0 }\n");
+	struct ag_assurance a =
+		combine_in(&p->catalogue, LIST("weak_q"), AG_USE_SIGNIN);
+	assert_int_equal(a.aal, 0);
+	a = combine_in(&p->catalogue, LIST("weak_q", "totp"), AG_USE_SIGNIN);
+	assert_int_equal(a.aal, 2);
+	ag_policy_free(p);
+	policy_fails("methods:\n  odd: { factor: none, alone: 1 }\n",
+		     AG_ERR_INVALID,
+		     "policy.yaml:2:31: method 'odd' has factor none and so "
+		     "gives AAL0 alone, not AAL1");
+}
+
 static void test_workflow_satisfied(void **state)
 {
 	(void)state;
@@ -758,6 +778,7 @@ int main(void)
 		cmocka_unit_test(test_policy_size_cap),
 		cmocka_unit_test(test_policy_load_file),
 		cmocka_unit_test(test_workflow_satisfied),
+		cmocka_unit_test(test_custom_alone_zero),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
