@@ -61,6 +61,20 @@ static void ref_free(struct ag_ref *r)
 	}
 }
 
+static void path_release(struct ag_path *p)
+{
+	free(p->id);
+	free(p->methods);
+	for (size_t k = 0; p->to && k < p->n_to; k++)
+		free(p->to[k].name);
+	free(p->to);
+	for (size_t k = 0; p->via_refs && k < p->n_via; k++)
+		free(p->via_refs[k].name);
+	free(p->via_refs);
+	free(p->via);
+	memset(p, 0, sizeof(*p));
+}
+
 void ag_estate_free(struct ag_estate *e)
 {
 	if (!e)
@@ -77,18 +91,8 @@ void ag_estate_free(struct ag_estate *e)
 		free(a->owner);
 	}
 	free(e->accounts);
-	for (size_t i = 0; i < e->n_paths; i++) {
-		struct ag_path *p = &e->paths[i];
-		free(p->id);
-		free(p->methods);
-		for (size_t k = 0; p->to && k < p->n_to; k++)
-			free(p->to[k].name);
-		free(p->to);
-		for (size_t k = 0; p->via_refs && k < p->n_via; k++)
-			free(p->via_refs[k].name);
-		free(p->via_refs);
-		free(p->via);
-	}
+	for (size_t i = 0; i < e->n_paths; i++)
+		path_release(&e->paths[i]);
 	free(e->paths);
 	for (size_t i = 0; i < e->n_groups; i++)
 		free(e->groups[i]);
@@ -369,19 +373,6 @@ static ag_code unknown_method(struct ag_estate *e, const char *file,
 	return rc;
 }
 
-static void path_release(struct ag_path *p)
-{
-	free(p->id);
-	free(p->methods);
-	for (size_t k = 0; p->to && k < p->n_to; k++)
-		free(p->to[k].name);
-	free(p->to);
-	for (size_t k = 0; p->via_refs && k < p->n_via; k++)
-		free(p->via_refs[k].name);
-	free(p->via_refs);
-	free(p->via);
-	memset(p, 0, sizeof(*p));
-}
 
 static ag_code copy_refs(const char *const *names, size_t n,
 			 const struct ag_pos *pos, unsigned line, unsigned col,
