@@ -130,7 +130,7 @@ AG_API int ag_catalogue_find(const struct ag_catalogue *cat, const char *name);
  *    together with a "know" factor;
  *  - AAL2: a multi-factor authenticator; or a "have" factor together with a
  *    "know" or "are" factor;
- *  - AAL1: any permitted method;
+ *  - AAL1: a permitted method that stands alone (alone >= 1);
  *  - AAL0: anything else.
  * Prohibited methods never count; pin and biometric count only beside a
  * device; recovery-only methods count only for AG_USE_RECOVERY.
@@ -256,7 +256,7 @@ struct ag_policy {
 	struct ag_workflow *workflows;
 	size_t n_workflows;
 	struct {
-		bool set;
+		bool set; /* written in the file; defaults fill the rest */
 		int approvals;
 		int64_t max;
 		bool alert;

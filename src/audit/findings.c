@@ -158,9 +158,9 @@ ag_code ag_findings_compute(struct ag_estate *e, struct ag_audit_impl *ai)
 	struct flist l = {0};
 	uint8_t *assumed_used = NULL;
 	ag_code rc = AG_ERR_NOMEM;
-	int bg_approvals = pol->break_glass.set ? pol->break_glass.approvals : 2;
-	int64_t bg_max = pol->break_glass.set ? pol->break_glass.max : 4 * 3600;
-	bool bg_alert = pol->break_glass.set ? pol->break_glass.alert : true;
+	int bg_approvals = pol->break_glass.approvals;
+	int64_t bg_max = pol->break_glass.max;
+	bool bg_alert = pol->break_glass.alert;
 
 #define ADD(...)                                  \
 	do {                                      \

@@ -97,13 +97,11 @@ static void text(const struct ag_policy *p)
 			putchar('\n');
 		}
 	}
-	if (p->break_glass.set) {
-		ag_duration_format(p->break_glass.max, d, sizeof(d));
-		printf("\nbreak_glass: %d approval%s, at most %s, alert %s\n",
-		       p->break_glass.approvals,
-		       p->break_glass.approvals == 1 ? "" : "s", d,
-		       p->break_glass.alert ? "yes" : "no");
-	}
+	ag_duration_format(p->break_glass.max, d, sizeof(d));
+	printf("\nbreak_glass: %d approval%s, at most %s, alert %s%s\n",
+	       p->break_glass.approvals, p->break_glass.approvals == 1 ? "" : "s",
+	       d, p->break_glass.alert ? "yes" : "no",
+	       p->break_glass.set ? "" : " (defaults)");
 	if (p->n_routes)
 		printf("\n%zu route%s, default workflow %s\n", p->n_routes,
 		       p->n_routes == 1 ? "" : "s",

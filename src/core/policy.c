@@ -886,6 +886,10 @@ static ag_code load_root(struct loader *l, const struct ag_ynode *root)
 			if (rc)
 				return rc;
 		}
+		if (p->break_glass.max <= 0)
+			return ag_ynode_err(r, n, AG_ERR_INVALID,
+					    "break_glass max must be longer "
+					    "than 0s");
 		if (p->break_glass.approvals == 0 && !p->break_glass.alert)
 			return ag_ynode_err(r, n, AG_ERR_INVALID,
 					    "break_glass needs approvals or "
@@ -1034,6 +1038,10 @@ ag_code ag_policy_load_buffer(const char *name, const char *buf, size_t len,
 	p->default_workflow = -1;
 	for (int k = 0; k < AG_KIND_COUNT; k++)
 		p->assume[k] = 1;
+	/* break_glass defaults, also for keys a written block leaves out. */
+	p->break_glass.approvals = 2;
+	p->break_glass.max = 4 * 3600;
+	p->break_glass.alert = true;
 	p->nhi.stale = 90 * 86400;
 	p->nhi.rotate = 90 * 86400;
 	p->nhi.max_lifetime = 365 * 86400;

@@ -417,7 +417,8 @@ ag_code ag_ynode_bool(struct ag_yreader *r, const struct ag_ynode *n,
 	}
 	if (n->type == AG_Y_SCALAR)
 		return ag_ynode_err(r, n, AG_ERR_INVALID,
-				    "%s must be true or false, not '%s'", what,
+				    "%s must be true or false%s, not '%s'",
+				    what, n->plain ? "" : " (without quotes)",
 				    n->str);
 	return ag_ynode_err(r, n, AG_ERR_INVALID,
 			    "%s must be true or false, not %s", what,
@@ -440,8 +441,10 @@ ag_code ag_ynode_int(struct ag_yreader *r, const struct ag_ynode *n,
 		if (n->type == AG_Y_SCALAR)
 			return ag_ynode_err(r, n, AG_ERR_INVALID,
 					    "%s must be a whole number from "
-					    "%ld to %ld, not '%s'",
-					    what, min, max, n->str);
+					    "%ld to %ld%s, not '%s'",
+					    what, min, max,
+					    n->plain ? "" : " (without quotes)",
+					    n->str);
 		return ag_ynode_err(r, n, AG_ERR_INVALID,
 				    "%s must be a whole number from %ld to "
 				    "%ld, not %s",

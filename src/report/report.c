@@ -164,10 +164,8 @@ void ag_report_message(const struct ag_estate *e, const struct ag_audit *A,
 		break;
 	case AG_P12: {
 		bool first = true;
-		int approvals = pol->break_glass.set ? pol->break_glass.approvals
-						     : 2;
-		int64_t max = pol->break_glass.set ? pol->break_glass.max
-						   : 4 * 3600;
+		int approvals = pol->break_glass.approvals;
+		int64_t max = pol->break_glass.max;
 		ag_buf_printf(b, "break-glass path '%s' to '%s' lacks ", pth,
 			      acc);
 		if (f->detail & AG_BG_NO_APPROVAL) {
@@ -269,7 +267,10 @@ void ag_report_chain_text(const struct ag_estate *e, const struct ag_audit *A,
 			ag_report_methods(e, &e->paths[s->path], "+", b);
 			ag_buf_adds(b, i + 1 < n ? ")--> " : ")");
 		} else if (A->accounts[s->account].assumed) {
-			ag_buf_printf(b, " (not described: assumed AAL%d)",
+			ag_buf_printf(b, " (%s: assumed AAL%d)",
+				      e->accounts[s->account].described
+					      ? "no path reaches it"
+					      : "not described",
 				      A->accounts[s->account].effective);
 		} else {
 			ag_buf_adds(b, " (no path reaches it)");

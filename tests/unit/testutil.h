@@ -63,7 +63,7 @@ static inline struct ag_assurance combine_in(const struct ag_catalogue *cat,
 					     const char *const *names,
 					     enum ag_use use)
 {
-	uint16_t idx[64];
+	uint16_t idx[64] = {0};
 	size_t n = 0;
 	struct ag_assurance a;
 
