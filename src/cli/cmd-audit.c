@@ -187,6 +187,9 @@ int cmd_audit(int argc, char **argv)
 		out = stdout;
 		goto out;
 	}
+	/* Reports of large estates are tens of megabytes. */
+	static char outbuf[1 << 20];
+	setvbuf(out, outbuf, _IOFBF, sizeof(outbuf));
 	ag_code rc;
 	if (explain)
 		rc = !strcmp(format, "json")

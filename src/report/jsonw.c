@@ -13,11 +13,16 @@ void ag_jw_init(struct ag_jsonw *w, FILE *f, bool pretty)
 
 static void newline(struct ag_jsonw *w)
 {
+	static const char spaces[] =
+		"\n                                                  "
+		"                                                            "
+		"                  ";
 	if (!w->pretty)
 		return;
-	putc('\n', w->f);
-	for (unsigned i = 0; i < w->depth; i++)
-		fputs("  ", w->f);
+	size_t n = 1 + 2 * (size_t)w->depth;
+	if (n > sizeof(spaces) - 1)
+		n = sizeof(spaces) - 1;
+	fwrite(spaces, 1, n, w->f);
 }
 
 /* Separator and indentation before a value or key. */
@@ -77,34 +82,36 @@ void ag_jw_arr_end(struct ag_jsonw *w)
 static void put_string(FILE *f, const char *s, size_t n)
 {
 	bool utf8 = ag_utf8_valid(s, n);
+	size_t run = 0; /* start of the pending run of plain bytes */
+
 	putc('"', f);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		switch (c) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
+		const char *esc = NULL;
+		char ubuf[8];
+		if (c == '"')
+			esc = "\\\"";
+		else if (c == '\\')
+			esc = "\\\\";
+		else if (c == '\n')
+			esc = "\\n";
+		else if (c == '\r')
+			esc = "\\r";
+		else if (c == '\t')
+			esc = "\\t";
+		else if (c < 0x20 || c == 0x7f || (!utf8 && c >= 0x80)) {
 			/* Control characters, and bytes of invalid UTF-8
 			 * (read as Latin-1), become escapes. */
-			if (c < 0x20 || c == 0x7f || (!utf8 && c >= 0x80))
-				fprintf(f, "\\u%04x", c);
-			else
-				putc(c, f);
+			snprintf(ubuf, sizeof(ubuf), "\\u%04x", c);
+			esc = ubuf;
 		}
+		if (!esc)
+			continue;
+		fwrite(s + run, 1, i - run, f);
+		fputs(esc, f);
+		run = i + 1;
 	}
+	fwrite(s + run, 1, n - run, f);
 	putc('"', f);
 }
 
