@@ -22,6 +22,7 @@
  */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,13 +40,17 @@ static uint64_t rng(void)
 }
 
 /* True with probability pct/100. */
-static int chance(unsigned pct)
+static bool chance(unsigned pct)
 {
 	return rng() % 100 < pct;
 }
 
 static FILE *out;
 static uint64_t n_paths, n_edges;
+
+static void put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void path(uint64_t members, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void put(const char *fmt, ...)
 {
@@ -70,20 +75,17 @@ static void path(uint64_t members, const char *fmt, ...)
 	n_edges += members;
 }
 
-enum recovery { REC_EMAIL, REC_SMS };
-
 struct person {
 	uint32_t dept;
-	unsigned phone : 1, admin : 1, legacy : 1, sms_recovery : 1,
-		mbx_sms : 1, mbx_legacy : 1, mbx_app_password : 1,
-		prepaid : 1;
+	bool phone, admin, legacy, sms_recovery, mbx_sms, mbx_legacy,
+		mbx_app_password, prepaid;
 };
 
 /* Department policies vary the way real ones do. */
-static int dept_sms_recovery(uint32_t d) { return d % 4 == 0; }
-static int dept_legacy(uint32_t d) { return d % 10 == 3; }
-static int dept_passkeys(uint32_t d) { return d % 3 == 1; }
-static int dept_helpdesk_monitored(uint32_t d) { return d % 5 != 1; }
+static bool dept_sms_recovery(uint32_t d) { return d % 4 == 0; }
+static bool dept_legacy(uint32_t d) { return d % 10 == 3; }
+static bool dept_passkeys(uint32_t d) { return d % 3 == 1; }
+static bool dept_helpdesk_monitored(uint32_t d) { return d % 5 != 1; }
 
 int main(int argc, char **argv)
 {
@@ -203,7 +205,7 @@ int main(int argc, char **argv)
 		    i, h->prepaid ? ", phones-prepaid" : "", i);
 	}
 	for (uint64_t i = 0; i < n_svc; i++) {
-		int keys = chance(20);
+		bool keys = chance(20);
 		n_svc_keys += (uint64_t)keys;
 		put("  - { id: svc-%07" PRIu64 ", kind: service, "
 		    "workflow: ci-deploy, groups: [%s], owner: u%07" PRIu64
