@@ -37,6 +37,10 @@ static const char *const path_keys[] = {
 
 static const char *const estate_keys[] = {"accounts", "paths", NULL};
 
+/* Slots of account_keys and path_keys, in the same order. */
+enum { AK_ID, AK_KIND, AK_WORKFLOW, AK_GROUPS, AK_EMAIL, AK_PHONE, AK_OWNER, AK_STANDING, AK_BREAK_GLASS, AK_DESCRIPTION, AK_COUNT };
+enum { PK_ID, PK_KIND, PK_TO, PK_METHODS, PK_VIA, PK_DEVICE_CHECK, PK_MONITORED, PK_LIFETIME, PK_APPROVAL, PK_APPROVALS, PK_ALERT, PK_DESCRIPTION, PK_COUNT };
+
 ag_code ag_estate_new(const struct ag_policy *policy, struct ag_estate **out)
 {
 	struct ag_estate *e = calloc(1, sizeof(*e));
@@ -554,19 +558,11 @@ static ag_code kind_of(struct ag_yreader *r, const struct ag_ynode *n,
 	return rc;
 }
 
-static const struct ag_ynode *get(const struct ag_ynode *map, const char *k)
-{
-	for (size_t i = 0; i + 1 < map->n; i += 2)
-		if (!strcmp(map->items[i]->str, k))
-			return map->items[i + 1];
-	return NULL;
-}
-
 static ag_code require(struct ag_yreader *r, const struct ag_ynode *map,
-		       const char *key, const char *what,
-		       const struct ag_ynode **out)
+		       const struct ag_ynode *val, const char *key,
+		       const char *what, const struct ag_ynode **out)
 {
-	if (!(*out = get(map, key)))
+	if (!(*out = val))
 		return ag_ynode_err(r, map, AG_ERR_INVALID, "%s needs '%s'",
 				    what, key);
 	return AG_OK;
@@ -585,20 +581,21 @@ static ag_code account_item(struct ag_estate *e, struct ag_yreader *r,
 	ag_code rc;
 
 	memset(&s, 0, sizeof(s));
+	const struct ag_ynode *f[AK_COUNT + 1];
 	if ((rc = ag_ynode_expect_map(r, n, "an account")) ||
-	    (rc = ag_ynode_check_keys(r, n, "an account", account_keys)))
+	    (rc = ag_ynode_fields(r, n, "an account", account_keys, f)))
 		return rc;
-	if ((rc = require(r, n, "id", "an account", &v)) ||
+	if ((rc = require(r, n, f[AK_ID], "id", "an account", &v)) ||
 	    (rc = ag_ynode_string(r, v, "id", &s.id)))
 		return rc;
-	if ((rc = require(r, n, "kind", "an account", &v)) ||
+	if ((rc = require(r, n, f[AK_KIND], "kind", "an account", &v)) ||
 	    (rc = kind_of(r, v, kinds, AG_KIND_COUNT, "account kind", &kind)))
 		return rc;
 	s.kind = (enum ag_account_kind)kind;
 	s.file = r->file;
 	s.line = n->line;
 	s.col = n->col;
-	if ((v = get(n, "workflow"))) {
+	if ((v = f[AK_WORKFLOW])) {
 		if ((rc = ag_ynode_string(r, v, "workflow", &s.workflow)))
 			return rc;
 		/* Report an unknown workflow at the value itself. */
@@ -614,33 +611,33 @@ static ag_code account_item(struct ag_estate *e, struct ag_yreader *r,
 			return rc;
 		}
 	}
-	if ((v = get(n, "email"))) {
+	if ((v = f[AK_EMAIL])) {
 		if ((rc = ag_ynode_string(r, v, "email", &s.email)))
 			return rc;
 		s.email_pos.line = v->line;
 		s.email_pos.col = v->col;
 	}
-	if ((v = get(n, "phone"))) {
+	if ((v = f[AK_PHONE])) {
 		if ((rc = ag_ynode_string(r, v, "phone", &s.phone)))
 			return rc;
 		s.phone_pos.line = v->line;
 		s.phone_pos.col = v->col;
 	}
-	if ((v = get(n, "owner")) &&
+	if ((v = f[AK_OWNER]) &&
 	    (rc = ag_ynode_string(r, v, "owner", &s.owner)))
 		return rc;
-	if ((v = get(n, "description"))) {
+	if ((v = f[AK_DESCRIPTION])) {
 		const char *d;
 		if ((rc = ag_ynode_string(r, v, "description", &d)))
 			return rc;
 	}
-	if ((v = get(n, "standing")) &&
+	if ((v = f[AK_STANDING]) &&
 	    (rc = ag_ynode_bool(r, v, "standing", &s.standing)))
 		return rc;
-	if ((v = get(n, "break_glass")) &&
+	if ((v = f[AK_BREAK_GLASS]) &&
 	    (rc = ag_ynode_bool(r, v, "break_glass", &s.break_glass)))
 		return rc;
-	if ((v = get(n, "groups"))) {
+	if ((v = f[AK_GROUPS])) {
 		groups.r = r;
 		if ((rc = ag_ynode_strlist(r, v, "groups", collect, &groups)))
 			goto out;
@@ -667,13 +664,14 @@ static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
 	memset(&s, 0, sizeof(s));
 	s.lifetime = -1;
 	s.approvals = -1;
+	const struct ag_ynode *f[PK_COUNT + 1];
 	if ((rc = ag_ynode_expect_map(r, n, "a path")) ||
-	    (rc = ag_ynode_check_keys(r, n, "a path", path_keys)))
+	    (rc = ag_ynode_fields(r, n, "a path", path_keys, f)))
 		return rc;
-	if ((rc = require(r, n, "id", "a path", &v)) ||
+	if ((rc = require(r, n, f[PK_ID], "id", "a path", &v)) ||
 	    (rc = ag_ynode_string(r, v, "id", &s.id)))
 		return rc;
-	if ((rc = require(r, n, "kind", "a path", &v)) ||
+	if ((rc = require(r, n, f[PK_KIND], "kind", "a path", &v)) ||
 	    (rc = kind_of(r, v, path_kind_names, AG_PATH_KIND_COUNT,
 			  "path kind", &kind)))
 		return rc;
@@ -682,7 +680,7 @@ static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
 	s.line = n->line;
 	s.col = n->col;
 
-	if ((rc = require(r, n, "to", "a path", &v)))
+	if ((rc = require(r, n, f[PK_TO], "to", "a path", &v)))
 		return rc;
 	to.r = r;
 	if ((rc = ag_ynode_strlist(r, v, "to", collect, &to)))
@@ -697,7 +695,7 @@ static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
 	s.to_pos = to.pos;
 	s.n_to = to.n;
 
-	if ((rc = require(r, n, "methods", "a path", &v)))
+	if ((rc = require(r, n, f[PK_METHODS], "methods", "a path", &v)))
 		goto out;
 	methods.r = r;
 	if (!(v->type == AG_Y_SEQ && v->n == 0) &&
@@ -720,7 +718,7 @@ static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
 	s.methods = methods.list;
 	s.n_methods = methods.n;
 
-	if ((v = get(n, "via"))) {
+	if ((v = f[PK_VIA])) {
 		via.r = r;
 		if ((rc = ag_ynode_strlist(r, v, "via", collect, &via)))
 			goto out;
@@ -728,27 +726,27 @@ static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
 		s.via_pos = via.pos;
 		s.n_via = via.n;
 	}
-	if ((v = get(n, "device_check")) &&
+	if ((v = f[PK_DEVICE_CHECK]) &&
 	    (rc = ag_ynode_bool(r, v, "device_check", &s.device_check)))
 		goto out;
-	if ((v = get(n, "monitored")) &&
+	if ((v = f[PK_MONITORED]) &&
 	    (rc = ag_ynode_bool(r, v, "monitored", &s.monitored)))
 		goto out;
-	if ((v = get(n, "alert")) &&
+	if ((v = f[PK_ALERT]) &&
 	    (rc = ag_ynode_bool(r, v, "alert", &s.alert)))
 		goto out;
-	if ((v = get(n, "approval")) &&
+	if ((v = f[PK_APPROVAL]) &&
 	    (rc = ag_ynode_bool(r, v, "approval", &s.approval)))
 		goto out;
-	if ((v = get(n, "approvals"))) {
+	if ((v = f[PK_APPROVALS])) {
 		if ((rc = ag_ynode_int(r, v, "approvals", 0, 100, &num)))
 			goto out;
 		s.approvals = (int)num;
 	}
-	if ((v = get(n, "lifetime")) &&
+	if ((v = f[PK_LIFETIME]) &&
 	    (rc = ag_ynode_duration(r, v, "lifetime", &s.lifetime)))
 		goto out;
-	if ((v = get(n, "description"))) {
+	if ((v = f[PK_DESCRIPTION])) {
 		const char *d;
 		if ((rc = ag_ynode_string(r, v, "description", &d)))
 			goto out;

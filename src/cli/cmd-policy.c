@@ -115,7 +115,7 @@ static void json(const struct ag_policy *p)
 	struct ag_jsonw w;
 	char net[80];
 
-	ag_jw_init(&w, stdout, true);
+	ag_jw_init(&w, stdout, 99);
 	ag_jw_obj(&w);
 	ag_jw_key(&w, "file");
 	ag_jw_str(&w, p->file);

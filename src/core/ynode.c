@@ -516,26 +516,48 @@ ag_code ag_ynode_expect_map(struct ag_yreader *r, const struct ag_ynode *n,
 	return AG_OK;
 }
 
+static ag_code unknown_key(struct ag_yreader *r, const struct ag_ynode *k,
+			   const char *where, const char *const *keys)
+{
+	struct ag_suggest s;
+	ag_suggest_init(&s, k->str);
+	for (const char *const *p = keys; *p; p++)
+		ag_suggest_add(&s, *p);
+	ag_code rc = ag_ynode_err(r, k, AG_ERR_INVALID, "unknown key '%s' in %s",
+				  k->str, where);
+	ag_err_hint(r->err, ag_suggest_best(&s));
+	return rc;
+}
+
+ag_code ag_ynode_fields(struct ag_yreader *r, const struct ag_ynode *n,
+			const char *where, const char *const *keys,
+			const struct ag_ynode **slots)
+{
+	size_t nkeys = 0;
+	while (keys[nkeys])
+		slots[nkeys++] = NULL;
+	for (size_t i = 0; i < n->n; i += 2) {
+		const struct ag_ynode *k = n->items[i];
+		size_t j = 0;
+		while (j < nkeys && strcmp(keys[j], k->str))
+			j++;
+		if (j == nkeys)
+			return unknown_key(r, k, where, keys);
+		slots[j] = n->items[i + 1];
+	}
+	return AG_OK;
+}
+
 ag_code ag_ynode_check_keys(struct ag_yreader *r, const struct ag_ynode *n,
 			    const char *where, const char *const *keys)
 {
 	for (size_t i = 0; i < n->n; i += 2) {
 		const struct ag_ynode *k = n->items[i];
-		bool ok = false;
-		for (const char *const *p = keys; *p; p++)
-			if (!strcmp(*p, k->str))
-				ok = true;
-		if (ok)
-			continue;
-		struct ag_suggest s;
-		ag_suggest_init(&s, k->str);
-		for (const char *const *p = keys; *p; p++)
-			ag_suggest_add(&s, *p);
-		ag_code rc = ag_ynode_err(r, k, AG_ERR_INVALID,
-					  "unknown key '%s' in %s", k->str,
-					  where);
-		ag_err_hint(r->err, ag_suggest_best(&s));
-		return rc;
+		const char *const *p = keys;
+		while (*p && strcmp(*p, k->str))
+			p++;
+		if (!*p)
+			return unknown_key(r, k, where, keys);
 	}
 	return AG_OK;
 }

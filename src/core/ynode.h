@@ -90,6 +90,11 @@ ag_code ag_ynode_strlist(struct ag_yreader *r, const struct ag_ynode *n,
  * an unknown key is an error with a near-miss hint. */
 ag_code ag_ynode_check_keys(struct ag_yreader *r, const struct ag_ynode *n,
 			    const char *where, const char *const *keys);
+/* Like ag_ynode_check_keys, and also fills slots[i] with the value of
+ * keys[i] (or NULL): one pass over the map. */
+ag_code ag_ynode_fields(struct ag_yreader *r, const struct ag_ynode *n,
+			const char *where, const char *const *keys,
+			const struct ag_ynode **slots);
 ag_code ag_ynode_expect_map(struct ag_yreader *r, const struct ag_ynode *n,
 			    const char *what);
 

@@ -6,7 +6,7 @@ ag_code ag_report_json(FILE *f, const struct ag_estate *e,
 {
 	struct ag_jsonw w;
 
-	ag_jw_init(&w, f, true);
+	ag_jw_init(&w, f, 2);
 	ag_jw_obj(&w);
 	ag_jw_key(&w, "tool");
 	ag_jw_str(&w, "aalgate");

@@ -1,31 +1,67 @@
+#include <stdio.h>
 #include <string.h>
 
 #include "report.h"
 #include "banned.h"
 
-void ag_jw_init(struct ag_jsonw *w, FILE *f, bool pretty)
+void ag_jw_init(struct ag_jsonw *w, FILE *f, unsigned fold)
 {
-	memset(w, 0, sizeof(*w));
 	w->f = f;
-	w->pretty = pretty;
+	w->depth = 0;
+	w->fold = fold;
+	w->after_key = false;
+	w->len = 0;
+	memset(w->first, 0, sizeof(w->first));
 	w->first[0] = true;
 }
 
+static void flush(struct ag_jsonw *w)
+{
+	if (w->len)
+		fwrite(w->buf, 1, w->len, w->f);
+	w->len = 0;
+}
+
+static void put(struct ag_jsonw *w, const char *p, size_t n)
+{
+	if (n > sizeof(w->buf) - w->len) {
+		flush(w);
+		if (n > sizeof(w->buf)) {
+			fwrite(p, 1, n, w->f);
+			return;
+		}
+	}
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+}
+
+static void putch(struct ag_jsonw *w, char c)
+{
+	if (w->len == sizeof(w->buf))
+		flush(w);
+	w->buf[w->len++] = c;
+}
+
+static void puts_(struct ag_jsonw *w, const char *s)
+{
+	put(w, s, strlen(s));
+}
+
+/* A line break and the indentation of the current level. */
 static void newline(struct ag_jsonw *w)
 {
 	static const char spaces[] =
 		"\n                                                  "
 		"                                                            "
 		"                  ";
-	if (!w->pretty)
-		return;
 	size_t n = 1 + 2 * (size_t)w->depth;
 	if (n > sizeof(spaces) - 1)
 		n = sizeof(spaces) - 1;
-	fwrite(spaces, 1, n, w->f);
+	put(w, spaces, n);
 }
 
-/* Separator and indentation before a value or key. */
+/* Separator and layout before a value or key: one member per line up to
+ * the fold, "a, b" beyond it. */
 static void before(struct ag_jsonw *w)
 {
 	if (w->after_key) {
@@ -34,16 +70,21 @@ static void before(struct ag_jsonw *w)
 	}
 	if (w->depth == 0)
 		return;
-	if (!w->first[w->depth])
-		putc(',', w->f);
+	bool first = w->first[w->depth];
 	w->first[w->depth] = false;
-	newline(w);
+	if (w->depth <= w->fold) {
+		if (!first)
+			putch(w, ',');
+		newline(w);
+	} else if (!first) {
+		put(w, ", ", 2);
+	}
 }
 
 static void jw_open(struct ag_jsonw *w, char c)
 {
 	before(w);
-	putc(c, w->f);
+	putch(w, c);
 	if (w->depth + 1 < AG_ARRAY_SIZE(w->first))
 		w->depth++;
 	w->first[w->depth] = true;
@@ -52,11 +93,12 @@ static void jw_open(struct ag_jsonw *w, char c)
 static void jw_close(struct ag_jsonw *w, char c)
 {
 	bool empty = w->first[w->depth];
+	bool folded = w->depth > w->fold;
 	if (w->depth)
 		w->depth--;
-	if (!empty)
+	if (!empty && !folded)
 		newline(w);
-	putc(c, w->f);
+	putch(w, c);
 }
 
 void ag_jw_obj(struct ag_jsonw *w)
@@ -79,16 +121,31 @@ void ag_jw_arr_end(struct ag_jsonw *w)
 	jw_close(w, ']');
 }
 
-static void put_string(FILE *f, const char *s, size_t n)
+/* Bytes that cannot be copied as they are: 1 needs an escape, 2 is part
+ * of a multi-byte sequence. */
+static const unsigned char special[256] = {
+	[0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 1,
+	[0x80 ... 0xff] = 2,
+};
+
+static void put_string(struct ag_jsonw *w, const char *s, size_t n)
 {
-	bool utf8 = ag_utf8_valid(s, n);
+	int utf8 = -1; /* unknown until a byte >= 0x80 is seen */
 	size_t run = 0; /* start of the pending run of plain bytes */
 
-	putc('"', f);
+	putch(w, '"');
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		const char *esc = NULL;
 		char ubuf[8];
+		if (!special[c])
+			continue;
+		if (special[c] == 2) {
+			if (utf8 < 0)
+				utf8 = ag_utf8_valid(s, n);
+			if (utf8)
+				continue;
+		}
 		if (c == '"')
 			esc = "\\\"";
 		else if (c == '\\')
@@ -99,34 +156,32 @@ static void put_string(FILE *f, const char *s, size_t n)
 			esc = "\\r";
 		else if (c == '\t')
 			esc = "\\t";
-		else if (c < 0x20 || c == 0x7f || (!utf8 && c >= 0x80)) {
+		else {
 			/* Control characters, and bytes of invalid UTF-8
 			 * (read as Latin-1), become escapes. */
 			snprintf(ubuf, sizeof(ubuf), "\\u%04x", c);
 			esc = ubuf;
 		}
-		if (!esc)
-			continue;
-		fwrite(s + run, 1, i - run, f);
-		fputs(esc, f);
+		put(w, s + run, i - run);
+		puts_(w, esc);
 		run = i + 1;
 	}
-	fwrite(s + run, 1, n - run, f);
-	putc('"', f);
+	put(w, s + run, n - run);
+	putch(w, '"');
 }
 
 void ag_jw_key(struct ag_jsonw *w, const char *k)
 {
 	before(w);
-	put_string(w->f, k, strlen(k));
-	fputs(w->pretty ? ": " : ":", w->f);
+	put_string(w, k, strlen(k));
+	put(w, ": ", 2);
 	w->after_key = true;
 }
 
 void ag_jw_strn(struct ag_jsonw *w, const char *s, size_t n)
 {
 	before(w);
-	put_string(w->f, s, n);
+	put_string(w, s, n);
 }
 
 void ag_jw_str(struct ag_jsonw *w, const char *s)
@@ -140,23 +195,26 @@ void ag_jw_str(struct ag_jsonw *w, const char *s)
 
 void ag_jw_int(struct ag_jsonw *w, long long v)
 {
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%lld", v);
 	before(w);
-	fprintf(w->f, "%lld", v);
+	put(w, buf, (size_t)n);
 }
 
 void ag_jw_bool(struct ag_jsonw *w, bool v)
 {
 	before(w);
-	fputs(v ? "true" : "false", w->f);
+	puts_(w, v ? "true" : "false");
 }
 
 void ag_jw_null(struct ag_jsonw *w)
 {
 	before(w);
-	fputs("null", w->f);
+	puts_(w, "null");
 }
 
 void ag_jw_end(struct ag_jsonw *w)
 {
-	putc('\n', w->f);
+	putch(w, '\n');
+	flush(w);
 }

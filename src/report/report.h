@@ -10,16 +10,23 @@
 #include "audit/estate.h"
 
 /* A streaming JSON writer: output is produced as it is written, so a
- * report of a million accounts needs no tree in memory. */
+ * report of a million accounts needs no tree in memory.  Levels up to
+ * fold are laid out one member per line; deeper values are written on
+ * their member's line, so each account or finding of a report is one
+ * line.  Output is buffered here and written in large blocks. */
 struct ag_jsonw {
 	FILE *f;
 	unsigned depth;
+	unsigned fold;
 	bool first[64];
 	bool after_key;
-	bool pretty;
+	size_t len;
+	char buf[64 * 1024];
 };
 
-void ag_jw_init(struct ag_jsonw *w, FILE *f, bool pretty);
+/* fold: the deepest level laid out one member per line (0: all on one
+ * line; a large value: fully indented). */
+void ag_jw_init(struct ag_jsonw *w, FILE *f, unsigned fold);
 void ag_jw_obj(struct ag_jsonw *w);
 void ag_jw_obj_end(struct ag_jsonw *w);
 void ag_jw_arr(struct ag_jsonw *w);
@@ -30,7 +37,7 @@ void ag_jw_strn(struct ag_jsonw *w, const char *s, size_t n);
 void ag_jw_int(struct ag_jsonw *w, long long v);
 void ag_jw_bool(struct ag_jsonw *w, bool v);
 void ag_jw_null(struct ag_jsonw *w);
-/* Ends the document with a newline. */
+/* Ends the document with a newline and writes out the buffer. */
 void ag_jw_end(struct ag_jsonw *w);
 
 /* Shared wording. */

@@ -74,7 +74,7 @@ ag_code ag_report_sarif(FILE *f, const struct ag_estate *e,
 	struct ag_buf b;
 
 	ag_buf_init(&b, 64 * 1024);
-	ag_jw_init(&w, f, true);
+	ag_jw_init(&w, f, 99);
 	ag_jw_obj(&w);
 	ag_jw_key(&w, "$schema");
 	ag_jw_str(&w, "https://json.schemastore.org/sarif-2.1.0.json");

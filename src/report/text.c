@@ -206,7 +206,7 @@ ag_code ag_report_explain_json(FILE *f, const struct ag_estate *e,
 	const struct ag_audit_impl *ai = (const struct ag_audit_impl *)A;
 	struct ag_jsonw w;
 
-	ag_jw_init(&w, f, true);
+	ag_jw_init(&w, f, 2);
 	ag_jw_obj(&w);
 	ag_jw_key(&w, "account");
 	ag_report_account_json(&w, e, A, a);
