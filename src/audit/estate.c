@@ -5,6 +5,7 @@
  * item at a time: each account or path becomes a small node tree, is
  * converted, and is freed before the next is read.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -577,7 +578,7 @@ static ag_code account_item(struct ag_estate *e, struct ag_yreader *r,
 	struct ag_account_spec s;
 	struct item_ctx groups = {0};
 	const struct ag_ynode *v;
-	unsigned kind;
+	unsigned kind = 0;
 	ag_code rc;
 
 	memset(&s, 0, sizeof(s));
@@ -657,7 +658,7 @@ static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
 	struct ag_path_spec s;
 	struct item_ctx to = {0}, methods = {0}, via = {0};
 	const struct ag_ynode *v;
-	unsigned kind;
+	unsigned kind = 0;
 	long num;
 	ag_code rc;
 
@@ -762,6 +763,197 @@ out:
 	return rc;
 }
 
+/*
+ * Large estates are read by two threads: a reader turns libyaml's events
+ * into one small node tree per item, and the caller's thread converts the
+ * items, in order, into accounts and paths.  The queue between them is
+ * bounded, so memory does not grow with the file.  The first error in
+ * file order wins: the converter stops the reader at its first error, and
+ * a reader error is reported only after every item before it converted.
+ */
+#ifndef PIPE_MIN_BYTES
+#define PIPE_MIN_BYTES (1024u * 1024u)
+#endif
+#define PIPE_CAP 4096
+#define PIPE_BATCH 64
+
+struct item_pipe {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct ag_ynode *q[PIPE_CAP];
+	size_t head, count;
+	/* Converted items go back to the reader to be freed: memory is
+	 * freed by the thread that allocated it, which keeps malloc's
+	 * per-thread arenas uncontended. */
+	struct ag_ynode *back[PIPE_CAP];
+	size_t n_back;
+	bool done; /* the reader has finished */
+	bool stop; /* the converter failed: the reader should stop */
+	ag_code rc; /* the reader's result */
+	struct ag_yreader *r;
+};
+
+/* Reads the next list item; *item is NULL at the end of the list. */
+static ag_code next_item(struct ag_yreader *r, struct ag_ynode **item)
+{
+	yaml_event_t ev;
+	ag_code rc;
+
+	*item = NULL;
+	if ((rc = ag_yreader_event(r, &ev)))
+		return rc;
+	if (ev.type == YAML_SEQUENCE_END_EVENT) {
+		yaml_event_delete(&ev);
+		return AG_OK;
+	}
+	return ag_yreader_node_arena(r, &ev, item);
+}
+
+static void *pipe_reader(void *arg)
+{
+	struct item_pipe *p = arg;
+	struct ag_ynode *batch[PIPE_BATCH];
+	struct ag_ynode **spent = malloc(PIPE_CAP * sizeof(*spent));
+	size_t n = 0, n_spent = 0;
+	ag_code rc = AG_OK;
+	bool end = false;
+
+	while (!end) {
+		struct ag_ynode *item = NULL;
+		if ((rc = next_item(p->r, &item)) || !item)
+			end = true;
+		else
+			batch[n++] = item;
+		if (n < PIPE_BATCH && !end)
+			continue;
+		pthread_mutex_lock(&p->mu);
+		for (size_t i = 0; i < n; i++) {
+			while (p->count == PIPE_CAP && !p->stop)
+				pthread_cond_wait(&p->cv, &p->mu);
+			if (p->stop) {
+				ag_ynode_free(batch[i]);
+				continue;
+			}
+			p->q[(p->head + p->count) % PIPE_CAP] = batch[i];
+			p->count++;
+		}
+		n = 0;
+		if (p->stop)
+			end = true;
+		if (end) {
+			p->done = true;
+			p->rc = rc;
+		}
+		if (spent) {
+			memcpy(spent, p->back, p->n_back * sizeof(*spent));
+			n_spent = p->n_back;
+			p->n_back = 0;
+		}
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		for (size_t i = 0; i < n_spent; i++)
+			ag_ynode_free(spent[i]);
+		n_spent = 0;
+	}
+	free(spent);
+	return NULL;
+}
+
+static ag_code convert_item(struct ag_estate *e, struct ag_yreader *r,
+			    bool accounts, const struct ag_ynode *item)
+{
+	return accounts ? account_item(e, r, item) : path_item(e, r, item);
+}
+
+static ag_code read_items_threaded(struct ag_estate *e, struct ag_yreader *r,
+				   bool accounts)
+{
+	struct item_pipe *p = calloc(1, sizeof(*p));
+	struct ag_error reader_err;
+	struct ag_yreader view;
+	struct ag_error *caller_err = r->err;
+	pthread_t tid;
+	ag_code rc = AG_OK;
+
+	if (!p)
+		return ag_err(caller_err, AG_ERR_NOMEM, "out of memory");
+	/* The reader reports into its own error; the converter into the
+	 * caller's, through a view of the reader that has no parser. */
+	ag_error_init(&reader_err);
+	memset(&view, 0, sizeof(view));
+	view.file = r->file;
+	view.err = caller_err;
+	r->err = &reader_err;
+	p->r = r;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if (pthread_create(&tid, NULL, pipe_reader, p) != 0) {
+		r->err = caller_err;
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return ag_err(caller_err, AG_ERR_INTERNAL,
+			      "cannot start a reader thread");
+	}
+
+	struct ag_ynode *batch[PIPE_BATCH];
+	size_t n = 0;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		/* Hand back what was converted, if the reader has room. */
+		if (n && p->n_back + n <= PIPE_CAP) {
+			memcpy(p->back + p->n_back, batch, n * sizeof(*batch));
+			p->n_back += n;
+		} else {
+			for (size_t i = 0; i < n; i++)
+				ag_ynode_free(batch[i]);
+		}
+		n = 0;
+		while (p->count == 0 && !p->done)
+			pthread_cond_wait(&p->cv, &p->mu);
+		while (p->count && n < PIPE_BATCH) {
+			batch[n++] = p->q[p->head];
+			p->head = (p->head + 1) % PIPE_CAP;
+			p->count--;
+		}
+		bool finished = p->done && p->count == 0 && n == 0;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		if (finished)
+			break;
+		for (size_t i = 0; i < n && !rc; i++)
+			rc = convert_item(e, &view, accounts, batch[i]);
+		if (rc) {
+			for (size_t i = 0; i < n; i++)
+				ag_ynode_free(batch[i]);
+			pthread_mutex_lock(&p->mu);
+			p->stop = true;
+			pthread_cond_broadcast(&p->cv);
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+	}
+	pthread_join(tid, NULL);
+	/* Items the reader queued after the converter stopped, and items
+	 * handed back after the reader's last look. */
+	for (size_t i = 0; i < p->n_back; i++)
+		ag_ynode_free(p->back[i]);
+	while (p->count) {
+		ag_ynode_free(p->q[p->head]);
+		p->head = (p->head + 1) % PIPE_CAP;
+		p->count--;
+	}
+	r->err = caller_err;
+	if (!rc && p->rc) {
+		rc = p->rc;
+		*caller_err = reader_err;
+	}
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+	return rc;
+}
+
 /* Reads a list of items under a top-level key, one item at a time. */
 static ag_code read_list(struct ag_estate *e, struct ag_yreader *r,
 			 const char *key, bool accounts)
@@ -785,20 +977,18 @@ static ag_code read_list(struct ag_estate *e, struct ag_yreader *r,
 	}
 	yaml_event_delete(&ev);
 	r->depth++;
-	for (;;) {
-		struct ag_ynode *item;
-		if ((rc = ag_yreader_event(r, &ev)))
-			break;
-		if (ev.type == YAML_SEQUENCE_END_EVENT) {
-			yaml_event_delete(&ev);
-			break;
+	if (r->len >= PIPE_MIN_BYTES) {
+		rc = read_items_threaded(e, r, accounts);
+	} else {
+		for (;;) {
+			struct ag_ynode *item;
+			if ((rc = next_item(r, &item)) || !item)
+				break;
+			rc = convert_item(e, r, accounts, item);
+			ag_ynode_free(item);
+			if (rc)
+				break;
 		}
-		if ((rc = ag_yreader_node(r, &ev, &item)))
-			break;
-		rc = accounts ? account_item(e, r, item) : path_item(e, r, item);
-		ag_ynode_free(item);
-		if (rc)
-			break;
 	}
 	r->depth--;
 	return rc;

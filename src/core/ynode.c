@@ -5,6 +5,8 @@
 #include "ynode.h"
 #include "banned.h"
 
+static void arena_free(struct ag_arena_chunk *c);
+
 ag_code ag_yreader_init(struct ag_yreader *r, const char *file,
 			const char *buf, size_t len, struct ag_error *err)
 {
@@ -95,6 +97,11 @@ void ag_ynode_free(struct ag_ynode *n)
 {
 	if (!n)
 		return;
+	if (n->in_arena) {
+		/* Only an arena's root frees; inner nodes go with it. */
+		arena_free(n->chunks);
+		return;
+	}
 	for (size_t i = 0; i < n->n; i++)
 		ag_ynode_free(n->items[i]);
 	free(n->items);
@@ -102,11 +109,50 @@ void ag_ynode_free(struct ag_ynode *n)
 	free(n);
 }
 
-static struct ag_ynode *node_new(enum ag_ytype type, const yaml_event_t *ev)
+struct ag_arena_chunk {
+	struct ag_arena_chunk *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+static void arena_free(struct ag_arena_chunk *c)
 {
-	struct ag_ynode *n = calloc(1, sizeof(*n));
+	while (c) {
+		struct ag_arena_chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+}
+
+/* n zeroed bytes from the reader's arena. */
+static void *arena_alloc(struct ag_yreader *r, size_t n)
+{
+	struct ag_arena_chunk *c = r->arena;
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (!c || c->size - c->used < n) {
+		size_t size = n > 4000 ? n : 4000;
+		struct ag_arena_chunk *nc = malloc(sizeof(*nc) + size);
+		if (!nc)
+			return NULL;
+		nc->size = size;
+		nc->used = 0;
+		nc->next = c;
+		r->arena = c = nc;
+	}
+	void *p = (char *)c->data + c->used;
+	c->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+static struct ag_ynode *node_new(struct ag_yreader *r, enum ag_ytype type,
+				 const yaml_event_t *ev)
+{
+	struct ag_ynode *n = r->arena ? arena_alloc(r, sizeof(*n))
+				      : calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
+	n->in_arena = r->arena != NULL;
 	n->type = type;
 	n->line = (unsigned)ev->start_mark.line + 1;
 	n->col = (unsigned)ev->start_mark.column + 1;
@@ -116,9 +162,23 @@ static struct ag_ynode *node_new(enum ag_ytype type, const yaml_event_t *ev)
 static ag_code node_add(struct ag_yreader *r, struct ag_ynode *parent,
 			struct ag_ynode *child)
 {
-	if (AG_GROW(parent->items, parent->alloc, parent->n + 1))
+	if (parent->in_arena && parent->n == parent->alloc) {
+		size_t want = parent->alloc ? parent->alloc * 2 : 8;
+		struct ag_ynode **items =
+			arena_alloc(r, want * sizeof(*items));
+		if (!items)
+			return ag_err(r->err, AG_ERR_NOMEM,
+				      "%s: out of memory", r->file);
+		if (parent->n)
+			memcpy(items, parent->items,
+			       parent->n * sizeof(*items));
+		parent->items = items;
+		parent->alloc = want;
+	} else if (!parent->in_arena &&
+		   AG_GROW(parent->items, parent->alloc, parent->n + 1)) {
 		return ag_err(r->err, AG_ERR_NOMEM, "%s: out of memory",
 			      r->file);
+	}
 	parent->items[parent->n++] = child;
 	return AG_OK;
 }
@@ -184,11 +244,18 @@ ag_code ag_yreader_node(struct ag_yreader *r, yaml_event_t *first,
 				       AG_YAML_MAX_SCALAR);
 			goto out;
 		}
-		if (!(n = node_new(AG_Y_SCALAR, first)))
+		if (!(n = node_new(r, AG_Y_SCALAR, first)))
 			goto nomem;
 		n->len = first->data.scalar.length;
-		n->str = ag_strndup((const char *)first->data.scalar.value,
-				    n->len);
+		if (n->in_arena) {
+			n->str = arena_alloc(r, n->len + 1);
+			if (n->str)
+				memcpy(n->str, first->data.scalar.value,
+				       n->len);
+		} else {
+			n->str = ag_strndup(
+				(const char *)first->data.scalar.value, n->len);
+		}
 		if (!n->str)
 			goto nomem;
 		if (memchr(n->str, '\0', n->len)) {
@@ -212,7 +279,7 @@ ag_code ag_yreader_node(struct ag_yreader *r, yaml_event_t *first,
 	}
 
 	bool is_map = first->type == YAML_MAPPING_START_EVENT;
-	if (!(n = node_new(is_map ? AG_Y_MAP : AG_Y_SEQ, first)))
+	if (!(n = node_new(r, is_map ? AG_Y_MAP : AG_Y_SEQ, first)))
 		goto nomem;
 	if (++r->depth > AG_YAML_MAX_DEPTH) {
 		rc = ag_ynode_err(r, n, AG_ERR_LIMIT,
@@ -278,6 +345,31 @@ out:
 		yaml_event_delete(first);
 	ag_strmap_release(&keys);
 	ag_ynode_free(n);
+	return rc;
+}
+
+ag_code ag_yreader_node_arena(struct ag_yreader *r, yaml_event_t *first,
+			      struct ag_ynode **out)
+{
+	struct ag_arena_chunk *saved = r->arena;
+	struct ag_ynode *root = NULL;
+
+	*out = NULL;
+	r->arena = NULL;
+	/* A first chunk, so node_new allocates from the arena. */
+	if (!arena_alloc(r, 1)) {
+		r->arena = saved;
+		yaml_event_delete(first);
+		return ag_err(r->err, AG_ERR_NOMEM, "%s: out of memory",
+			      r->file);
+	}
+	ag_code rc = ag_yreader_node(r, first, &root);
+	if (rc)
+		arena_free(r->arena);
+	else
+		root->chunks = r->arena;
+	r->arena = saved;
+	*out = root;
 	return rc;
 }
 

@@ -18,8 +18,13 @@
 
 enum ag_ytype { AG_Y_SCALAR, AG_Y_SEQ, AG_Y_MAP };
 
+/* Nodes of one estate item come from one arena, freed in one go. */
+struct ag_arena_chunk;
+
 struct ag_ynode {
 	enum ag_ytype type;
+	bool in_arena;                 /* freed with its arena's root */
+	struct ag_arena_chunk *chunks; /* on an arena's root: the arena */
 	unsigned line, col; /* 1-based */
 	bool plain;         /* an unquoted scalar */
 	char *str;          /* scalars only */
@@ -36,6 +41,7 @@ struct ag_yreader {
 	size_t len;
 	unsigned depth;
 	struct ag_error *err;
+	struct ag_arena_chunk *arena; /* where nodes come from, or NULL */
 };
 
 /* Starts reading buf (of len bytes, named file in messages).  buf must
@@ -50,6 +56,11 @@ ag_code ag_yreader_event(struct ag_yreader *r, yaml_event_t *ev);
 /* Reads the node that starts with event first (which it consumes). */
 ag_code ag_yreader_node(struct ag_yreader *r, yaml_event_t *first,
 			struct ag_ynode **out);
+
+/* The same, with every node of the tree in one arena: one allocation
+ * per few kilobytes instead of two per value, and one free. */
+ag_code ag_yreader_node_arena(struct ag_yreader *r, yaml_event_t *first,
+			      struct ag_ynode **out);
 
 /* Reads a stream of exactly one document into *root.  An empty stream is
  * an error naming the file. */
