@@ -50,7 +50,10 @@ static void text(const struct ag_policy *p)
 			printf("  aal:                none\n");
 		printf("  phishing resistant: %s\n",
 		       w->phishing_resistant ? "yes" : "no");
-		printf("  hardware:           %s\n", w->hardware ? "yes" : "no");
+		printf("  hardware:           %s\n",
+		       w->hardware ? "yes"
+		       : w->aal == 3 ? "yes (AAL3 requires it)"
+				     : "no");
 		printf("  device:             %s\n", ag_device_name(w->device));
 		ag_duration_format(w->max_age, d, sizeof(d));
 		printf("  max age:            %s\n", w->max_age ? d : "none");
