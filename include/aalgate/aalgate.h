@@ -143,6 +143,11 @@ AG_API void ag_combine(const struct ag_catalogue *cat, const uint16_t *idx,
 /* Parses "90s", "15m", "12h" or "30d" into seconds. */
 AG_API ag_code ag_duration_parse(const char *s, int64_t *secs);
 
+/* Parses a date "2024-01-31" (midnight UTC) or an RFC 3339 time
+ * "2024-01-31T10:00:00Z" / "...+02:00" (fractions allowed) into seconds
+ * since the epoch. */
+AG_API ag_code ag_time_parse(const char *s, int64_t *out);
+
 /* Writes secs in the largest exact unit ("12h", "90s"); "0s" for zero. */
 AG_API void ag_duration_format(int64_t secs, char *buf, size_t len);
 

@@ -11,6 +11,8 @@
 #ifndef AALGATE_AUDIT_H
 #define AALGATE_AUDIT_H
 
+#include <stdio.h>
+
 #include "aalgate/aalgate.h"
 
 #ifdef __cplusplus
@@ -93,6 +95,12 @@ struct ag_path_spec {
 	bool approval;
 	int approvals; /* -1 when not stated */
 	bool alert;
+	const char *description; /* where it comes from, for people; or NULL */
+	/* For credentials (api keys, client secrets): seconds since the
+	 * epoch, or 0 when unknown.  AG-N02 and AG-N06 use them. */
+	int64_t created;
+	int64_t last_rotated;
+	int64_t last_used;
 	const char *file;
 	unsigned line, col;
 	const struct ag_pos *to_pos;  /* n_to positions, or NULL */
@@ -105,6 +113,15 @@ AG_API ag_code ag_estate_add_account(struct ag_estate *e,
 AG_API ag_code ag_estate_add_path(struct ag_estate *e,
 				  const struct ag_path_spec *spec,
 				  struct ag_error *err);
+
+/* "Now" for every age computation (AG-N02, AG-N06), in seconds since the
+ * epoch.  Defaults to the time the estate was made; --as-of fixes it so
+ * that results are reproducible. */
+AG_API void ag_estate_set_now(struct ag_estate *e, int64_t now);
+
+/* Writes the estate as an estate file (before ag_estate_resolve, which
+ * adds placeholder accounts).  AG_ERR_USAGE after resolving. */
+AG_API ag_code ag_estate_write_yaml(const struct ag_estate *e, FILE *f);
 
 /* Resolves every reference (to, via, email, phone, groups) after loading.
  * Must be called once before ag_audit_run. */
@@ -144,6 +161,8 @@ enum ag_rule {
 	AG_P11,     /* standing-privilege */
 	AG_P12,     /* break-glass-ungoverned */
 	AG_P13,     /* undescribed-dependency */
+	AG_N02,     /* stale: a credential unused longer than nhi.stale */
+	AG_N06,     /* unrotated: not rotated within nhi.rotate */
 	AG_RULE_COUNT
 };
 
@@ -165,7 +184,7 @@ struct ag_finding {
 	uint32_t account;
 	uint32_t path;
 	uint32_t other; /* the dependency account (P08, P13), or AG_NONE */
-	uint32_t detail; /* rule-specific: P12 bit flags, P13 kind */
+	uint32_t detail; /* rule-specific: P12 bit flags; N02/N06 age in days */
 };
 
 /* P12 detail bits: what a break-glass path lacks. */

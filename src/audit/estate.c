@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "estate.h"
 #include "ynode.h"
@@ -33,14 +34,15 @@ static const char *const account_keys[] = {
 
 static const char *const path_keys[] = {
 	"id", "kind", "to", "methods", "via", "device_check", "monitored",
-	"lifetime", "approval", "approvals", "alert", "description", NULL,
+	"lifetime", "approval", "approvals", "alert", "description",
+	"created", "last_rotated", "last_used", NULL,
 };
 
 static const char *const estate_keys[] = {"accounts", "paths", NULL};
 
 /* Slots of account_keys and path_keys, in the same order. */
 enum { AK_ID, AK_KIND, AK_WORKFLOW, AK_GROUPS, AK_EMAIL, AK_PHONE, AK_OWNER, AK_STANDING, AK_BREAK_GLASS, AK_DESCRIPTION, AK_COUNT };
-enum { PK_ID, PK_KIND, PK_TO, PK_METHODS, PK_VIA, PK_DEVICE_CHECK, PK_MONITORED, PK_LIFETIME, PK_APPROVAL, PK_APPROVALS, PK_ALERT, PK_DESCRIPTION, PK_COUNT };
+enum { PK_ID, PK_KIND, PK_TO, PK_METHODS, PK_VIA, PK_DEVICE_CHECK, PK_MONITORED, PK_LIFETIME, PK_APPROVAL, PK_APPROVALS, PK_ALERT, PK_DESCRIPTION, PK_CREATED, PK_LAST_ROTATED, PK_LAST_USED, PK_COUNT };
 
 ag_code ag_estate_new(const struct ag_policy *policy, struct ag_estate **out)
 {
@@ -54,6 +56,7 @@ ag_code ag_estate_new(const struct ag_policy *policy, struct ag_estate **out)
 	ag_strmap_init(&e->group_ids);
 	for (int k = 0; k < AG_KIND_COUNT; k++)
 		e->synth[k] = AG_NONE;
+	e->now = (int64_t)time(NULL);
 	*out = e;
 	return AG_OK;
 }
@@ -69,6 +72,7 @@ static void ref_free(struct ag_ref *r)
 static void path_release(struct ag_path *p)
 {
 	free(p->id);
+	free(p->description);
 	free(p->methods);
 	for (size_t k = 0; p->to && k < p->n_to; k++)
 		free(p->to[k].name);
@@ -112,6 +116,11 @@ void ag_estate_free(struct ag_estate *e)
 	free(e->in_off);
 	free(e->in_edges);
 	free(e);
+}
+
+void ag_estate_set_now(struct ag_estate *e, int64_t now)
+{
+	e->now = now;
 }
 
 size_t ag_estate_n_accounts(const struct ag_estate *e)
@@ -466,6 +475,9 @@ ag_code ag_estate_add_path(struct ag_estate *e, const struct ag_path_spec *s,
 	p.approvals = s->approvals;
 	p.alert = s->alert;
 	p.lifetime = s->lifetime;
+	p.created = s->created;
+	p.last_rotated = s->last_rotated;
+	p.last_used = s->last_used;
 	p.line = s->line;
 	p.col = s->col;
 	if (s->n_methods &&
@@ -485,6 +497,8 @@ ag_code ag_estate_add_path(struct ag_estate *e, const struct ag_path_spec *s,
 			p.methods[p.n_methods++] = (uint16_t)m;
 	}
 	if (!(p.id = ag_strdup(s->id)))
+		goto nomem;
+	if (s->description && !(p.description = ag_strdup(s->description)))
 		goto nomem;
 	if (copy_refs(s->to, s->n_to, s->to_pos, s->line, s->col, &p.to))
 		goto nomem;
@@ -747,11 +761,18 @@ static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
 	if ((v = f[PK_LIFETIME]) &&
 	    (rc = ag_ynode_duration(r, v, "lifetime", &s.lifetime)))
 		goto out;
-	if ((v = f[PK_DESCRIPTION])) {
-		const char *d;
-		if ((rc = ag_ynode_string(r, v, "description", &d)))
-			goto out;
-	}
+	if ((v = f[PK_DESCRIPTION]) &&
+	    (rc = ag_ynode_string(r, v, "description", &s.description)))
+		goto out;
+	if ((v = f[PK_CREATED]) &&
+	    (rc = ag_ynode_time(r, v, "created", &s.created)))
+		goto out;
+	if ((v = f[PK_LAST_ROTATED]) &&
+	    (rc = ag_ynode_time(r, v, "last_rotated", &s.last_rotated)))
+		goto out;
+	if ((v = f[PK_LAST_USED]) &&
+	    (rc = ag_ynode_time(r, v, "last_used", &s.last_used)))
+		goto out;
 	rc = ag_estate_add_path(e, &s, r->err);
 out:
 	free(to.list);

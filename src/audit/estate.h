@@ -43,6 +43,8 @@ struct ag_path {
 	bool uses_email, uses_phone, restricted, prohibited;
 	int approvals;
 	int64_t lifetime; /* -1 for none */
+	int64_t created, last_rotated, last_used; /* 0 when unknown */
+	char *description;
 	uint16_t *methods;
 	uint32_t n_methods;
 	struct ag_ref *to;
@@ -74,6 +76,7 @@ struct ag_estate {
 	struct ag_strmap group_ids;
 
 	bool resolved;
+	int64_t now; /* for credential ages */
 	uint32_t synth[AG_KIND_COUNT]; /* the anonymous account per kind */
 
 	/* The graph, built by ag_estate_resolve. */

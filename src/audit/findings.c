@@ -59,6 +59,13 @@ static const struct ag_rule_info rules[AG_RULE_COUNT] = {
 		    "A result rests on an assume default for an account the "
 		    "estate does not describe",
 		    {NULL}},
+	[AG_N02] = {"AG-N02", "stale",
+		    "A credential has not been used for longer than "
+		    "nhi.stale but is still active",
+		    {"OWASP NHI1:2025", NULL}},
+	[AG_N06] = {"AG-N06", "unrotated",
+		    "A credential has not been rotated within nhi.rotate",
+		    {"OWASP NHI7:2025", NULL}},
 };
 
 const struct ag_rule_info *ag_rule_info(enum ag_rule r)
@@ -248,6 +255,19 @@ ag_code ag_findings_compute(struct ag_estate *e, struct ag_audit_impl *ai)
 			    w->aal >= 1)
 				ADD(AG_P07, AG_SEV_MEDIUM, (uint32_t)a, pi, -1,
 				    -1, AG_NONE, 0);
+			/* Credentials: a path that carries dates (DESIGN
+			 * §5.2).  "Never used" counts from creation. */
+			int64_t used = p->last_used ? p->last_used : p->created;
+			int64_t rot = p->last_rotated ? p->last_rotated
+						      : p->created;
+			if (used && e->now - used > pol->nhi.stale)
+				ADD(AG_N02, AG_SEV_MEDIUM, (uint32_t)a, pi, -1,
+				    -1, AG_NONE,
+				    (uint32_t)((e->now - used) / 86400));
+			if (rot && e->now - rot > pol->nhi.rotate)
+				ADD(AG_N06, AG_SEV_MEDIUM, (uint32_t)a, pi, -1,
+				    -1, AG_NONE,
+				    (uint32_t)((e->now - rot) / 86400));
 			if (counted && ev < p->all.aal) {
 				uint32_t d = weakest_dep(e, A, k);
 				ADD(AG_P08, AG_SEV_MEDIUM, (uint32_t)a, pi, ev,

@@ -19,11 +19,23 @@ struct ag_cmd {
 };
 
 int cmd_audit(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 
 /* "aalgate CMD: message" on stderr; returns AG_EXIT_USAGE. */
 int ag_cli_die(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+struct ag_estate;
+struct ag_import_opts;
+struct ag_error;
+
+/* Adds one input to e: kind is an enum ag_input_kind, or -1 to recognise
+ * it by content. */
+#include "aalgate/aalgate.h"
+ag_code ag_cli_load_input(struct ag_estate *e, const char *path, int kind,
+			  const struct ag_import_opts *opts,
+			  struct ag_error *err);
 
 /* True when progress may be drawn on stderr. */
 bool ag_cli_progress(void);

@@ -10,17 +10,27 @@
 #include <string.h>
 
 #include "aalgate/audit.h"
+#include "aalgate/import.h"
 #include "cli.h"
 #include "report/report.h"
 #include "banned.h"
 
 static const char usage_text[] =
-	"usage: aalgate audit -p POLICY [options] ESTATE...\n"
+	"usage: aalgate audit -p POLICY [options] [INPUT...]\n"
 	"\n"
-	"Prove from estate files that no path reaches an account more weakly\n"
-	"than its workflow requires, and name the weakest chain.\n"
+	"Prove from estate files, Keycloak realm exports and AWS credential\n"
+	"reports that no path reaches an account more weakly than its\n"
+	"workflow requires, and name the weakest chain.  An INPUT is\n"
+	"recognised by its content: an estate file (YAML), a Keycloak\n"
+	"export (JSON) or an AWS IAM credential report (CSV).\n"
 	"\n"
 	"  -p, --policy FILE      the policy (required)\n"
+	"      --keycloak FILE    a Keycloak realm export (repeatable)\n"
+	"      --aws-credential-report FILE\n"
+	"                         an AWS IAM credential report (repeatable)\n"
+	"      --mapping FILE     role-to-workflow mapping for importers\n"
+	"      --as-of DATE       \"now\" for credential ages (2025-01-31),\n"
+	"                         so that results are reproducible\n"
 	"  -f, --format FORMAT    text (default), json or sarif\n"
 	"  -o, --output FILE      write the report to FILE instead of stdout\n"
 	"      --explain ACCOUNT  show how ACCOUNT's effective level arises\n"
@@ -42,11 +52,23 @@ int cmd_audit(int argc, char **argv)
 		{"explain", required_argument, NULL, 'x'},
 		{"fail-on", required_argument, NULL, 'F'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"keycloak", required_argument, NULL, 'K'},
+		{"aws-credential-report", required_argument, NULL, 'A'},
+		{"mapping", required_argument, NULL, 'M'},
+		{"as-of", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *policy_file = NULL, *format = "text", *output = NULL;
 	const char *explain = NULL;
+	struct input {
+		const char *path;
+		int kind;
+	} *inputs = NULL;
+	size_t n_inputs = 0;
+	struct ag_import_opts iopts = {NULL};
+	int64_t as_of = 0;
+	bool have_as_of = false;
 	int fail_on = AG_SEV_HIGH, c, ret = AG_EXIT_USAGE;
 	bool quiet = false;
 	struct ag_policy *pol = NULL;
@@ -56,6 +78,9 @@ int cmd_audit(int argc, char **argv)
 	FILE *out = stdout;
 
 	ag_error_init(&err);
+	/* Never more inputs than arguments. */
+	if (!(inputs = calloc((size_t)argc + 1, sizeof(*inputs))))
+		return ag_cli_die("audit", "out of memory");
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:f:o:qh", opts, NULL)) != -1) {
@@ -73,64 +98,103 @@ int cmd_audit(int argc, char **argv)
 			explain = optarg;
 			break;
 		case 'F':
-			if (ag_severity_parse(optarg, &fail_on))
-				return ag_cli_die("audit",
-						  "bad --fail-on '%s' (critical, "
-						  "high, medium, low, info or "
-						  "none)",
-						  optarg);
+			if (ag_severity_parse(optarg, &fail_on)) {
+				ag_cli_die("audit",
+					   "bad --fail-on '%s' (critical, high, "
+					   "medium, low, info or none)",
+					   optarg);
+				goto out;
+			}
 			break;
 		case 'q':
 			quiet = true;
 			break;
+		case 'K':
+		case 'A': {
+			inputs[n_inputs].path = optarg;
+			inputs[n_inputs].kind = c == 'K' ? AG_INPUT_KEYCLOAK
+							 : AG_INPUT_AWS_REPORT;
+			n_inputs++;
+			break;
+		}
+		case 'M':
+			iopts.mapping = optarg;
+			break;
+		case 'T':
+			if (ag_time_parse(optarg, &as_of)) {
+				ret = ag_cli_die("audit",
+						  "bad --as-of '%s' (write "
+						  "2025-01-31 or "
+						  "2025-01-31T10:00:00Z)",
+						  optarg);
+				goto out;
+			}
+			have_as_of = true;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
-			return AG_EXIT_OK;
+			ret = AG_EXIT_OK;
+			goto out;
 		case ':':
-			return ag_cli_die("audit",
-					  "option '%s' needs a value; see "
-					  "'aalgate audit --help'",
-					  argv[optind - 1]);
+			ag_cli_die("audit",
+				   "option '%s' needs a value; see 'aalgate "
+				   "audit --help'",
+				   argv[optind - 1]);
+			goto out;
 		default:
-			return ag_cli_die("audit",
-					  "unknown option '%s'; see 'aalgate "
-					  "audit --help'",
-					  argv[optind - 1]);
+			ag_cli_die("audit",
+				   "unknown option '%s'; see 'aalgate audit "
+				   "--help'",
+				   argv[optind - 1]);
+			goto out;
 		}
 	}
-	if (!policy_file)
-		return ag_cli_die("audit",
-				  "a policy is required (-p POLICY); see "
-				  "'aalgate audit --help'");
-	if (optind >= argc)
-		return ag_cli_die("audit",
-				  "no estate file given; see 'aalgate audit "
-				  "--help'");
+	for (int i = optind; i < argc; i++) {
+		inputs[n_inputs].path = argv[i];
+		inputs[n_inputs].kind = -1;
+		n_inputs++;
+	}
+	/* From here on, every exit goes through "out". */
+	if (!policy_file) {
+		ag_cli_die("audit", "a policy is required (-p POLICY); see "
+				    "'aalgate audit --help'");
+		goto out;
+	}
+	if (!n_inputs) {
+		ag_cli_die("audit", "no input given; see 'aalgate audit "
+				    "--help'");
+		goto out;
+	}
 	if (strcmp(format, "text") && strcmp(format, "json") &&
 	    strcmp(format, "sarif")) {
 		if (!strcmp(format, "html"))
-			return ag_cli_die("audit",
-					  "--format html is not available in "
-					  "this version (text, json or sarif)");
-		return ag_cli_die("audit",
-				  "unknown format '%s' (text, json or sarif)",
-				  format);
+			ag_cli_die("audit", "--format html is not available in "
+					    "this version (text, json or sarif)");
+		else
+			ag_cli_die("audit",
+				   "unknown format '%s' (text, json or sarif)",
+				   format);
+		goto out;
 	}
-	if (explain && !strcmp(format, "sarif"))
-		return ag_cli_die("audit",
-				  "--explain writes text or json, not sarif");
+	if (explain && !strcmp(format, "sarif")) {
+		ag_cli_die("audit", "--explain writes text or json, not sarif");
+		goto out;
+	}
 
-	for (int i = optind; i < argc; i++) {
+	for (size_t i = 0; i < n_inputs; i++) {
 		struct stat si, sj;
-		if (stat(argv[i], &si) != 0)
+		if (stat(inputs[i].path, &si) != 0)
 			continue;
-		for (int j = optind; j < i; j++)
-			if (stat(argv[j], &sj) == 0 && si.st_dev == sj.st_dev &&
-			    si.st_ino == sj.st_ino)
-				return ag_cli_die("audit",
-						  "%s is given twice (as '%s' "
-						  "and '%s')",
-						  argv[i], argv[j], argv[i]);
+		for (size_t j = 0; j < i; j++)
+			if (stat(inputs[j].path, &sj) == 0 &&
+			    si.st_dev == sj.st_dev && si.st_ino == sj.st_ino) {
+				ag_cli_die("audit",
+					   "%s is given twice (as '%s' and "
+					   "'%s')",
+					   inputs[i].path, inputs[j].path,
+					   inputs[i].path);
+				goto out;
+			}
 	}
 
 	bool progress = !quiet && ag_cli_progress();
@@ -142,10 +206,14 @@ int cmd_audit(int argc, char **argv)
 		fprintf(stderr, "aalgate audit: out of memory\n");
 		goto out;
 	}
-	for (int i = optind; i < argc; i++) {
+	if (have_as_of)
+		ag_estate_set_now(est, as_of);
+	for (size_t i = 0; i < n_inputs; i++) {
 		if (progress)
-			fprintf(stderr, "aalgate audit: reading %s\n", argv[i]);
-		if (ag_estate_load(est, argv[i], &err)) {
+			fprintf(stderr, "aalgate audit: reading %s\n",
+				inputs[i].path);
+		if (ag_cli_load_input(est, inputs[i].path, inputs[i].kind,
+				      &iopts, &err)) {
 			fprintf(stderr, "aalgate audit: %s\n", err.msg);
 			goto out;
 		}
@@ -219,5 +287,6 @@ out:
 	ag_audit_free(aud);
 	ag_estate_free(est);
 	ag_policy_free(pol);
+	free(inputs);
 	return ret;
 }

@@ -15,6 +15,9 @@ static const struct ag_cmd commands[] = {
 	{"audit", cmd_audit,
 	 "prove that no path reaches an account more weakly than its "
 	 "workflow requires"},
+	{"import", cmd_import,
+	 "turn a Keycloak realm export or an AWS credential report into an "
+	 "estate"},
 	{"policy", cmd_policy,
 	 "check a policy file and show what each workflow requires"},
 };

@@ -265,6 +265,82 @@ ag_code ag_duration_parse(const char *s, int64_t *secs)
 	return AG_OK;
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool digits(const char *s, size_t n, unsigned *out)
+{
+	unsigned v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+ag_code ag_time_parse(const char *s, int64_t *out)
+{
+	unsigned y, mo, d, h = 0, mi = 0, se = 0;
+	static const unsigned mdays[] = {31, 29, 31, 30, 31, 30,
+					 31, 31, 30, 31, 30, 31};
+	int64_t offset = 0;
+	size_t n = s ? strlen(s) : 0;
+
+	if (n < 10 || !digits(s, 4, &y) || s[4] != '-' ||
+	    !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d))
+		return AG_ERR_INVALID;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
+		return AG_ERR_INVALID;
+	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+		return AG_ERR_INVALID;
+	const char *p = s + 10;
+	if (*p) {
+		if ((*p != 'T' && *p != 't' && *p != ' ') || strlen(p) < 9 ||
+		    !digits(p + 1, 2, &h) || p[3] != ':' ||
+		    !digits(p + 4, 2, &mi) || p[6] != ':' ||
+		    !digits(p + 7, 2, &se))
+			return AG_ERR_INVALID;
+		if (h > 23 || mi > 59 || se > 60)
+			return AG_ERR_INVALID;
+		p += 9;
+		if (*p == '.') { /* fractions of a second are dropped */
+			p++;
+			if (*p < '0' || *p > '9')
+				return AG_ERR_INVALID;
+			while (*p >= '0' && *p <= '9')
+				p++;
+		}
+		if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+			offset = 0;
+		} else if ((*p == '+' || *p == '-') && strlen(p) == 6 &&
+			   p[3] == ':') {
+			unsigned oh, om;
+			if (!digits(p + 1, 2, &oh) || !digits(p + 4, 2, &om) ||
+			    oh > 23 || om > 59)
+				return AG_ERR_INVALID;
+			offset = (int64_t)(oh * 3600 + om * 60);
+			if (*p == '-')
+				offset = -offset;
+		} else {
+			return AG_ERR_INVALID; /* a time needs its zone */
+		}
+	}
+	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
+	       offset;
+	return AG_OK;
+}
+
 void ag_duration_format(int64_t secs, char *buf, size_t len)
 {
 	if (secs <= 0)

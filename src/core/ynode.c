@@ -571,6 +571,22 @@ ag_code ag_ynode_duration(struct ag_yreader *r, const struct ag_ynode *n,
 			    n->str, what);
 }
 
+ag_code ag_ynode_time(struct ag_yreader *r, const struct ag_ynode *n,
+		      const char *what, int64_t *out)
+{
+	if (n->type != AG_Y_SCALAR || ag_ynode_is_null(n))
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "%s must be a date such as 2024-01-31 or "
+				    "2024-01-31T10:00:00Z, not %s",
+				    what, ag_ytype_name(n));
+	if (ag_time_parse(n->str, out))
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "bad date '%s' for %s (write 2024-01-31 or "
+				    "2024-01-31T10:00:00Z)",
+				    n->str, what);
+	return AG_OK;
+}
+
 ag_code ag_ynode_strlist(struct ag_yreader *r, const struct ag_ynode *n,
 			 const char *what,
 			 ag_code (*each)(void *ctx, struct ag_yreader *r,

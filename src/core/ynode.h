@@ -89,6 +89,9 @@ ag_code ag_ynode_int(struct ag_yreader *r, const struct ag_ynode *n,
 		     const char *what, long min, long max, long *out);
 ag_code ag_ynode_duration(struct ag_yreader *r, const struct ag_ynode *n,
 			  const char *what, int64_t *out);
+/* A date "2024-01-31" or an RFC 3339 time, as seconds since the epoch. */
+ag_code ag_ynode_time(struct ag_yreader *r, const struct ag_ynode *n,
+		      const char *what, int64_t *out);
 /* A sequence of scalars, or one scalar standing for a list of one.
  * Calls each(ctx, item) for every element. */
 ag_code ag_ynode_strlist(struct ag_yreader *r, const struct ag_ynode *n,

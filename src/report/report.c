@@ -2,6 +2,7 @@
  * Wording and structures shared by every report format.
  */
 #include <string.h>
+#include <time.h>
 
 #include "report.h"
 #include "banned.h"
@@ -19,6 +20,15 @@ void ag_report_methods(const struct ag_estate *e, const struct ag_path *p,
 			ag_buf_adds(b, sep);
 		ag_buf_adds(b, cat->methods[p->methods[i]].name);
 	}
+}
+
+/* "2024-01-31" for seconds since the epoch. */
+static void day_text(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%d", &tm))
+		snprintf(buf, len, "?");
 }
 
 static const char *acct_id(const struct ag_estate *e, uint32_t a)
@@ -206,6 +216,35 @@ void ag_report_message(const struct ag_estate *e, const struct ag_audit *A,
 				      ag_account_kind_name(
 					      (enum ag_account_kind)d->kind),
 				      f->observed);
+		break;
+	}
+	case AG_N02: {
+		char when[16];
+		day_text(p->last_used ? p->last_used : p->created, when,
+			 sizeof(when));
+		ag_duration_format(pol->nhi.stale, d2, sizeof(d2));
+		ag_buf_printf(b,
+			      "credential '%s' of '%s' was %s %s, %u days ago; "
+			      "nhi.stale is %s",
+			      pth, acc,
+			      p->last_used ? "last used" : "never used since "
+							   "its creation on",
+			      when, f->detail, d2);
+		break;
+	}
+	case AG_N06: {
+		char when[16];
+		day_text(p->last_rotated ? p->last_rotated : p->created, when,
+			 sizeof(when));
+		ag_duration_format(pol->nhi.rotate, d2, sizeof(d2));
+		ag_buf_printf(b,
+			      "credential '%s' of '%s' was %s %s, %u days ago; "
+			      "nhi.rotate is %s",
+			      pth, acc,
+			      p->last_rotated ? "last rotated"
+					      : "never rotated since its "
+						"creation on",
+			      when, f->detail, d2);
 		break;
 	}
 	case AG_RULE_COUNT:

@@ -41,6 +41,9 @@ static enum ag_severity rule_severity(enum ag_rule r)
 	case AG_P06:
 	case AG_P09:
 		return AG_SEV_LOW;
+	case AG_N02:
+	case AG_N06:
+		return AG_SEV_MEDIUM;
 	case AG_P13:
 	case AG_RULE_COUNT:
 		break;

@@ -108,7 +108,7 @@ expect_in err.txt "-p POLICY"
 
 run audit -p policy.yaml
 expect_code 2
-expect_in err.txt "no estate file"
+expect_in err.txt "no input given"
 
 run audit -p policy.yaml --format xml high.yaml
 expect_code 2

@@ -2,6 +2,7 @@
 # run-case.sh AALGATE CHECK CASE_DIR
 # Audits CASE_DIR/estate.yaml (with CASE_DIR/policy.yaml, or the shared
 # tests/e2e/policy.yaml) and compares the JSON with CASE_DIR/expected.json.
+# CASE_DIR/args, if present, holds extra arguments (e.g. --as-of DATE).
 set -u
 aalgate=$1 check=$2 case=$3
 policy=$case/policy.yaml
@@ -10,7 +11,10 @@ out=$(mktemp) || exit 2
 err=$(mktemp) || exit 2
 trap 'rm -f "$out" "$err"' EXIT
 cd "$case" || exit 2
-"$aalgate" audit -q -p "$policy" --format json --fail-on high estate.yaml >"$out" 2>"$err"
+extra=
+[ -f args ] && extra=$(cat args)
+# shellcheck disable=SC2086 # args holds several words
+"$aalgate" audit -q -p "$policy" --format json --fail-on high $extra estate.yaml >"$out" 2>"$err"
 code=$?
 if [ "$code" -eq 2 ]; then
 	echo "FAIL $case: aalgate exited 2:"; cat "$err"; exit 1

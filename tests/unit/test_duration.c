@@ -131,6 +131,36 @@ static void test_format_parse_round_trip(void **state)
 	}
 }
 
+/* Dates and RFC 3339 times (credential ages, --as-of). */
+static void test_time_parse(void **state)
+{
+	(void)state;
+	int64_t t = -1;
+	assert_int_equal(ag_time_parse("1970-01-01", &t), AG_OK);
+	assert_int_equal(t, 0);
+	assert_int_equal(ag_time_parse("2025-03-31", &t), AG_OK);
+	assert_int_equal(t, 1743379200);
+	assert_int_equal(ag_time_parse("2024-02-29T12:30:15Z", &t), AG_OK);
+	assert_int_equal(t, 1709209815);
+	assert_int_equal(ag_time_parse("2024-02-29T14:30:15+02:00", &t), AG_OK);
+	assert_int_equal(t, 1709209815);
+	assert_int_equal(ag_time_parse("2024-02-29T12:30:15.123456Z", &t),
+			 AG_OK);
+	assert_int_equal(t, 1709209815);
+	static const char *const bad[] = {
+		"", "2025", "2025-13-01", "2025-02-29", "2023-02-29x",
+		"2025-04-31", "1969-12-31", "2025-01-01T10:00:00",
+		"2025-01-01T25:00:00Z", "2025-01-01T10:00Z", "2025/01/01",
+		"2025-01-01T10:00:00+0200", "2025-01-01T10:00:00.Z",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t = 42;
+		if (ag_time_parse(bad[i], &t) == AG_OK)
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_int_equal(t, 42);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,6 +169,7 @@ int main(void)
 		cmocka_unit_test(test_parse_rejects_overflow),
 		cmocka_unit_test(test_format_largest_exact_unit),
 		cmocka_unit_test(test_format_parse_round_trip),
+		cmocka_unit_test(test_time_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
