@@ -41,8 +41,15 @@ static const char *const path_keys[] = {
 static const char *const estate_keys[] = {"accounts", "paths", NULL};
 
 /* Slots of account_keys and path_keys, in the same order. */
-enum { AK_ID, AK_KIND, AK_WORKFLOW, AK_GROUPS, AK_EMAIL, AK_PHONE, AK_OWNER, AK_STANDING, AK_BREAK_GLASS, AK_DESCRIPTION, AK_COUNT };
-enum { PK_ID, PK_KIND, PK_TO, PK_METHODS, PK_VIA, PK_DEVICE_CHECK, PK_MONITORED, PK_LIFETIME, PK_APPROVAL, PK_APPROVALS, PK_ALERT, PK_DESCRIPTION, PK_CREATED, PK_LAST_ROTATED, PK_LAST_USED, PK_COUNT };
+enum {
+	AK_ID, AK_KIND, AK_WORKFLOW, AK_GROUPS, AK_EMAIL, AK_PHONE, AK_OWNER,
+	AK_STANDING, AK_BREAK_GLASS, AK_DESCRIPTION, AK_COUNT,
+};
+enum {
+	PK_ID, PK_KIND, PK_TO, PK_METHODS, PK_VIA, PK_DEVICE_CHECK,
+	PK_MONITORED, PK_LIFETIME, PK_APPROVAL, PK_APPROVALS, PK_ALERT,
+	PK_DESCRIPTION, PK_CREATED, PK_LAST_ROTATED, PK_LAST_USED, PK_COUNT,
+};
 
 ag_code ag_estate_new(const struct ag_policy *policy, struct ag_estate **out)
 {

@@ -34,7 +34,11 @@ static size_t first_invalid_utf8(const char *buf, size_t len)
 	size_t i = 0;
 	while (i < len) {
 		unsigned char c = (unsigned char)buf[i];
-		size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+		size_t n = c < 0x80		? 1
+			   : (c & 0xE0) == 0xC0 ? 2
+			   : (c & 0xF0) == 0xE0 ? 3
+			   : (c & 0xF8) == 0xF0 ? 4
+						: 0;
 		if (!n || i + n > len || !ag_utf8_valid(buf + i, n))
 			return i;
 		i += n;
