@@ -3,17 +3,21 @@
 #
 #   sh tests/fuzz/run.sh [SECONDS]      (default 60; run from anywhere)
 #
-# Targets: fuzz_policy (ag_policy_load_buffer) and fuzz_estate (estate
+# Targets: fuzz_policy (ag_policy_load_buffer), fuzz_estate (estate
 # loader, resolver, audit and the text/JSON/SARIF reports against a fixed
-# policy).  The build goes to build-fuzz/ in the project root; the corpora
-# grow in build-fuzz/corpus-{policy,estate} and are seeded from
-# tests/fuzz/seeds, examples/, tests/e2e/ and tests/bad/, plus the Keycloak
-# exports in ../shared/data/keycloak when that folder exists (copied into
+# policy) and fuzz_aws (the AWS credential report importer; its corpus,
+# build-fuzz/corpus-aws, is seeded from tests/data/aws and, when present,
+# ../shared/data/aws-credential-report).  A target uses
+# tests/fuzz/NAME.dict for fuzz_NAME when that file exists, otherwise
+# tests/fuzz/yaml.dict.  The build goes to build-fuzz/ in the project
+# root; the corpora grow in build-fuzz/corpus-{policy,estate} and are
+# seeded from tests/fuzz/seeds, examples/, tests/e2e/ and tests/bad/,
+# plus the Keycloak exports in ../shared/data/keycloak when that folder exists (copied into
 # build-fuzz only).  Crashes, leaks, timeouts and out-of-memory inputs are
 # written to build-fuzz/artifacts/TARGET/ and make the script exit 1.
 #
 # Environment: CC (default clang), JOBS (build parallelism, default 2),
-# FUZZ_TARGETS (default "fuzz_policy fuzz_estate").
+# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws").
 set -eu
 
 secs=${1:-60}
@@ -28,7 +32,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 build="build-fuzz"
 cc=${CC:-clang}
-targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate"}
+targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws"}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "fuzz: '$cc' not found; libFuzzer needs clang" >&2
@@ -84,6 +88,21 @@ if [ -d "$kc" ]; then
 else
 	echo "fuzz: $kc not found; running without the Keycloak seeds"
 fi
+
+# The AWS importer's corpus: CSV reports only.
+aws_dir=../shared/data/aws-credential-report
+mkdir -p "$build/corpus-aws"
+{
+	find tests/data/aws -type f -name '*.csv'
+	[ -d "$aws_dir" ] && find "$aws_dir" -type f -name '*.csv'
+} | sort >"$list"
+naws=0
+while IFS= read -r f; do
+	cp "$f" "$build/corpus-aws/$(sha1sum <"$f" | cut -d' ' -f1)"
+	naws=$((naws + 1))
+done <"$list"
+[ -d "$aws_dir" ] || echo "fuzz: $aws_dir not found; running without the real AWS reports"
+echo "fuzz: $naws AWS credential reports for fuzz_aws"
 rm -f "$list"
 
 status=0
@@ -94,6 +113,8 @@ for t in $targets; do
 	*) corpus=$build/corpus-$t && mkdir -p "$corpus" ;;
 	esac
 	art=$build/artifacts/$t
+	dict=tests/fuzz/yaml.dict
+	[ -f "tests/fuzz/${t#fuzz_}.dict" ] && dict=tests/fuzz/${t#fuzz_}.dict
 	log=$build/$t.log
 	mkdir -p "$art"
 	echo "fuzz: running $t for ${secs}s (log: $log)"
@@ -102,7 +123,7 @@ for t in $targets; do
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 		"$build/tests/fuzz/$t" \
 		-max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
-		-timeout=10 -dict=tests/fuzz/yaml.dict \
+		-timeout=10 -dict="$dict" \
 		-artifact_prefix="$art/" -print_final_stats=1 \
 		"$corpus" >"$log" 2>&1 || rc=$?
 	grep -E '^(INFO: seed corpus|#[0-9]+[[:space:]]+(INITED|DONE)|stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs)' "$log" || true
