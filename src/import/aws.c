@@ -39,9 +39,11 @@
  *    organisation whose root credentials were removed.)  Elsewhere it is
  *    an error.
  *  - "no_information" (a password never used, or not since 2014-10-20)
- *    appears only in password_last_used, which is not read: the age of a
- *    console password is no finding (SP 800-63B-4 §3.1.1.2 forbids
- *    periodic password changes), and neither are its last-used dates.
+ *    appears only in password_last_used, which is not read, nor are the
+ *    other password dates: a console password's age is no finding
+ *    (SP 800-63B-4 §3.1.1.2 forbids periodic password changes), and
+ *    staleness (AG-N02) is about machine credentials, not people's
+ *    sign-ins.  So console paths carry no dates.
  *
  * Dates on credentials: an access key cannot be changed in place, so the
  * report's "created or last changed" date (access_key_N_last_rotated) is

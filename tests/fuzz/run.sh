@@ -110,6 +110,7 @@ for t in $targets; do
 	case $t in
 	fuzz_policy) corpus=$build/corpus-policy ;;
 	fuzz_estate) corpus=$build/corpus-estate ;;
+	fuzz_aws) corpus=$build/corpus-aws ;;
 	*) corpus=$build/corpus-$t && mkdir -p "$corpus" ;;
 	esac
 	art=$build/artifacts/$t
