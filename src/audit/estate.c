@@ -120,6 +120,7 @@ void ag_estate_free(struct ag_estate *e)
 	free(e->members);
 	free(e->edge_path);
 	free(e->edge_acct);
+	free(e->path_off);
 	free(e->in_off);
 	free(e->in_edges);
 	free(e);
@@ -1458,6 +1459,15 @@ ag_code ag_estate_resolve(struct ag_estate *e, struct ag_error *err)
 	}
 	free(mark);
 	e->n_edges = n_edges;
+
+	/* Edges were emitted path by path: each path's are contiguous. */
+	e->path_off = calloc(e->n_paths + 1, sizeof(uint32_t));
+	if (!e->path_off)
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	for (size_t k = 0; k < n_edges; k++)
+		e->path_off[e->edge_path[k] + 1]++;
+	for (size_t i = 0; i < e->n_paths; i++)
+		e->path_off[i + 1] += e->path_off[i];
 
 	/* Edges into each account, as CSR. */
 	e->in_off = calloc(e->n_accounts + 1, sizeof(uint32_t));

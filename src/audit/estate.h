@@ -85,6 +85,7 @@ struct ag_estate {
 	size_t n_edges;
 	uint32_t *edge_path;
 	uint32_t *edge_acct;
+	uint32_t *path_off; /* path -> its edges, which are contiguous */
 	uint32_t *in_off; /* account -> edges into it, CSR */
 	uint32_t *in_edges;
 };
@@ -111,6 +112,13 @@ bool ag_edge_counted(const struct ag_estate *e, size_t edge);
 
 /* The reauthentication max age for account a (its workflow's, or AAL1's). */
 int64_t ag_account_window(const struct ag_estate *e, uint32_t a);
+
+/* Does path-level rule (AG-P03..AG-P06) apply to edge's account?  These
+ * rules are properties of a path, reported once per path with every
+ * account they affect; reports use this to list them. */
+bool ag_path_rule_applies(const struct ag_estate *e,
+			  const struct ag_audit_impl *ai, size_t edge,
+			  enum ag_rule rule);
 
 /* Adds the findings to an audit whose values are computed. */
 ag_code ag_findings_compute(struct ag_estate *e, struct ag_audit_impl *ai);

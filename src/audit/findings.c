@@ -158,6 +158,34 @@ static uint32_t weakest_dep(const struct ag_estate *e,
 	return arg;
 }
 
+bool ag_path_rule_applies(const struct ag_estate *e,
+			  const struct ag_audit_impl *ai, size_t edge,
+			  enum ag_rule rule)
+{
+	const struct ag_policy *pol = e->policy;
+	const struct ag_path *p = &e->paths[e->edge_path[edge]];
+	const struct ag_account *acc = &e->accounts[e->edge_acct[edge]];
+	const struct ag_workflow *w =
+		acc->workflow >= 0 ? &pol->workflows[acc->workflow] : NULL;
+	int req = w ? w->aal : -1;
+	bool counted = ai->edge_counted[edge];
+
+	switch (rule) {
+	case AG_P03:
+		return p->kind == AG_PATH_LEGACY && req >= 2;
+	case AG_P04:
+		return counted && w && w->phishing_resistant &&
+		       !p->own.phishing_resistant;
+	case AG_P05:
+		return counted && w && w->device != AG_DEVICE_ANY &&
+		       !p->device_check;
+	case AG_P06:
+		return req >= 2 && !p->monitored;
+	default:
+		return false;
+	}
+}
+
 ag_code ag_findings_compute(struct ag_estate *e, struct ag_audit_impl *ai)
 {
 	const struct ag_policy *pol = e->policy;
@@ -179,9 +207,40 @@ ag_code ag_findings_compute(struct ag_estate *e, struct ag_audit_impl *ai)
 	if (!assumed_used)
 		goto out;
 
-	/* Path-level findings: P09 and P10. */
+	/* Path-level findings: P09 and P10 on the methods; P03..P06, which
+	 * are properties of a path, once per path with the number of
+	 * accounts they affect (and for P03 the highest level required). */
+	static const struct {
+		enum ag_rule rule;
+		enum ag_severity sev;
+	} per_path[] = {
+		{AG_P03, AG_SEV_HIGH},
+		{AG_P04, AG_SEV_HIGH},
+		{AG_P05, AG_SEV_MEDIUM},
+		{AG_P06, AG_SEV_LOW},
+	};
 	for (size_t i = 0; i < e->n_paths; i++) {
 		const struct ag_path *p = &e->paths[i];
+		for (size_t r = 0; r < AG_ARRAY_SIZE(per_path); r++) {
+			uint32_t count = 0;
+			int max_req = -1;
+			for (uint32_t k = e->path_off[i]; k < e->path_off[i + 1];
+			     k++) {
+				if (!ag_path_rule_applies(e, ai, k,
+							  per_path[r].rule))
+					continue;
+				count++;
+				int req = A->accounts[e->edge_acct[k]].required;
+				if (req > max_req)
+					max_req = req;
+			}
+			if (count)
+				ADD(per_path[r].rule, per_path[r].sev, AG_NONE,
+				    (uint32_t)i,
+				    per_path[r].rule == AG_P03 ? p->all.aal : -1,
+				    per_path[r].rule == AG_P03 ? max_req : -1,
+				    AG_NONE, count);
+		}
 		if (p->restricted)
 			ADD(AG_P09, AG_SEV_LOW, AG_NONE, (uint32_t)i, -1, -1,
 			    AG_NONE, 0);
@@ -237,20 +296,6 @@ ag_code ag_findings_compute(struct ag_estate *e, struct ag_audit_impl *ai)
 			    ev < strongest_login)
 				ADD(AG_P02, AG_SEV_HIGH, (uint32_t)a, pi, ev,
 				    strongest_login, AG_NONE, 0);
-			if (p->kind == AG_PATH_LEGACY && req >= 2)
-				ADD(AG_P03, AG_SEV_HIGH, (uint32_t)a, pi,
-				    counted ? ev : p->all.aal, req, AG_NONE, 0);
-			if (counted && w && w->phishing_resistant &&
-			    !p->own.phishing_resistant)
-				ADD(AG_P04, AG_SEV_HIGH, (uint32_t)a, pi, -1, -1,
-				    AG_NONE, 0);
-			if (counted && w && w->device != AG_DEVICE_ANY &&
-			    !p->device_check)
-				ADD(AG_P05, AG_SEV_MEDIUM, (uint32_t)a, pi, -1,
-				    -1, AG_NONE, 0);
-			if (req >= 2 && !p->monitored)
-				ADD(AG_P06, AG_SEV_LOW, (uint32_t)a, pi, -1, -1,
-				    AG_NONE, 0);
 			if (p->kind == AG_PATH_RENEWAL && counted && w &&
 			    w->aal >= 1)
 				ADD(AG_P07, AG_SEV_MEDIUM, (uint32_t)a, pi, -1,

@@ -89,35 +89,32 @@ void ag_report_message(const struct ag_estate *e, const struct ag_audit *A,
 			      pth, acc, f->observed, f->expected);
 		break;
 	case AG_P03:
-		ag_buf_printf(b,
-			      "legacy path '%s' (", pth);
+		ag_buf_printf(b, "legacy path '%s' (", pth);
 		ag_report_methods(e, p, "+", b);
 		ag_buf_printf(b,
-			      ") reaches '%s', whose workflow '%s' requires "
-			      "AAL%d",
-			      acc, wf_name(e, f->account), f->expected);
+			      ") reaches %u account%s whose workflow requires "
+			      "AAL2 or more (up to AAL%d)",
+			      f->detail, f->detail == 1 ? "" : "s", f->expected);
 		break;
 	case AG_P04:
 		ag_buf_printf(b,
-			      "path '%s' to '%s' has no phishing-resistant "
-			      "method of its own; workflow '%s' requires "
-			      "phishing resistance",
-			      pth, acc, wf_name(e, f->account));
+			      "path '%s' has no phishing-resistant method of its "
+			      "own and reaches %u account%s whose workflow "
+			      "requires phishing resistance",
+			      pth, f->detail, f->detail == 1 ? "" : "s");
 		break;
-	case AG_P05: {
-		int32_t w = e->accounts[f->account].workflow;
+	case AG_P05:
 		ag_buf_printf(b,
-			      "path '%s' to '%s' skips the device check; "
-			      "workflow '%s' requires a %s device",
-			      pth, acc, wf_name(e, f->account),
-			      ag_device_name(pol->workflows[w].device));
+			      "path '%s' skips the device check and reaches %u "
+			      "account%s whose workflow requires a known or "
+			      "managed device",
+			      pth, f->detail, f->detail == 1 ? "" : "s");
 		break;
-	}
 	case AG_P06:
 		ag_buf_printf(b,
-			      "path '%s' to '%s' (workflow '%s') is not "
-			      "monitored",
-			      pth, acc, wf_name(e, f->account));
+			      "path '%s' is not monitored and reaches %u "
+			      "account%s whose workflow requires AAL2 or more",
+			      pth, f->detail, f->detail == 1 ? "" : "s");
 		break;
 	case AG_P07: {
 		int64_t win = ag_account_window(e, f->account);
@@ -429,6 +426,41 @@ void ag_report_account_json(struct ag_jsonw *w, const struct ag_estate *e,
 	ag_jw_obj_end(w);
 }
 
+bool ag_report_per_path(const struct ag_finding *f)
+{
+	return f->account == AG_NONE && f->path != AG_NONE &&
+	       f->rule >= AG_P03 && f->rule <= AG_P06;
+}
+
+size_t ag_report_affected(const struct ag_estate *e, const struct ag_audit *A,
+			  const struct ag_finding *f, uint32_t *out, size_t max)
+{
+	const struct ag_audit_impl *ai = (const struct ag_audit_impl *)A;
+	size_t n = 0;
+	if (!ag_report_per_path(f))
+		return 0;
+	for (uint32_t k = e->path_off[f->path];
+	     k < e->path_off[f->path + 1] && n < max; k++)
+		if (ag_path_rule_applies(e, ai, k, (enum ag_rule)f->rule))
+			out[n++] = e->edge_acct[k];
+	return n;
+}
+
+bool ag_report_concerns(const struct ag_estate *e, const struct ag_audit *A,
+			const struct ag_finding *f, uint32_t a)
+{
+	const struct ag_audit_impl *ai = (const struct ag_audit_impl *)A;
+	if (f->account != AG_NONE)
+		return f->account == a;
+	if (f->path == AG_NONE)
+		return false;
+	size_t k = ag_account_edge(e, a, f->path);
+	if (k == SIZE_MAX)
+		return false;
+	return !ag_report_per_path(f) ||
+	       ag_path_rule_applies(e, ai, k, (enum ag_rule)f->rule);
+}
+
 void ag_report_finding_json(struct ag_jsonw *w, const struct ag_estate *e,
 			    const struct ag_audit *A,
 			    const struct ag_finding *f)
@@ -474,6 +506,18 @@ void ag_report_finding_json(struct ag_jsonw *w, const struct ag_estate *e,
 	if (f->other != AG_NONE) {
 		ag_jw_key(w, "rests_on");
 		ag_jw_str(w, e->accounts[f->other].id);
+	}
+	if (ag_report_per_path(f)) {
+		const struct ag_audit_impl *ai =
+			(const struct ag_audit_impl *)A;
+		ag_jw_key(w, "accounts");
+		ag_jw_arr(w);
+		for (uint32_t k = e->path_off[f->path];
+		     k < e->path_off[f->path + 1]; k++)
+			if (ag_path_rule_applies(e, ai, k,
+						 (enum ag_rule)f->rule))
+				ag_jw_str(w, e->accounts[e->edge_acct[k]].id);
+		ag_jw_arr_end(w);
 	}
 	ag_jw_key(w, "location");
 	if (ag_report_location(e, f, &file, &line, &col)) {

@@ -61,6 +61,15 @@ size_t ag_report_finding_chain(const struct ag_estate *e,
 bool ag_report_location(const struct ag_estate *e, const struct ag_finding *f,
 			uint32_t *file, unsigned *line, unsigned *col);
 
+/* AG-P03..AG-P06 are reported once per path: true for such a finding. */
+bool ag_report_per_path(const struct ag_finding *f);
+/* The accounts a per-path finding affects: at most max, in path order. */
+size_t ag_report_affected(const struct ag_estate *e, const struct ag_audit *A,
+			  const struct ag_finding *f, uint32_t *out, size_t max);
+/* Does finding f concern account a (its own, or a path reaching it)? */
+bool ag_report_concerns(const struct ag_estate *e, const struct ag_audit *A,
+			const struct ag_finding *f, uint32_t a);
+
 void ag_report_witness_json(struct ag_jsonw *w, const struct ag_estate *e,
 			    const struct ag_audit *A,
 			    const struct ag_witness_step *steps, size_t n);

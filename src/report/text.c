@@ -82,6 +82,18 @@ ag_code ag_report_text(FILE *f, const struct ag_estate *e,
 			ag_report_chain_text(e, A, steps, n, &b);
 			fprintf(f, "  chain: %s\n", b.data ? b.data : "");
 		}
+		if (ag_report_per_path(fd)) {
+			uint32_t some[5];
+			size_t n_some = ag_report_affected(e, A, fd, some, 5);
+			fputs("  accounts:", f);
+			for (size_t k = 0; k < n_some; k++)
+				fprintf(f, "%s %s", k ? "," : "",
+					e->accounts[some[k]].id);
+			if (fd->detail > n_some)
+				fprintf(f, ", and %zu more",
+					(size_t)fd->detail - n_some);
+			putc('\n', f);
+		}
 		if (ag_report_location(e, fd, &file, &line, &col))
 			fprintf(f, "  at %s:%u:%u\n", ag_estate_file(e, file),
 				line, col);
@@ -182,7 +194,7 @@ ag_code ag_report_explain_text(FILE *f, const struct ag_estate *e,
 	bool any = false;
 	for (size_t i = 0; i < A->n_findings; i++) {
 		const struct ag_finding *fd = &A->findings[i];
-		if (fd->account != a)
+		if (!ag_report_concerns(e, A, fd, a))
 			continue;
 		if (!any)
 			fputs("  findings:\n", f);
@@ -245,7 +257,7 @@ ag_code ag_report_explain_json(FILE *f, const struct ag_estate *e,
 	ag_jw_key(&w, "findings");
 	ag_jw_arr(&w);
 	for (size_t i = 0; i < A->n_findings; i++)
-		if (A->findings[i].account == a)
+		if (ag_report_concerns(e, A, &A->findings[i], a))
 			ag_report_finding_json(&w, e, A, &A->findings[i]);
 	ag_jw_arr_end(&w);
 	ag_jw_obj_end(&w);

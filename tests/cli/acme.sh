@@ -19,9 +19,12 @@ fail() {
 
 # finding ID SEVERITY: the JSON report holds finding ID at SEVERITY.
 finding() {
-	# Each finding is one line of the JSON report.
-	grep -F "\"id\": \"$1\"," "$json" | grep -qF "\"severity\": \"$2\"," ||
-		fail "expected finding $1 at severity $2 in the example's audit"
+	# Each finding is one line of the JSON report.  A per-path finding
+	# (AG-P03..AG-P06) names the accounts it affects; $3 must be one.
+	grep -F "\"id\": \"$1\"," "$json" >"$tmp/line" &&
+		grep -qF "\"severity\": \"$2\"," "$tmp/line" &&
+		{ [ -z "${3:-}" ] || grep -qF "\"$3\"" "$tmp/line"; } ||
+		fail "expected finding $1 at severity $2${3:+ affecting $3} in the example's audit"
 }
 
 # no_finding PATTERN WHY: no finding id matches the grep PATTERN.
@@ -66,12 +69,12 @@ finding AG-P01:zoe:partner-sso high       # the partner IdP asserts a password o
 finding AG-P02:alice:sspr high
 finding AG-P02:alice:helpdesk-reset high
 finding AG-P02:phone:+15550101:mobile-a-store high
-finding AG-P03:carol:imap high
-finding AG-P04:carol:payroll-login high   # payroll requires phishing resistance
-finding AG-P04:alice:vpn-refresh high
-finding AG-P05:alice:sspr medium          # admin requires a managed device
-finding AG-P06:carol:imap low
-finding AG-P06:zoe:partner-sso low
+finding AG-P03:imap high carol
+finding AG-P04:payroll-login high carol   # payroll requires phishing resistance
+finding AG-P04:vpn-refresh high alice
+finding AG-P05:sspr medium alice          # admin requires a managed device
+finding AG-P06:imap low carol
+finding AG-P06:partner-sso low zoe
 finding AG-P07:alice:vpn-refresh medium   # 90d token, 12h window
 finding AG-P07:grace:vpn-refresh medium   # 90d token, 24h window
 finding AG-P08:carol:payroll-login medium # password+SMS, phone at a KBA carrier

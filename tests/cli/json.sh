@@ -202,8 +202,20 @@ for i, f in enumerate(findings):
     elif rule != "AG-P13" and not refs:
         err("%s: refs is empty" % tag)
     acc, pth = f.get("account"), f.get("path")
-    # P09/P10 are about a path alone; P11 about an account alone.
-    if rule in ("AG-P09", "AG-P10"):
+    # P09/P10 are about a path alone, and P03..P06 are reported once per
+    # path with the accounts they affect; P11 is about an account alone.
+    if rule in ("AG-P03", "AG-P04", "AG-P05", "AG-P06"):
+        if acc is not None or pth is None:
+            err("%s: expected account null and a path, got %r/%r" % (tag, acc, pth))
+        affected = f.get("accounts")
+        if not isinstance(affected, list) or not affected:
+            err("%s: a per-path finding needs a non-empty accounts[]" % tag)
+        elif any(a not in by_id for a in affected):
+            err("%s: accounts[] names an account not in accounts[]" % tag)
+        else:
+            for a in affected:
+                seen.add((rule, a, pth))
+    elif rule in ("AG-P09", "AG-P10"):
         if acc is not None or pth is None:
             err("%s: expected account null and a path, got %r/%r" % (tag, acc, pth))
     elif rule == "AG-P11":

@@ -13,6 +13,11 @@
  *                                  the exact multiset of findings
  *   "findings_include": [...]      findings that must be among them
  *   "findings_exclude": [...]      findings that must not be
+ *   "affected": { FINDING-ID: [ACCOUNT, ...] }
+ *                                  the exact accounts a per-path finding
+ *                                  (AG-P03..AG-P06) lists
+ *   "affected_exclude": { FINDING-ID: [ACCOUNT, ...] }
+ *                                  accounts it must not list
  *   "summary": { "below_required": N, "findings": N }
  * Every mismatch is printed; the exit status is 1 when any was found.
  */
@@ -214,6 +219,50 @@ int main(int argc, char **argv)
 			json_decref(left);
 		}
 	}
+	for (int mode = 0; mode < 2; mode++) {
+		const json_t *aff = json_object_get(exp, mode ? "affected_exclude" : "affected");
+		const char *fid;
+		json_t *want_list;
+		json_object_foreach((json_t *)aff, fid, want_list) {
+			const json_t *got = NULL;
+			size_t i;
+			const json_t *f;
+			json_array_foreach(json_object_get(act, "findings"), i, f) {
+				const char *fid2 = json_string_value(json_object_get(f, "id"));
+				if (fid2 && !strcmp(fid2, fid))
+					got = json_object_get(f, "accounts");
+			}
+			if (!got) {
+				if (!mode)
+					fail("finding '%s' has no accounts list%s%s", fid, "", "");
+				continue;
+			}
+			json_t *left = json_deep_copy(got);
+			const json_t *a;
+			json_array_foreach(want_list, i, a) {
+				int found = take(left, a);
+				if (!mode && !found) {
+					char *sa = dump(a);
+					fail("finding '%s' does not list %s%s", fid, sa, "");
+					free(sa);
+				}
+				if (mode && found) {
+					char *sa = dump(a);
+					fail("finding '%s' must not list %s%s", fid, sa, "");
+					free(sa);
+				}
+			}
+			if (!mode) {
+				json_array_foreach(left, i, a) {
+					char *sa = dump(a);
+					fail("finding '%s' also lists %s%s", fid, sa, "");
+					free(sa);
+				}
+			}
+			json_decref(left);
+		}
+	}
+
 	const json_t *sum = json_object_get(exp, "summary");
 	if (sum) {
 		const char *k;
