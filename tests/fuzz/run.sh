@@ -7,7 +7,10 @@
 # loader, resolver, audit and the text/JSON/SARIF reports against a fixed
 # policy) and fuzz_aws (the AWS credential report importer; its corpus,
 # build-fuzz/corpus-aws, is seeded from tests/data/aws and, when present,
-# ../shared/data/aws-credential-report).  A target uses
+# ../shared/data/aws-credential-report) and fuzz_keycloak (the Keycloak
+# importer, then the audit; its corpus, build-fuzz/corpus-keycloak, is
+# seeded from tests/data/keycloak and, when present,
+# ../shared/data/keycloak).  A target uses
 # tests/fuzz/NAME.dict for fuzz_NAME when that file exists, otherwise
 # tests/fuzz/yaml.dict.  The build goes to build-fuzz/ in the project
 # root; the corpora grow in build-fuzz/corpus-{policy,estate} and are
@@ -17,7 +20,7 @@
 # written to build-fuzz/artifacts/TARGET/ and make the script exit 1.
 #
 # Environment: CC (default clang), JOBS (build parallelism, default 2),
-# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws").
+# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak").
 set -eu
 
 secs=${1:-60}
@@ -32,7 +35,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 build="build-fuzz"
 cc=${CC:-clang}
-targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws"}
+targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak"}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "fuzz: '$cc' not found; libFuzzer needs clang" >&2
@@ -103,6 +106,20 @@ while IFS= read -r f; do
 done <"$list"
 [ -d "$aws_dir" ] || echo "fuzz: $aws_dir not found; running without the real AWS reports"
 echo "fuzz: $naws AWS credential reports for fuzz_aws"
+
+# The Keycloak importer's corpus: realm exports only.
+mkdir -p "$build/corpus-keycloak"
+{
+	find tests/data/keycloak -type f -name '*.json'
+	[ -d "$kc" ] && find "$kc" -type f -name '*.json'
+} | sort >"$list"
+nkc=0
+while IFS= read -r f; do
+	[ "$(wc -c <"$f")" -gt "$max_seed" ] && continue
+	cp "$f" "$build/corpus-keycloak/$(sha1sum <"$f" | cut -d' ' -f1)"
+	nkc=$((nkc + 1))
+done <"$list"
+echo "fuzz: $nkc Keycloak realm exports for fuzz_keycloak"
 rm -f "$list"
 
 status=0
@@ -111,6 +128,7 @@ for t in $targets; do
 	fuzz_policy) corpus=$build/corpus-policy ;;
 	fuzz_estate) corpus=$build/corpus-estate ;;
 	fuzz_aws) corpus=$build/corpus-aws ;;
+	fuzz_keycloak) corpus=$build/corpus-keycloak ;;
 	*) corpus=$build/corpus-$t && mkdir -p "$corpus" ;;
 	esac
 	art=$build/artifacts/$t
