@@ -104,6 +104,9 @@ struct ag_method {
 	bool needs_device;  /* counts only beside a device factor (pin, biometric) */
 	bool device;        /* a physical or software device the user holds */
 	bool recovery_only; /* counts only as an issued recovery code (e-mail) */
+	bool recovery_code; /* a saved or issued recovery code (SP 800-63B-4
+			     * §4.2): e-mail, SMS and voice codes, look-up
+			     * secrets */
 	bool builtin;
 	unsigned line, col; /* where a policy defined or overrode it, else 0 */
 };
@@ -133,7 +136,10 @@ AG_API int ag_catalogue_find(const struct ag_catalogue *cat, const char *name);
  *  - AAL1: a permitted method that stands alone (alone >= 1);
  *  - AAL0: anything else.
  * Prohibited methods never count; pin and biometric count only beside a
- * device; recovery-only methods count only for AG_USE_RECOVERY.
+ * device; recovery-only methods count only for AG_USE_RECOVERY.  In
+ * recovery, SP 800-63B-4 §4.2 also accepts for AAL2 two recovery codes
+ * obtained by different methods, or one code and one other enrolled
+ * authenticator.
  */
 AG_API void ag_combine(const struct ag_catalogue *cat, const uint16_t *idx,
 		       size_t n, enum ag_use use, struct ag_assurance *out);

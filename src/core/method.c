@@ -19,6 +19,12 @@ struct builtin {
 	bool restricted, prohibited, needs_device, device, recovery_only;
 };
 
+/* Recovery codes of SP 800-63B-4 §4.2: issued (e-mail, SMS, voice) and
+ * saved (look-up secrets). */
+static const char *const recovery_codes[] = {
+	"email_link", "email_otp", "sms_otp", "voice_otp", "recovery_code",
+};
+
 /*
  * DESIGN §1.2.  "device" marks an authenticator the subscriber holds, which
  * a pin or biometric can unlock to make a multi-factor combination
@@ -123,6 +129,9 @@ ag_code ag_catalogue_builtin(struct ag_catalogue *cat)
 		m->needs_device = b->needs_device;
 		m->device = b->device;
 		m->recovery_only = b->recovery_only;
+		for (size_t k = 0; k < AG_ARRAY_SIZE(recovery_codes); k++)
+			if (!strcmp(b->name, recovery_codes[k]))
+				m->recovery_code = true;
 		m->builtin = true;
 	}
 	return AG_OK;
@@ -156,6 +165,7 @@ void ag_combine(const struct ag_catalogue *cat, const uint16_t *idx, size_t n,
 	bool aal3_single = false, aal3_multi = false, multi = false;
 	bool pr = false, hw = false;
 	int alone = 0;
+	size_t codes = 0, others = 0;
 
 	out->aal = 0;
 	out->phishing_resistant = false;
@@ -200,6 +210,10 @@ void ag_combine(const struct ag_catalogue *cat, const uint16_t *idx, size_t n,
 		}
 		if (m->alone > alone)
 			alone = m->alone;
+		if (m->recovery_code)
+			codes++; /* distinct: a set holds each method once */
+		else if (m->alone >= 1)
+			others++;
 		pr = pr || m->phishing_resistant;
 		hw = hw || m->hardware;
 	}
@@ -217,6 +231,10 @@ void ag_combine(const struct ag_catalogue *cat, const uint16_t *idx, size_t n,
 	 * that, so alone is trusted here. */
 	if (alone > aal)
 		aal = alone;
+	/* SP 800-63B-4 §4.2: recovery of an AAL2 account. */
+	if (use == AG_USE_RECOVERY && aal < 2 &&
+	    (codes >= 2 || (codes >= 1 && others >= 1)))
+		aal = 2;
 
 	out->aal = aal;
 	out->phishing_resistant = aal > 0 && pr;

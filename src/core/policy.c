@@ -37,7 +37,7 @@ static const char *const acr_keys[] = {"aal", "phishing_resistant",
 static const char *const method_keys[] = {
 	"factor", "alone", "phishing_resistant", "hardware", "delegated",
 	"amr", "restricted", "prohibited", "needs_device", "device",
-	"recovery_only", "description", NULL,
+	"recovery_only", "recovery_code", "description", NULL,
 };
 static const char *const issuer_keys[] = {"iss", "audiences", "jwks_file",
 					  "jwks_uri", "clock_skew", NULL};
@@ -323,6 +323,9 @@ static ag_code load_method(struct loader *l, const struct ag_ynode *key,
 				return rc;
 		} else if (!strcmp(k, "recovery_only")) {
 			if ((rc = ag_ynode_bool(r, n, k, &m->recovery_only)))
+				return rc;
+		} else if (!strcmp(k, "recovery_code")) {
+			if ((rc = ag_ynode_bool(r, n, k, &m->recovery_code)))
 				return rc;
 		} else if (!strcmp(k, "delegated")) {
 			if ((rc = ag_ynode_string(r, n, k, &s)))

@@ -524,10 +524,17 @@ void ag_report_finding_json(struct ag_jsonw *w, const struct ag_estate *e,
 		ag_jw_obj(w);
 		ag_jw_key(w, "file");
 		ag_jw_str(w, ag_estate_file(e, file));
+		/* Imported items have a file but no line. */
 		ag_jw_key(w, "line");
-		ag_jw_int(w, line);
+		if (line)
+			ag_jw_int(w, line);
+		else
+			ag_jw_null(w);
 		ag_jw_key(w, "column");
-		ag_jw_int(w, col);
+		if (line)
+			ag_jw_int(w, col);
+		else
+			ag_jw_null(w);
 		ag_jw_obj_end(w);
 	} else {
 		ag_jw_null(w);

@@ -180,13 +180,15 @@ ag_code ag_report_sarif(FILE *f, const struct ag_estate *e,
 			ag_jw_key(&w, "index");
 			ag_jw_int(&w, file);
 			ag_jw_obj_end(&w);
-			ag_jw_key(&w, "region");
-			ag_jw_obj(&w);
-			ag_jw_key(&w, "startLine");
-			ag_jw_int(&w, line ? line : 1);
-			ag_jw_key(&w, "startColumn");
-			ag_jw_int(&w, col ? col : 1);
-			ag_jw_obj_end(&w);
+			if (line) { /* imported items have no line */
+				ag_jw_key(&w, "region");
+				ag_jw_obj(&w);
+				ag_jw_key(&w, "startLine");
+				ag_jw_int(&w, line);
+				ag_jw_key(&w, "startColumn");
+				ag_jw_int(&w, col ? col : 1);
+				ag_jw_obj_end(&w);
+			}
 			ag_jw_obj_end(&w);
 			ag_jw_obj_end(&w);
 			ag_jw_arr_end(&w);

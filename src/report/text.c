@@ -94,9 +94,11 @@ ag_code ag_report_text(FILE *f, const struct ag_estate *e,
 					(size_t)fd->detail - n_some);
 			putc('\n', f);
 		}
-		if (ag_report_location(e, fd, &file, &line, &col))
+		if (ag_report_location(e, fd, &file, &line, &col) && line)
 			fprintf(f, "  at %s:%u:%u\n", ag_estate_file(e, file),
 				line, col);
+		else if (ag_report_location(e, fd, &file, &line, &col))
+			fprintf(f, "  in %s\n", ag_estate_file(e, file));
 	}
 	ag_buf_release(&b);
 	return ferror(f) ? AG_ERR_IO : AG_OK;

@@ -110,7 +110,7 @@ echo "fuzz: $naws AWS credential reports for fuzz_aws"
 # The Keycloak importer's corpus: realm exports only.
 mkdir -p "$build/corpus-keycloak"
 {
-	find tests/data/keycloak -type f -name '*.json'
+	find tests/data/keycloak -type f -name realm.json
 	[ -d "$kc" ] && find "$kc" -type f -name '*.json'
 } | sort >"$list"
 nkc=0

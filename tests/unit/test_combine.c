@@ -328,6 +328,27 @@ static void test_catalogue_builtin(void **state)
 	assert_false(cat.methods[pk].hardware);
 }
 
+/* §4.2: an AAL2 account may be recovered with two recovery codes obtained
+ * by different methods, or one code and one other enrolled authenticator;
+ * one code alone is AAL1, and none of this applies at sign-in. */
+static void test_s4_2_recovery_codes(void **state)
+{
+	(void)state;
+	assert_int_equal(recovery(LIST("email_link", "totp")).aal, 2);
+	assert_int_equal(recovery(LIST("email_link", "sms_otp")).aal, 2);
+	assert_int_equal(recovery(LIST("recovery_code", "email_otp")).aal, 2);
+	assert_int_equal(recovery(LIST("recovery_code", "push")).aal, 2);
+	assert_int_equal(recovery(LIST("email_link")).aal, 1);
+	assert_int_equal(recovery(LIST("sms_otp")).aal, 1);
+	assert_int_equal(recovery(LIST("recovery_code")).aal, 1);
+	/* KBA is never evidence, and a pin without a device is nothing. */
+	assert_int_equal(recovery(LIST("email_link", "kba")).aal, 1);
+	assert_int_equal(recovery(LIST("email_link", "pin")).aal, 1);
+	/* At sign-in two "have" factors stay AAL1. */
+	assert_int_equal(signin(LIST("sms_otp", "totp")).aal, 1);
+	assert_int_equal(signin(LIST("recovery_code", "push")).aal, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_s2_aal0_nothing),
 		cmocka_unit_test(test_s3_2_5_properties_of_a_set),
 		cmocka_unit_test(test_catalogue_builtin),
+		cmocka_unit_test(test_s4_2_recovery_codes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
