@@ -804,7 +804,7 @@ out:
 #define PIPE_MIN_BYTES (1024u * 1024u)
 #endif
 #define PIPE_CAP 4096
-#define PIPE_BATCH 64
+#define PIPE_BATCH 256
 
 struct item_pipe {
 	pthread_mutex_t mu;

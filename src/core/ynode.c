@@ -651,7 +651,9 @@ ag_code ag_ynode_fields(struct ag_yreader *r, const struct ag_ynode *n,
 	for (size_t i = 0; i < n->n; i += 2) {
 		const struct ag_ynode *k = n->items[i];
 		size_t j = 0;
-		while (j < nkeys && strcmp(keys[j], k->str))
+		/* The first byte rules out most names without a call. */
+		while (j < nkeys &&
+		       (keys[j][0] != k->str[0] || strcmp(keys[j], k->str)))
 			j++;
 		if (j == nkeys)
 			return unknown_key(r, k, where, keys);

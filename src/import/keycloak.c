@@ -2645,7 +2645,7 @@ static ag_code renewal_paths(struct kc_realm *r)
 static ag_code realm_paths(struct kc_realm *r)
 {
 	struct kc *k = r->k;
-	size_t browser, reset, direct;
+	size_t browser = 0, reset = 0, direct = 0;
 	const char *fbl;
 	bool reset_allowed;
 	const json_t *clients, *idps, *v;
