@@ -52,6 +52,7 @@ check: test asan
 
 bench: build
 	@sh bench/audit-scale
+	@sh bench/keycloak-scale
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
