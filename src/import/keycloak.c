@@ -1362,11 +1362,21 @@ out:
 /* The levels of authentication flow fi's sub-flows test, ascending.
  * Each flow is visited once (seen); loops are resolve()'s to report. */
 static ag_code loa_levels(struct kc_realm *r, size_t fi, bool *seen,
-			  int64_t *levels, size_t *n)
+			  int64_t *levels, size_t *n, unsigned depth)
 {
 	ag_code rc;
 	if (seen[fi])
 		return AG_OK;
+	/* The same bound as resolve(), checked before recursing: this walk
+	 * runs first, on whatever nesting the export holds. */
+	if (depth >= KC_MAX_DEPTH) {
+		char fw[160];
+		flow_path(r, fi, fw, sizeof(fw));
+		return ag_err(r->k->err, AG_ERR_LIMIT,
+			      "%s: %s: flow '%s' is nested more than %d "
+			      "sub-flows deep",
+			      r->k->name, fw, flow_name(r, fi), KC_MAX_DEPTH);
+	}
 	seen[fi] = true;
 	if ((rc = parse_flow(r, fi)))
 		return rc;
@@ -1379,7 +1389,8 @@ static ag_code loa_levels(struct kc_realm *r, size_t fi, bool *seen,
 			continue;
 		if (x->sub) {
 			if (sub_flow(r, fi, i, &sub) == AG_OK &&
-			    (rc = loa_levels(r, sub, seen, levels, n)))
+			    (rc = loa_levels(r, sub, seen, levels, n,
+					     depth + 1)))
 				return rc;
 			continue;
 		}
@@ -1546,12 +1557,29 @@ static ag_code emit(struct kc_realm *r, const struct kc_gen *g, size_t top,
 	}
 	bool found;
 	uint32_t prev;
-	if (ag_strmap_put(&r->path_ids, sid, 0, &prev, &found)) {
+	if (ag_strmap_put(&r->path_ids, sid, (uint32_t)kind, &prev,
+			  &found)) {
 		rc = nomem(k);
 		goto out;
 	}
-	if (found)
+	if (found && prev == (uint32_t)kind)
 		goto out; /* the same executions by another route */
+	if (found) {
+		/* The same executions as a path of another kind (a client
+		 * whose browser and direct-grant overrides name one flow):
+		 * both must stay, or the weaker kind's finding is lost. */
+		char *alt = pool_printf(
+			k, "%s (%s)", sid,
+			ag_path_kind_name(kind));
+		sid = alt ? pool_id(k, alt) : NULL;
+		if (!sid || ag_strmap_put(&r->path_ids, sid, (uint32_t)kind,
+					  &prev, &found)) {
+			rc = nomem(k);
+			goto out;
+		}
+		if (found)
+			goto out;
+	}
 	struct ag_path_spec s;
 	memset(&s, 0, sizeof(s));
 	s.id = sid;
@@ -1600,7 +1628,7 @@ static ag_code gen_flow(struct kc_realm *r, size_t top,
 		bool *seen = calloc(r->n_flows + 1, sizeof(*seen));
 		if (!seen)
 			return nomem(r->k);
-		rc = loa_levels(r, top, seen, levels, &nl);
+		rc = loa_levels(r, top, seen, levels, &nl, 0);
 		free(seen);
 		if (rc)
 			return rc;
@@ -1686,7 +1714,26 @@ static ag_code webauthn_method(struct kc_realm *r, bool passwordless,
 	if ((rc = jstr(r->k, r->j, r->jw, key1, &attach)) ||
 	    (rc = jstr(r->k, r->j, r->jw, key2, &uv)))
 		return rc;
-	bool hw = attach && !strcmp(attach, "cross-platform");
+	/*
+	 * Hardware only when Keycloak can know it: attachment is checked
+	 * at registration alone, and "cross-platform" includes phones over
+	 * the hybrid transport, whose passkeys sync.  So it takes attested
+	 * registration (direct or enterprise) restricted to listed
+	 * authenticator models (acceptable AAGUIDs) as well.
+	 */
+	char key3[80], key4[80];
+	const char *conveyance;
+	snprintf(key3, sizeof(key3),
+		 "webAuthnPolicy%sAttestationConveyancePreference", infix);
+	snprintf(key4, sizeof(key4), "webAuthnPolicy%sAcceptableAaguids",
+		 infix);
+	if ((rc = jstr(r->k, r->j, r->jw, key3, &conveyance)))
+		return rc;
+	const json_t *aaguids = json_object_get(r->j, key4);
+	bool attested = conveyance && (!strcmp(conveyance, "direct") ||
+				       !strcmp(conveyance, "enterprise"));
+	bool hw = attach && !strcmp(attach, "cross-platform") && attested &&
+		  json_is_array(aaguids) && json_array_size(aaguids) > 0;
 	bool verified = uv && !strcmp(uv, "required");
 	*out = verified ? (hw ? "security_key_uv" : "passkey_synced")
 			: (hw ? "security_key" : "software_key");

@@ -278,31 +278,44 @@ static void test_unknown_but_unused(void **state)
 	ag_policy_free(p);
 }
 
-/* WebAuthn: hardware only with cross-platform attachment, multi-factor
- * only with required user verification. */
+/* WebAuthn: hardware only with cross-platform attachment and attested
+ * registration restricted to listed models (attachment alone is checked
+ * only at registration, and includes phones whose passkeys sync);
+ * multi-factor only with required user verification. */
 static void test_webauthn_policy(void **state)
 {
 	(void)state;
 	struct ag_policy *p = policy_ok(policy_text);
 	static const struct {
 		const char *attach, *uv, *method;
+		bool attested;
 	} cases[] = {
-		{"cross-platform", "required", "security_key_uv"},
-		{"not specified", "required", "passkey_synced"},
-		{"platform", "required", "passkey_synced"},
-		{"cross-platform", "preferred", "security_key"},
-		{"not specified", "not specified", "software_key"},
-		{NULL, NULL, "software_key"},
+		{"cross-platform", "required", "security_key_uv", true},
+		{"cross-platform", "required", "passkey_synced", false},
+		{"not specified", "required", "passkey_synced", true},
+		{"platform", "required", "passkey_synced", true},
+		{"cross-platform", "preferred", "security_key", true},
+		{"cross-platform", "preferred", "software_key", false},
+		{"not specified", "not specified", "software_key", true},
+		{NULL, NULL, "software_key", false},
 	};
 	for (size_t i = 0; i < AG_ARRAY_SIZE(cases); i++) {
-		char json[2048], pol[512] = "";
+		char json[4096], pol[1024] = "";
+		const char *att =
+			cases[i].attested
+				? "\"webAuthnPolicyAttestationConveyancePreference\": \"direct\","
+				  "\"webAuthnPolicyAcceptableAaguids\": [\"ee882879-721c-4913-9775-3dfcce97072a\"],"
+				  "\"webAuthnPolicyPasswordlessAttestationConveyancePreference\": \"enterprise\","
+				  "\"webAuthnPolicyPasswordlessAcceptableAaguids\": [\"ee882879-721c-4913-9775-3dfcce97072a\"],"
+				: "";
 		if (cases[i].attach)
 			snprintf(pol, sizeof(pol),
+				 "%s"
 				 "\"webAuthnPolicyPasswordlessAuthenticatorAttachment\": \"%s\","
 				 "\"webAuthnPolicyPasswordlessUserVerificationRequirement\": \"%s\","
 				 "\"webAuthnPolicyAuthenticatorAttachment\": \"%s\","
 				 "\"webAuthnPolicyUserVerificationRequirement\": \"%s\",",
-				 cases[i].attach, cases[i].uv, cases[i].attach,
+				 att, cases[i].attach, cases[i].uv, cases[i].attach,
 				 cases[i].uv);
 		snprintf(json, sizeof(json),
 			 "{\"realm\": \"r\", %s \"browserFlow\": \"b\","
