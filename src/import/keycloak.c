@@ -135,8 +135,11 @@ static const struct kc_auth kc_auths[] = {
 	{"auth-x509-client-username-form", KC_METHOD, M("software_key"),
 	 KC_IDENT},
 	/* Keycloak 26 organizations: sends members of a brokered domain to
-	 * their identity provider, and everyone else on to the next step. */
-	{"organization", KC_IDP, NULL, 0},
+	 * their identity provider, and everyone else on to the next step.
+	 * So it may or may not take part, and a set holding it is still a
+	 * login for the others (the providers' own paths come from
+	 * identityProviders). */
+	{"organization", KC_MAYBE, NULL, 0},
 	{"user-session-limits", KC_NONE, NULL, 0},
 	{"allow-access-authenticator", KC_NONE, NULL, 0},
 	{"deny-access-authenticator", KC_DENY, NULL, 0},
@@ -1783,10 +1786,11 @@ static ag_code roles_add(struct kc *k, struct kc_roles *s, const char *client,
 		free(key);
 		return nomem(k);
 	}
-	s->keys[s->n] = key;
-	if (ag_strmap_put(&s->map, key, (uint32_t)s->n, &prev, &found))
+	if (ag_strmap_put(&s->map, key, (uint32_t)s->n, &prev, &found)) {
+		free(key);
 		return nomem(k);
-	s->n++;
+	}
+	s->keys[s->n++] = key;
 	return AG_OK;
 }
 
@@ -1833,9 +1837,12 @@ static ag_code roles_expand(struct kc_realm *r, struct kc_roles *s)
 static ag_code roles_add_group(struct kc_realm *r, struct kc_roles *s,
 			       const char *path)
 {
-	char buf[2048];
-	ag_code rc;
-	ag_strlcpy(buf, path, sizeof(buf));
+	/* A copy of any length: a cut path would lose the group's roles,
+	 * and with them perhaps the account's stricter workflow. */
+	char *buf = ag_strdup(path);
+	ag_code rc = AG_OK;
+	if (!buf)
+		return nomem(r->k);
 	for (;;) {
 		uint32_t gi;
 		if (ag_strmap_get(&r->group_by_path, buf, &gi) &&
@@ -1843,12 +1850,14 @@ static ag_code roles_add_group(struct kc_realm *r, struct kc_roles *s,
 			     r->k, s,
 			     json_object_get(r->groups[gi].j, "realmRoles"),
 			     json_object_get(r->groups[gi].j, "clientRoles"))))
-			return rc;
+			break;
 		char *slash = strrchr(buf, '/');
 		if (!slash || slash == buf)
-			return AG_OK;
+			break;
 		*slash = '\0';
 	}
+	free(buf);
+	return rc;
 }
 
 /* "realm-management:realm-admin" from "c:realm-management:realm-admin". */
