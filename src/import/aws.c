@@ -12,6 +12,9 @@
  *    cannot collide with a user called "root".  Every account is in group
  *    "aws-users"; IAM users are held to workflow "staff", the root user to
  *    "admin".
+ *  - the root user's password can always be reset by e-mail: a recovery
+ *    path "ID/password-reset": [email_link], resting on a mailbox the
+ *    report does not name (AG-P13).
  *  - a console password is a login path "ID/console": [password], or
  *    [password, totp] when mfa_active is true.  The report says that an
  *    MFA device exists, not which kind, so it is taken as the weakest kind
@@ -671,6 +674,18 @@ static ag_code row(struct report *r)
 	for (int k = 0; k < 2; k++)
 		if ((rc = row_key(r, k)) || (rc = row_cert(r, k)))
 			return rc;
+	if (password && root) {
+		/* The root user can always reset its password through a link
+		 * to the account's e-mail address, which the report does not
+		 * name: the audit takes it at assume.mailbox (AG-P13). */
+		static const char *const link[] = {"email_link"};
+		rc = add_path(r, "password-reset", AG_PATH_RECOVERY, link, 1,
+			      "AWS root password reset by e-mail to the "
+			      "account's address",
+			      C_PASSWORD, 0, 0, 0);
+		if (rc)
+			return rc;
+	}
 	return AG_OK;
 }
 
