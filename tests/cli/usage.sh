@@ -110,6 +110,10 @@ run audit -p policy.yaml
 expect_code 2
 expect_in err.txt "no input given"
 
+run audit -p policy.yaml --as-of 2025-13-01 high.yaml
+expect_code 2
+expect_in err.txt "bad --as-of '2025-13-01'"
+
 run audit -p policy.yaml --format xml high.yaml
 expect_code 2
 expect_in err.txt "'xml'"
