@@ -144,6 +144,19 @@ AG_API int ag_catalogue_find(const struct ag_catalogue *cat, const char *name);
 AG_API void ag_combine(const struct ag_catalogue *cat, const uint16_t *idx,
 		       size_t n, enum ag_use use, struct ag_assurance *out);
 
+/*
+ * The catalogue methods that a token's amr values (RFC 8176) report,
+ * written to idx[0..max); returns how many.  A method whose amr list has
+ * one value is reported by that value.  A multi-factor method listing
+ * several values is reported by its first value together with one of the
+ * others (security_key_uv: hwk with pin or fpt; passkey_synced: swk with
+ * user); any other method by any of its values (biometric: fpt, face, ...).
+ * Unknown values ("mfa", "rba") report nothing: they prove no method.
+ */
+AG_API size_t ag_amr_methods(const struct ag_catalogue *cat,
+			     const char *const *amr, size_t n, uint16_t *idx,
+			     size_t max);
+
 /* ---- durations and reauthentication ------------------------------------ */
 
 /* Parses "90s", "15m", "12h" or "30d" into seconds. */
@@ -247,7 +260,12 @@ struct ag_issuer {
 	size_t n_audiences;
 	char *jwks_file;
 	char *jwks_uri;
-	int64_t clock_skew;
+	char *jwks_ca_file;       /* CA bundle for jwks_uri; NULL: system's */
+	int64_t clock_skew;       /* seconds */
+	int64_t jwks_max_age;     /* keys are kept across failed fetches this
+				   * long after the last good one (24h) */
+	int64_t jwks_min_refresh; /* least time between fetches caused by an
+				   * unknown kid (30s) */
 	unsigned line, col;
 };
 

@@ -148,6 +148,38 @@ int ag_catalogue_find(const struct ag_catalogue *cat, const char *name)
 	return -1;
 }
 
+static bool amr_has(const char *const *amr, size_t n, const char *v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (amr[i] && !strcmp(amr[i], v))
+			return true;
+	return false;
+}
+
+size_t ag_amr_methods(const struct ag_catalogue *cat, const char *const *amr,
+		      size_t n, uint16_t *idx, size_t max)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < cat->n && out < max && i <= UINT16_MAX; i++) {
+		const struct ag_method *m = &cat->methods[i];
+		if (!m->amr || !m->amr[0])
+			continue;
+		bool hit = false;
+		if (m->factor == AG_FACTOR_MULTI && m->amr[1]) {
+			if (amr_has(amr, n, m->amr[0]))
+				for (char **a = m->amr + 1; *a && !hit; a++)
+					hit = amr_has(amr, n, *a);
+		} else {
+			for (char **a = m->amr; *a && !hit; a++)
+				hit = amr_has(amr, n, *a);
+		}
+		if (hit)
+			idx[out++] = (uint16_t)i;
+	}
+	return out;
+}
+
 /* Does method m count in this use, before device activation is decided? */
 static bool permitted(const struct ag_method *m, enum ag_use use)
 {

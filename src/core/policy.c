@@ -39,8 +39,9 @@ static const char *const method_keys[] = {
 	"amr", "restricted", "prohibited", "needs_device", "device",
 	"recovery_only", "recovery_code", "description", NULL,
 };
-static const char *const issuer_keys[] = {"iss", "audiences", "jwks_file",
-					  "jwks_uri", "clock_skew", NULL};
+static const char *const issuer_keys[] = {
+	"iss", "audiences", "jwks_file", "jwks_uri", "clock_skew",
+	"jwks_ca_file", "jwks_max_age", "jwks_min_refresh", NULL};
 static const char *const route_keys[] = {"host", "path_prefix", "method",
 					 "workflow", NULL};
 static const char *const nhi_keys[] = {"stale", "rotate", "max_lifetime",
@@ -676,6 +677,8 @@ static ag_code load_issuer(struct loader *l, const struct ag_ynode *n)
 	is->line = n->line;
 	is->col = n->col;
 	is->clock_skew = 60;
+	is->jwks_max_age = 24 * 3600;
+	is->jwks_min_refresh = 30;
 	for (size_t i = 0; i < n->n; i += 2) {
 		const char *k = n->items[i]->str;
 		const struct ag_ynode *val = n->items[i + 1];
@@ -691,6 +694,14 @@ static ag_code load_issuer(struct loader *l, const struct ag_ynode *n)
 		else if (!strcmp(k, "clock_skew"))
 			rc = ag_ynode_duration(r, val, "clock_skew",
 					       &is->clock_skew);
+		else if (!strcmp(k, "jwks_ca_file"))
+			rc = dup_str(l, val, "jwks_ca_file", &is->jwks_ca_file);
+		else if (!strcmp(k, "jwks_max_age"))
+			rc = ag_ynode_duration(r, val, "jwks_max_age",
+					       &is->jwks_max_age);
+		else if (!strcmp(k, "jwks_min_refresh"))
+			rc = ag_ynode_duration(r, val, "jwks_min_refresh",
+					       &is->jwks_min_refresh);
 		if (rc)
 			return rc;
 	}
@@ -709,6 +720,19 @@ static ag_code load_issuer(struct loader *l, const struct ag_ynode *n)
 	if (is->clock_skew > 300)
 		return ag_ynode_err(r, n, AG_ERR_INVALID,
 				    "clock_skew is at most 5m");
+	if (is->jwks_ca_file && !is->jwks_uri)
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "jwks_ca_file is for jwks_uri; issuer '%s' "
+				    "reads its keys from a file",
+				    is->iss);
+	if (is->jwks_max_age < 60)
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "jwks_max_age is at least 1m");
+	if (is->jwks_min_refresh < 1 ||
+	    is->jwks_min_refresh > is->jwks_max_age)
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "jwks_min_refresh must be between 1s and "
+				    "jwks_max_age");
 	return AG_OK;
 }
 
@@ -1004,6 +1028,7 @@ void ag_policy_free(struct ag_policy *p)
 		free(is->audiences);
 		free(is->jwks_file);
 		free(is->jwks_uri);
+		free(is->jwks_ca_file);
 	}
 	free(p->issuers);
 	free(p->trusted_proxies);

@@ -1,0 +1,268 @@
+/*
+ * aalgate gate: the runtime face (DESIGN §3).
+ *
+ *  - tokens: JWS compact serialisation, verified with OpenSSL against keys
+ *    from a JWKS file or a jwks_uri (§3.2);
+ *  - decisions: the §3.3 order over the assurance core;
+ *  - the decision log: hash-chained JSON lines with group commit (§3.4).
+ *
+ * The HTTP service (src/gate/server.c) and the CLI are built on these.
+ */
+#ifndef AALGATE_GATE_H
+#define AALGATE_GATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aalgate/aalgate.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- tokens ------------------------------------------------------------ */
+
+/* Largest token accepted, in bytes (compact serialisation). */
+#define AG_TOKEN_MAX 16384
+
+/* Why a token was refused.  Names (ag_token_error_name) are stable: they
+ * appear in decision reasons and the decision log. */
+enum ag_token_error {
+	AG_TOK_OK = 0,
+	AG_TOK_MALFORMED,     /* not three base64url parts of JSON objects */
+	AG_TOK_TOO_LARGE,     /* over AG_TOKEN_MAX */
+	AG_TOK_DUPLICATE,     /* a JSON object repeats a key */
+	AG_TOK_ALG_NONE,      /* "alg": "none" */
+	AG_TOK_ALG_HMAC,      /* HS256/384/512: no shared secrets */
+	AG_TOK_ALG_UNSUPPORTED, /* any other alg */
+	AG_TOK_CRIT,          /* a "crit" header names an extension */
+	AG_TOK_UNKNOWN_ISSUER, /* iss is not in the policy's issuers */
+	AG_TOK_UNKNOWN_KEY,   /* no key with this kid (after a refresh) */
+	AG_TOK_KEY_MISMATCH,  /* the key's type or curve does not fit alg */
+	AG_TOK_SIGNATURE,     /* the signature does not verify */
+	AG_TOK_AUDIENCE,      /* aud lists none of the issuer's audiences */
+	AG_TOK_EXPIRED,       /* exp + skew <= now, or exp missing */
+	AG_TOK_NOT_YET_VALID, /* nbf - skew > now */
+	AG_TOK_ISSUED_IN_FUTURE, /* iat - skew > now */
+	AG_TOK_CLAIMS,        /* a registered claim has the wrong type */
+	AG_TOK_KEYS_UNAVAILABLE, /* the issuer's keys could not be had */
+	AG_TOK__COUNT
+};
+
+AG_API const char *ag_token_error_name(enum ag_token_error e);
+
+/* The claims of a token that decisions use.  Strings are owned. */
+struct ag_claims {
+	char *iss, *sub, *azp, *sid, *jti, *acr, *scope, *device;
+	char *kid, *alg; /* from the JOSE header */
+	char **aud;
+	size_t n_aud;
+	char **amr;
+	size_t n_amr;
+	int64_t exp, nbf, iat, auth_time;
+	bool has_exp, has_nbf, has_iat, has_auth_time;
+	bool cnf; /* a "cnf" claim binds the token to a key (RFC 7800) */
+};
+
+AG_API void ag_claims_init(struct ag_claims *c);
+AG_API void ag_claims_release(struct ag_claims *c);
+AG_API ag_code ag_claims_copy(struct ag_claims *dst,
+			      const struct ag_claims *src);
+
+/* Reads claims from a JSON object (a token's payload, or the "claims" of a
+ * what-if request).  device_claim names the claim holding device posture
+ * (NULL for none).  Duplicate keys and wrongly typed registered claims are
+ * AG_TOK_DUPLICATE / AG_TOK_CLAIMS. */
+AG_API enum ag_token_error ag_claims_parse(const char *json, size_t len,
+					   const char *device_claim,
+					   struct ag_claims *out);
+
+/* The verifier: every issuer's keys and a cache of verified tokens.
+ * Thread-safe. */
+struct ag_verifier;
+
+/* Builds a verifier for the policy's issuers.  Keys from jwks_file are read
+ * now (an unreadable or invalid file fails with file and reason); keys
+ * from jwks_uri are fetched now, and a failed fetch is not fatal: tokens
+ * of that issuer are refused (AG_TOK_KEYS_UNAVAILABLE) until a fetch
+ * succeeds.  The policy must outlive the verifier. */
+AG_API ag_code ag_verifier_new(const struct ag_policy *p,
+			       struct ag_verifier **out, struct ag_error *err);
+AG_API void ag_verifier_free(struct ag_verifier *v);
+
+/* Verifies a compact JWS at time now: size, header, algorithm, key,
+ * signature, iss, aud, exp, nbf and iat with the issuer's clock skew.  On
+ * AG_TOK_OK *out holds the claims (release them).  detail (may be NULL)
+ * receives a short human explanation that never contains the token. */
+AG_API enum ag_token_error ag_verifier_check(struct ag_verifier *v,
+					     const char *token, size_t len,
+					     int64_t now, struct ag_claims *out,
+					     char *detail, size_t detail_len);
+
+/* Verification statistics, for /metrics. */
+struct ag_verifier_stats {
+	uint64_t cache_hits, cache_misses, jwks_fetches, jwks_fetch_failures;
+};
+AG_API void ag_verifier_stats(struct ag_verifier *v,
+			      struct ag_verifier_stats *out);
+
+/* ---- decisions --------------------------------------------------------- */
+
+enum ag_outcome {
+	AG_DENY = 0, /* the zero value denies */
+	AG_STEP_UP,
+	AG_ALLOW
+};
+
+AG_API const char *ag_outcome_name(enum ag_outcome o);
+
+/* Reasons, in the order of DESIGN §3.3.  Names are stable. */
+enum ag_reason {
+	AG_R_NONE = 0,
+	AG_R_INTERNAL,          /* an internal error: fail closed */
+	AG_R_NO_ROUTE,          /* no route matched and no default_workflow */
+	AG_R_UNKNOWN_WORKFLOW,  /* the request named a workflow that is not there */
+	AG_R_NO_TOKEN,
+	AG_R_INVALID_TOKEN,     /* with the token error */
+	AG_R_NETWORK,           /* client address outside the workflow's networks */
+	AG_R_AAL,               /* assurance below the workflow */
+	AG_R_PHISHING_RESISTANT,
+	AG_R_HARDWARE,
+	AG_R_ACCOUNT_LEVEL_UNKNOWN, /* match_account without enrolment state */
+	AG_R_MAX_AGE,           /* auth_time older than max_age, or missing */
+	AG_R_IDLE,              /* the session was idle too long */
+	AG_R_DEVICE,
+	AG_R_JIT,               /* no active grant */
+	AG_R_TOKEN_LIFETIME,    /* machine: exp - iat over max_token_lifetime */
+	AG_R_CLIENT,            /* machine: client unknown, inactive or unowned */
+	AG_R_CREDENTIAL,        /* machine: credential kind or cnf binding */
+	AG_R_SCOPE,             /* machine: a required scope is missing */
+	AG_R__COUNT
+};
+
+AG_API const char *ag_reason_name(enum ag_reason r);
+
+/* A request as the gate sees it, after trusted-proxy handling. */
+struct ag_request {
+	const char *workflow; /* a workflow by name (POST /v1/decide), or NULL */
+	const char *method, *host, *uri; /* the original request, for routes */
+	const char *ip;     /* the client address, or NULL when unknown */
+	const char *device; /* posture from a trusted header, or NULL */
+	int64_t now;        /* epoch seconds */
+};
+
+/* Hooks into state the gate does not own (enrolment, grants, inventory).
+ * A NULL hook means "no such state": checks that need it deny. */
+struct ag_gate_hooks {
+	void *ctx;
+	/* The account's own assurance, for match_account; false if unknown. */
+	bool (*account_level)(void *ctx, const char *sub,
+			      struct ag_assurance *out);
+	/* Is there an active grant for sub on workflow at now? */
+	bool (*grant_active)(void *ctx, const char *sub, const char *workflow,
+			     int64_t now);
+	/* Is client a known, active machine identity with a live owner? */
+	bool (*client_ok)(void *ctx, const char *client, char *why,
+			  size_t why_len);
+};
+
+#define AG_REASONS_MAX 8
+#define AG_WWW_AUTH_MAX 1024
+
+struct ag_decision {
+	enum ag_outcome outcome;
+	int status;    /* 200, 401 or 403 */
+	long workflow; /* index into the policy's workflows, or -1 */
+	struct ag_assurance required;
+	struct ag_assurance observed;
+	enum ag_device device_required, device_observed;
+	int64_t max_age;   /* the window checked, seconds; 0 = none */
+	int64_t idle;
+	enum ag_reason reasons[AG_REASONS_MAX];
+	size_t n_reasons;
+	enum ag_token_error token_error;
+	char detail[256];  /* a human explanation of the first reason */
+	char www_authenticate[AG_WWW_AUTH_MAX]; /* empty when none */
+};
+
+/* Session activity by (iss, sid), in bounded memory.  Thread-safe. */
+struct ag_sessions;
+AG_API struct ag_sessions *ag_sessions_new(size_t capacity);
+AG_API void ag_sessions_free(struct ag_sessions *s);
+
+/* Precomputed per-policy data for decisions (acr_values per workflow). */
+struct ag_gate;
+AG_API ag_code ag_gate_new(const struct ag_policy *p, struct ag_gate **out,
+			   struct ag_error *err);
+AG_API void ag_gate_free(struct ag_gate *g);
+AG_API const struct ag_policy *ag_gate_policy(const struct ag_gate *g);
+
+/* Picks the workflow for a request: by name, or the first matching route,
+ * or default_workflow.  Returns the index or -1. */
+AG_API long ag_gate_route(const struct ag_gate *g,
+			  const struct ag_request *req);
+
+/*
+ * Decides a request (DESIGN §3.3).  claims is NULL when the request had no
+ * token; tokerr is the verifier's answer when it had one (claims NULL
+ * unless tokerr is AG_TOK_OK).  sessions may be NULL (idle is then judged
+ * from auth_time).  Never fails: any internal problem is a deny.
+ */
+AG_API void ag_gate_decide(const struct ag_gate *g,
+			   const struct ag_gate_hooks *hooks,
+			   struct ag_sessions *sessions,
+			   const struct ag_request *req,
+			   const struct ag_claims *claims,
+			   enum ag_token_error tokerr,
+			   struct ag_decision *out);
+
+/* The assurance a token's claims prove: acr through the policy's acr
+ * table, otherwise amr through the method catalogue (ag_amr_methods and
+ * ag_combine). */
+AG_API void ag_claims_assurance(const struct ag_policy *p,
+				const struct ag_claims *c,
+				struct ag_assurance *out);
+
+/* ---- the decision log -------------------------------------------------- */
+
+/* An append-only, hash-chained JSON-lines file.  Each record is one line:
+ *   {"seq":N,"prev":"<sha256 hex of the previous line>",...fields}
+ * The first record's prev is 64 zeros.  Appends are group-committed: a
+ * call returns after its record and every earlier one are on disk
+ * (fdatasync).  A side file FILE.head holds the last committed seq and
+ * hash, so a truncated tail is detected too.  Thread-safe. */
+struct ag_dlog;
+
+/* Opens (creating 0600) or continues a log.  A torn last line, left by a
+ * crash before it was acknowledged, is cut off. */
+AG_API ag_code ag_dlog_open(const char *path, struct ag_dlog **out,
+			    struct ag_error *err);
+AG_API void ag_dlog_close(struct ag_dlog *l);
+
+/* Appends one record.  fields is the inside of a JSON object, without
+ * braces, for example "\"time\":1700000000,\"outcome\":\"allow\"".  It
+ * must not contain a newline.  Returns when the record is durable, or an
+ * error (the caller must then deny). */
+AG_API ag_code ag_dlog_append(struct ag_dlog *l, const char *fields,
+			      size_t len, uint64_t *seq_out);
+
+struct ag_dlog_verify {
+	uint64_t records;  /* good records read */
+	uint64_t bad_line; /* 1-based line of the first bad record, or 0 */
+	char why[256];
+};
+
+/* Verifies a log: every line is JSON with seq counting from 1 and prev the
+ * SHA-256 of the line before; the head file, when present, matches.
+ * Returns AG_OK when the log is intact, AG_ERR_INVALID with res->bad_line
+ * and res->why otherwise, AG_ERR_IO if it cannot be read. */
+AG_API ag_code ag_dlog_verify_file(const char *path,
+				   struct ag_dlog_verify *res,
+				   struct ag_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
