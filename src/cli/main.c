@@ -20,6 +20,11 @@ static const struct ag_cmd commands[] = {
 	 "estate"},
 	{"policy", cmd_policy,
 	 "check a policy file and show what each workflow requires"},
+	{"serve", cmd_serve,
+	 "run the gate: forward-auth and decisions over HTTP"},
+	{"decide", cmd_decide,
+	 "decide one request offline, as the gate would"},
+	{"log", cmd_log, "verify a decision log's hash chain"},
 };
 
 static void usage(FILE *f)
