@@ -223,6 +223,11 @@ struct ag_cidr {
 /* Parses "10.0.0.0/8", "::1/128" or a bare address (a host network). */
 AG_API ag_code ag_cidr_parse(const char *s, struct ag_cidr *out);
 
+/* Is addr (a host network from ag_cidr_parse) inside net?  An IPv4-mapped
+ * IPv6 address (::ffff:a.b.c.d) matches IPv4 networks. */
+AG_API bool ag_cidr_contains(const struct ag_cidr *net,
+			     const struct ag_cidr *addr);
+
 /* A workflow after profile defaults were applied. */
 struct ag_workflow {
 	char *name;

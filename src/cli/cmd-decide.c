@@ -1,7 +1,204 @@
+/*
+ * aalgate decide -p POLICY [--format json|text] REQUEST.json
+ *
+ * The gate's decision for one request, offline: the same verifier and the
+ * same decision code as `aalgate serve`, without the HTTP service, the
+ * session table or the decision log.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aalgate/gate.h"
 #include "cli.h"
+#include "gate/api.h"
+#include "util.h"
+#include "banned.h"
+
+static const char usage_text[] =
+	"usage: aalgate decide -p POLICY [--format json|text] REQUEST.json\n"
+	"\n"
+	"Decide one request as the gate would, offline: a \"what if\" tool\n"
+	"for policy authors.  REQUEST.json (or - for standard input) is the\n"
+	"body of POST /v1/decide:\n"
+	"\n"
+	"  {\"workflow\": \"admin\"} or\n"
+	"  {\"request\": {\"method\": \"GET\", \"host\": \"h\", \"uri\": \"/p\"}}\n"
+	"\n"
+	"plus \"token\" (a JWT, verified against the policy's issuers) or\n"
+	"\"claims\" (a JSON object taken as already verified), and optionally\n"
+	"\"device\", \"ip\" and \"now\" (epoch seconds; default the current time).\n"
+	"\n"
+	"  -p, --policy FILE    the policy (required)\n"
+	"  -f, --format FORMAT  json (default) or text\n"
+	"  -h, --help           this text\n"
+	"\n"
+	"Exit status: 0 allow, 1 step-up or deny, 2 bad input or usage.\n";
+
+static void text(const struct ag_policy *p, const struct ag_decision *d,
+		 const struct ag_claims *c)
+{
+	const char *wf = d->workflow >= 0 ? p->workflows[d->workflow].name
+					  : "(none)";
+	printf("decision:  %s (%d)\n", ag_outcome_name(d->outcome), d->status);
+	printf("workflow:  %s\n", wf);
+	if (c)
+		printf("subject:   %s\n", c->sub ? c->sub : "(none)");
+	if (d->workflow >= 0)
+		printf("required:  AAL%d%s%s, device %s\n", d->required.aal,
+		       d->required.phishing_resistant ? ", phishing-resistant"
+						      : "",
+		       d->required.hardware ? ", hardware" : "",
+		       ag_device_name(d->device_required));
+	if (c)
+		printf("observed:  AAL%d%s%s, device %s\n", d->observed.aal,
+		       d->observed.phishing_resistant ? ", phishing-resistant"
+						      : "",
+		       d->observed.hardware ? ", hardware" : "",
+		       ag_device_name(d->device_observed));
+	if (d->n_reasons) {
+		printf("reasons:  ");
+		for (size_t i = 0; i < d->n_reasons; i++)
+			printf(" %s", ag_reason_name(d->reasons[i]));
+		putchar('\n');
+	}
+	if (d->detail[0])
+		printf("why:       %s\n", d->detail);
+	if (d->www_authenticate[0])
+		printf("WWW-Authenticate: %s\n", d->www_authenticate);
+}
+
 int cmd_decide(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return ag_cli_die("decide", "not built yet");
+	static const struct option opts[] = {
+		{"policy", required_argument, NULL, 'p'},
+		{"format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *policy_path = NULL, *format = "json";
+	struct ag_policy *p = NULL;
+	struct ag_gate *g = NULL;
+	struct ag_verifier *v = NULL;
+	struct ag_api_request ar;
+	struct ag_error err;
+	char *body = NULL, msg[300];
+	size_t len = 0;
+	int ret = AG_EXIT_USAGE, c;
+	bool have_req = false;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":p:f:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			policy_path = optarg;
+			break;
+		case 'f':
+			format = optarg;
+			if (strcmp(format, "json") && strcmp(format, "text"))
+				return ag_cli_die("decide", "unknown format "
+					"'%s'; use json or text", format);
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return AG_EXIT_OK;
+		case ':':
+			return ag_cli_die("decide", "option '%s' needs a value",
+					  argv[optind - 1]);
+		default:
+			return ag_cli_die("decide", "unknown option '%s'; see "
+				"'aalgate decide --help'", argv[optind - 1]);
+		}
+	}
+	if (!policy_path)
+		return ag_cli_die("decide", "a policy is required (-p FILE)");
+	if (optind != argc - 1)
+		return ag_cli_die("decide", "give one REQUEST.json (or -)");
+	const char *path = argv[optind];
+
+	ag_error_init(&err);
+	if (ag_policy_load(policy_path, &p, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		goto out;
+	}
+	if (!strcmp(path, "-")) {
+		struct ag_buf b;
+		char chunk[4096];
+		size_t n;
+		ag_buf_init(&b, AG_API_BODY_MAX);
+		while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+			if (ag_buf_add(&b, chunk, n))
+				break;
+		if (b.failed || ferror(stdin)) {
+			ag_buf_release(&b);
+			ag_cli_die("decide", "standard input: unreadable or "
+				   "over %u bytes", AG_API_BODY_MAX);
+			goto out;
+		}
+		body = b.data ? b.data : ag_strdup("");
+		len = b.len;
+	} else if (ag_read_file(path, AG_API_BODY_MAX, &body, &len, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		goto out;
+	}
+	if (ag_api_request_parse(body, len, true, p->device_claim, &ar, msg,
+				 sizeof(msg))) {
+		fprintf(stderr, "%s: %s\n", path, msg);
+		goto out;
+	}
+	have_req = true;
+	if (ag_gate_new(p, &g, &err) ||
+	    (ar.token && ag_verifier_new(p, &v, &err))) {
+		fprintf(stderr, "%s\n", err.msg);
+		goto out;
+	}
+
+	struct ag_request req = {.workflow = ar.workflow,
+				 .method = ar.method,
+				 .host = ar.host,
+				 .uri = ar.uri,
+				 .ip = ar.ip,
+				 .device = ar.device,
+				 .now = ar.has_now ? ar.now
+						   : (int64_t)time(NULL)};
+	struct ag_claims claims;
+	const struct ag_claims *cp = NULL;
+	enum ag_token_error te = AG_TOK_OK;
+	char why[256] = "";
+	ag_claims_init(&claims);
+	if (ar.has_claims) {
+		cp = &ar.claims;
+	} else if (ar.token) {
+		te = ag_verifier_check(v, ar.token, strlen(ar.token), req.now,
+				       &claims, why, sizeof(why));
+		if (te == AG_TOK_OK)
+			cp = &claims;
+	}
+	struct ag_decision d;
+	ag_gate_decide(g, NULL, NULL, &req, cp, te, &d);
+	if (te != AG_TOK_OK && why[0])
+		snprintf(d.detail, sizeof(d.detail), "%s", why);
+	if (!strcmp(format, "text")) {
+		text(p, &d, cp);
+	} else {
+		struct ag_buf out;
+		ag_buf_init(&out, 1u << 20);
+		ag_decision_json(p, &d, cp, NULL, &out);
+		fwrite(out.data, 1, out.len, stdout);
+		ag_buf_release(&out);
+	}
+	ag_claims_release(&claims);
+	ret = d.outcome == AG_ALLOW ? AG_EXIT_OK : AG_EXIT_FINDINGS;
+out:
+	if (have_req)
+		ag_api_request_release(&ar);
+	free(body);
+	ag_verifier_free(v);
+	ag_gate_free(g);
+	ag_policy_free(p);
+	return ret;
 }

@@ -1,7 +1,133 @@
+/*
+ * aalgate serve -p POLICY [--listen ADDR] [--state DB] [--decision-log FILE]
+ *               [--user USER]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "gate/server.h"
+#include "banned.h"
+
+static const char usage_text[] =
+	"usage: aalgate serve -p POLICY [--listen ADDR] [--state DB]\n"
+	"                     [--decision-log FILE] [--user USER]\n"
+	"\n"
+	"Run the gate: an HTTP service that decides every request against the\n"
+	"policy's workflows.  Endpoints: GET /v1/authz (forward-auth for nginx\n"
+	"auth_request, Envoy ext_authz and Traefik ForwardAuth), POST\n"
+	"/v1/decide, GET /healthz and GET /metrics.\n"
+	"\n"
+	"  -p, --policy FILE        the policy (required)\n"
+	"  -l, --listen ADDR        HOST:PORT or [V6]:PORT (default\n"
+	"                           127.0.0.1:8750; port 0 picks a free port)\n"
+	"  -s, --state DB           the state file; the decision log goes\n"
+	"                           beside it unless --decision-log is given\n"
+	"  -d, --decision-log FILE  the hash-chained decision log (default\n"
+	"                           aalgate-decisions.jsonl beside the state\n"
+	"                           file, or in the working directory)\n"
+	"  -u, --user USER          drop to this user after binding\n"
+	"      --max-connections N  concurrent connections (default 512)\n"
+	"      --timeout SECS       idle connection timeout (default 10)\n"
+	"      --drain SECS         how long SIGTERM waits for requests in\n"
+	"                           flight (default 10)\n"
+	"  -q, --quiet              log only errors\n"
+	"  -h, --help               this text\n"
+	"\n"
+	"Signals: SIGHUP reloads the policy (an invalid one keeps the old one\n"
+	"and says why); SIGTERM and SIGINT drain and stop.\n"
+	"\n"
+	"Exit status: 0 after a clean stop, 1 when the drain timed out, 2 when\n"
+	"it could not start (bad policy, address in use, bad usage).\n";
+
+static bool number(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (!*s || *end || errno || v < lo || v > hi)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
 int cmd_serve(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return ag_cli_die("serve", "not built yet");
+	static const struct option opts[] = {
+		{"policy", required_argument, NULL, 'p'},
+		{"listen", required_argument, NULL, 'l'},
+		{"state", required_argument, NULL, 's'},
+		{"decision-log", required_argument, NULL, 'd'},
+		{"user", required_argument, NULL, 'u'},
+		{"max-connections", required_argument, NULL, 'M'},
+		{"timeout", required_argument, NULL, 'T'},
+		{"drain", required_argument, NULL, 'D'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct ag_server_opts o = {.listen = "127.0.0.1:8750",
+				   .max_connections = 512,
+				   .timeout = 10,
+				   .drain = 10};
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":p:l:s:d:u:qh", opts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'p':
+			o.policy_path = optarg;
+			break;
+		case 'l':
+			o.listen = optarg;
+			break;
+		case 's':
+			o.state_path = optarg;
+			break;
+		case 'd':
+			o.log_path = optarg;
+			break;
+		case 'u':
+			o.user = optarg;
+			break;
+		case 'M':
+			if (!number(optarg, 1, 65536, &o.max_connections))
+				return ag_cli_die("serve", "--max-connections "
+					"must be 1..65536, not '%s'", optarg);
+			break;
+		case 'T':
+			if (!number(optarg, 1, 3600, &o.timeout))
+				return ag_cli_die("serve", "--timeout must be "
+					"1..3600 seconds, not '%s'", optarg);
+			break;
+		case 'D':
+			if (!number(optarg, 0, 3600, &o.drain))
+				return ag_cli_die("serve", "--drain must be "
+					"0..3600 seconds, not '%s'", optarg);
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return AG_EXIT_OK;
+		case ':':
+			return ag_cli_die("serve", "option '%s' needs a value",
+					  argv[optind - 1]);
+		default:
+			return ag_cli_die("serve", "unknown option '%s'; see "
+				"'aalgate serve --help'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return ag_cli_die("serve", "unexpected argument '%s'",
+				  argv[optind]);
+	if (!o.policy_path)
+		return ag_cli_die("serve", "a policy is required (-p FILE)");
+	return ag_server_run(&o);
 }

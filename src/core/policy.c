@@ -123,6 +123,33 @@ ag_code ag_cidr_parse(const char *s, struct ag_cidr *out)
 	return AG_OK;
 }
 
+bool ag_cidr_contains(const struct ag_cidr *net, const struct ag_cidr *addr)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					   0xff, 0xff};
+	const uint8_t *a = addr->addr;
+	int family = addr->family;
+
+	/* An IPv4 client seen on a dual-stack socket: ::ffff:a.b.c.d. */
+	if (family == AF_INET6 && net->family == AF_INET &&
+	    !memcmp(a, mapped, sizeof(mapped))) {
+		a += 12;
+		family = AF_INET;
+	}
+	if (family != net->family)
+		return false;
+	unsigned bits = net->prefix;
+	size_t full = bits / 8;
+	if (memcmp(a, net->addr, full) != 0)
+		return false;
+	if (bits % 8) {
+		uint8_t mask = (uint8_t)(0xFF << (8 - bits % 8));
+		if ((a[full] & mask) != (net->addr[full] & mask))
+			return false;
+	}
+	return true;
+}
+
 static ag_code cidr_node(struct loader *l, const struct ag_ynode *n,
 			 const char *what, struct ag_cidr *out)
 {

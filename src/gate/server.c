@@ -1,0 +1,923 @@
+/*
+ * The gate's HTTP service.
+ *
+ *   POST /v1/decide      JSON in, decision out
+ *   *    /v1/authz[/...] forward-auth (nginx auth_request, Envoy ext_authz,
+ *                        Traefik ForwardAuth)
+ *   GET  /healthz        liveness
+ *   GET  /metrics        Prometheus text
+ *
+ * The policy, the decision data built from it and the token verifier form
+ * a generation.  Requests hold a reference to the generation they started
+ * with; SIGHUP builds a new one and swaps it in only when every part of it
+ * loaded, so a bad policy never replaces a good one.  SIGTERM stops
+ * accepting, waits for requests in flight and flushes the decision log.
+ *
+ * Every decision is committed to the hash-chained decision log before it
+ * is answered; a decision that cannot be logged is a deny.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aalgate/gate.h"
+#include "gate/api.h"
+#include "gate/gate-int.h"
+#include "gate/metrics.h"
+#include "gate/server.h"
+#include "util.h"
+#include "banned.h"
+
+#define SESSIONS_CAPACITY (256u * 1024u)
+#define HEADER_MEMORY (64u * 1024u) /* per connection: request headers */
+
+struct gen {
+	struct ag_policy *policy;
+	struct ag_gate *gate;
+	struct ag_verifier *verifier;
+	unsigned refs;
+};
+
+struct server {
+	const struct ag_server_opts *o;
+	pthread_mutex_t lock; /* guards cur and every gen's refs */
+	struct gen *cur;
+	struct ag_sessions *sessions;
+	struct ag_dlog *log;
+	struct ag_metrics *metrics;
+	struct ag_gate_hooks hooks;
+	char id_prefix[16];
+	uint64_t id_counter;
+	unsigned in_flight;
+};
+
+/* Per request: the body read so far. */
+struct req_ctx {
+	struct ag_buf body;
+	bool counted;
+};
+
+AG_PRINTF(2, 3)
+static void say(const struct server *s, const char *fmt, ...)
+{
+	va_list ap;
+	if (s && s->o->quiet)
+		return;
+	fputs("aalgate serve: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- generations ------------------------------------------------------- */
+
+static void gen_free(struct gen *g)
+{
+	if (!g)
+		return;
+	ag_verifier_free(g->verifier);
+	ag_gate_free(g->gate);
+	ag_policy_free(g->policy);
+	free(g);
+}
+
+static struct gen *gen_load(const char *path, struct ag_error *err)
+{
+	struct gen *g = calloc(1, sizeof(*g));
+	if (!g) {
+		ag_err(err, AG_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (ag_policy_load(path, &g->policy, err) ||
+	    ag_gate_new(g->policy, &g->gate, err) ||
+	    ag_verifier_new(g->policy, &g->verifier, err)) {
+		gen_free(g);
+		return NULL;
+	}
+	g->refs = 1; /* the server's own reference */
+	return g;
+}
+
+static struct gen *gen_get(struct server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	struct gen *g = s->cur;
+	g->refs++;
+	pthread_mutex_unlock(&s->lock);
+	return g;
+}
+
+static void gen_put(struct server *s, struct gen *g)
+{
+	pthread_mutex_lock(&s->lock);
+	bool last = --g->refs == 0;
+	pthread_mutex_unlock(&s->lock);
+	if (last)
+		gen_free(g);
+}
+
+static void reload(struct server *s)
+{
+	struct ag_error err;
+	ag_error_init(&err);
+	struct gen *g = gen_load(s->o->policy_path, &err);
+	if (!g) {
+		ag_metrics_inc(s->metrics, AG_C_RELOAD_FAILED);
+		say(s, "reload failed, keeping the current policy: %s",
+		    err.msg);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	struct gen *old = s->cur;
+	s->cur = g;
+	pthread_mutex_unlock(&s->lock);
+	gen_put(s, old);
+	ag_metrics_inc(s->metrics, AG_C_RELOAD_OK);
+	say(s, "reloaded %s (%zu workflows, %zu routes)", s->o->policy_path,
+	    g->policy->n_workflows, g->policy->n_routes);
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void next_id(struct server *s, char *buf, size_t len)
+{
+	uint64_t n = __atomic_add_fetch(&s->id_counter, 1, __ATOMIC_RELAXED);
+	snprintf(buf, len, "%s-%08llx", s->id_prefix, (unsigned long long)n);
+}
+
+static void peer_text(struct MHD_Connection *c, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	buf[0] = '\0';
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, buf, (socklen_t)len);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf,
+				  (socklen_t)len);
+		else
+			inet_ntop(AF_INET6, &in6->sin6_addr, buf,
+				  (socklen_t)len);
+	}
+}
+
+static bool trusted(const struct ag_policy *p, const char *ip)
+{
+	struct ag_cidr a;
+	if (!ip || !*ip || ag_cidr_parse(ip, &a) != AG_OK)
+		return false;
+	for (size_t i = 0; i < p->n_trusted_proxies; i++)
+		if (ag_cidr_contains(&p->trusted_proxies[i], &a))
+			return true;
+	return false;
+}
+
+/*
+ * The client address from X-Forwarded-For sent by a trusted proxy: the
+ * rightmost entry that is not itself a trusted proxy.  Anything left of it
+ * was written by the client and proves nothing.  An entry that is not an
+ * address makes the client unknown (returns false).
+ */
+static bool client_from_xff(const struct ag_policy *p, const char *xff,
+			    char *out, size_t len)
+{
+	char item[64];
+	const char *end = xff + strlen(xff);
+
+	while (end > xff) {
+		const char *start = end;
+		while (start > xff && start[-1] != ',')
+			start--;
+		const char *a = start, *b = end;
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+			b--;
+		size_t n = (size_t)(b - a);
+		if (n == 0 || n >= sizeof(item))
+			return false;
+		memcpy(item, a, n);
+		item[n] = '\0';
+		struct ag_cidr c;
+		if (ag_cidr_parse(item, &c) != AG_OK || strchr(item, '/'))
+			return false;
+		if (!trusted(p, item) || start == xff) {
+			ag_strlcpy(out, item, len);
+			return true;
+		}
+		end = start - 1;
+	}
+	return false;
+}
+
+struct hcount {
+	const char *name;
+	unsigned n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
+				    const char *key, const char *value)
+{
+	struct hcount *h = cls;
+	(void)kind;
+	(void)value;
+	if (!strcasecmp(key, h->name))
+		h->n++;
+	return MHD_YES;
+}
+
+static unsigned header_count(struct MHD_Connection *c, const char *name)
+{
+	struct hcount h = {name, 0};
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &h);
+	return h.n;
+}
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* The bearer token of an Authorization header (RFC 6750 §2.1), or NULL.
+ * *bad is set for a header that is there but not a single bearer token. */
+static const char *bearer(struct MHD_Connection *c, bool *bad)
+{
+	*bad = false;
+	unsigned n = header_count(c, "Authorization");
+	if (n == 0)
+		return NULL;
+	const char *v = header(c, "Authorization");
+	if (n > 1 || !v || strncasecmp(v, "Bearer ", 7) != 0) {
+		*bad = true;
+		return NULL;
+	}
+	v += 7;
+	while (*v == ' ')
+		v++;
+	if (!*v)
+		*bad = true;
+	return *v ? v : NULL;
+}
+
+/* Header values we send must be printable ASCII. */
+static void header_safe(char *dst, size_t len, const char *src)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	for (; src && *src && o + 4 < len; src++) {
+		unsigned char ch = (unsigned char)*src;
+		if (ch >= 0x20 && ch < 0x7f && ch != '%') {
+			dst[o++] = (char)ch;
+		} else {
+			dst[o++] = '%';
+			dst[o++] = hex[ch >> 4];
+			dst[o++] = hex[ch & 15];
+		}
+	}
+	dst[o] = '\0';
+}
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, int status,
+				const char *ctype, struct ag_buf *body,
+				const struct ag_decision *d,
+				const struct ag_claims *claims,
+				const char *wf, const char *id)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		body->len, body->data ? body->data : (char *)"",
+		MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", ctype);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (d && d->www_authenticate[0])
+		MHD_add_response_header(r, "WWW-Authenticate",
+					d->www_authenticate);
+	if (d && id)
+		MHD_add_response_header(r, "X-Aalgate-Decision-Id", id);
+	if (d && d->outcome == AG_ALLOW && claims) {
+		char v[512];
+		header_safe(v, sizeof(v), claims->sub ? claims->sub : "");
+		MHD_add_response_header(r, "X-Aalgate-Subject", v);
+		snprintf(v, sizeof(v), "%d", d->observed.aal);
+		MHD_add_response_header(r, "X-Aalgate-Aal", v);
+		header_safe(v, sizeof(v), wf ? wf : "");
+		MHD_add_response_header(r, "X-Aalgate-Workflow", v);
+		MHD_add_response_header(r, "X-Aalgate-Decision", "allow");
+	}
+	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, int status,
+				 const char *text)
+{
+	struct ag_buf b;
+	ag_buf_init(&b, 4096);
+	ag_buf_adds(&b, text);
+	enum MHD_Result r = send_buf(c, status, "text/plain; charset=utf-8",
+				     &b, NULL, NULL, NULL, NULL);
+	ag_buf_release(&b);
+	return r;
+}
+
+/* Verifies, decides and logs.  On return *claims holds the verified
+ * claims when *have_claims. */
+static void evaluate(struct server *s, struct gen *g,
+		     const struct ag_request *req, const char *token,
+		     bool bad_auth, const struct ag_claims *given,
+		     bool what_if, struct ag_log_ctx *lc,
+		     struct ag_decision *d, struct ag_claims *claims,
+		     bool *have_claims)
+{
+	enum ag_token_error te = AG_TOK_OK;
+	char why[256] = "";
+
+	*have_claims = false;
+	ag_claims_init(claims);
+	if (given) {
+		if (ag_claims_copy(claims, given) == AG_OK)
+			*have_claims = true;
+		else
+			te = AG_TOK_MALFORMED;
+	} else if (bad_auth) {
+		te = AG_TOK_MALFORMED;
+		ag_strlcpy(why, "Authorization is not one Bearer token",
+			   sizeof(why));
+	} else if (token) {
+		te = ag_verifier_check(g->verifier, token, strlen(token),
+				       req->now, claims, why, sizeof(why));
+		*have_claims = te == AG_TOK_OK;
+	}
+	ag_gate_decide(g->gate, &s->hooks, what_if ? NULL : s->sessions, req,
+		       *have_claims ? claims : NULL, te, d);
+	if (te != AG_TOK_OK && why[0])
+		snprintf(d->detail, sizeof(d->detail), "%s", why);
+	if (d->www_authenticate[0] && te != AG_TOK_OK) {
+		/* Re-word the challenge with the verifier's detail. */
+		char desc[256];
+		size_t o = 0;
+		for (const char *p = d->detail; *p && o + 1 < sizeof(desc); p++)
+			desc[o++] = (*p == '"' || *p == '\\' ||
+				     (unsigned char)*p < 0x20 ||
+				     (unsigned char)*p > 0x7e)
+					    ? ' '
+					    : *p;
+		desc[o] = '\0';
+		snprintf(d->www_authenticate, sizeof(d->www_authenticate),
+			 "Bearer error=\"invalid_token\", "
+			 "error_description=\"%s\"",
+			 desc);
+	}
+
+	struct ag_buf f;
+	ag_buf_init(&f, 60000);
+	lc->what_if = what_if;
+	ag_code rc = ag_decision_log_fields(g->policy, d,
+					    *have_claims ? claims : NULL, lc,
+					    &f);
+	if (rc == AG_OK)
+		rc = ag_dlog_append(s->log, f.data, f.len, NULL);
+	ag_buf_release(&f);
+	if (rc != AG_OK) {
+		ag_metrics_inc(s->metrics, AG_C_LOG_ERRORS);
+		long wi = d->workflow;
+		memset(d, 0, sizeof(*d));
+		d->outcome = AG_DENY;
+		d->status = 403;
+		d->workflow = wi;
+		d->reasons[0] = AG_R_INTERNAL;
+		d->n_reasons = 1;
+		snprintf(d->detail, sizeof(d->detail),
+			 "the decision could not be logged: %s",
+			 ag_strerror(rc));
+	}
+}
+
+static const char *workflow_of(const struct gen *g, const struct ag_decision *d)
+{
+	if (d->workflow >= 0 && (size_t)d->workflow < g->policy->n_workflows)
+		return g->policy->workflows[d->workflow].name;
+	return NULL;
+}
+
+static const char *const forwarded_request_headers[] = {
+	"X-Original-URI",   "X-Original-Method", "X-Original-Host",
+	"X-Forwarded-Uri",  "X-Forwarded-Method", "X-Forwarded-Host", NULL};
+
+static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
+				const char *url, const char *method)
+{
+	double t0 = mono();
+	struct gen *g = gen_get(s);
+	const struct ag_policy *p = g->policy;
+	char peer[INET6_ADDRSTRLEN] = "", client[INET6_ADDRSTRLEN] = "";
+	char id[48], path[AG_PATH_MAX];
+	struct ag_request req = {0};
+	struct ag_decision d;
+	struct ag_claims claims;
+	bool have_claims = false, bad_auth = false;
+
+	next_id(s, id, sizeof(id));
+	peer_text(c, peer, sizeof(peer));
+	bool trust = trusted(p, peer);
+	/* Envoy sends the original path after the prefix. */
+	const char *suffix = url + strlen("/v1/authz");
+	req.uri = *suffix ? suffix : "/";
+	req.method = method;
+	req.host = header(c, "Host");
+	req.ip = peer[0] ? peer : NULL;
+	req.now = (int64_t)time(NULL);
+	bool refuse = false;
+	if (trust) {
+		const char *v;
+		if ((v = header(c, "X-Original-URI")) ||
+		    (v = header(c, "X-Forwarded-Uri")))
+			req.uri = v;
+		if ((v = header(c, "X-Original-Method")) ||
+		    (v = header(c, "X-Forwarded-Method")))
+			req.method = v;
+		if ((v = header(c, "X-Original-Host")) ||
+		    (v = header(c, "X-Forwarded-Host")))
+			req.host = v;
+		if ((v = header(c, "X-Forwarded-For"))) {
+			req.ip = client_from_xff(p, v, client, sizeof(client))
+					 ? client
+					 : NULL;
+		}
+		if (p->device_header)
+			req.device = header(c, p->device_header);
+	} else {
+		/* A proxy we do not trust cannot tell us what the request
+		 * was; answering for "/" instead could allow what the route
+		 * would deny. */
+		for (const char *const *h = forwarded_request_headers; *h; h++)
+			if (header(c, *h))
+				refuse = true;
+	}
+	if (!ag_path_normalize(req.uri, path, sizeof(path)))
+		ag_strlcpy(path, "(invalid)", sizeof(path));
+	struct ag_log_ctx lc = {.decision_id = id,
+				.time_ms = wall_ms(),
+				.ip = req.ip,
+				.method = req.method,
+				.host = req.host,
+				.path = path};
+	if (refuse) {
+		ag_metrics_inc(s->metrics, AG_C_UNTRUSTED_FORWARDED);
+		memset(&d, 0, sizeof(d));
+		d.outcome = AG_DENY;
+		d.status = 403;
+		d.workflow = -1;
+		d.reasons[0] = AG_R_BAD_REQUEST;
+		d.n_reasons = 1;
+		snprintf(d.detail, sizeof(d.detail),
+			 "forwarded request headers from %s, which is not in "
+			 "trusted_proxies",
+			 peer[0] ? peer : "an unknown peer");
+		ag_claims_init(&claims);
+		struct ag_buf f;
+		ag_buf_init(&f, 60000);
+		if (ag_decision_log_fields(p, &d, NULL, &lc, &f) != AG_OK ||
+		    ag_dlog_append(s->log, f.data, f.len, NULL) != AG_OK)
+			ag_metrics_inc(s->metrics, AG_C_LOG_ERRORS);
+		ag_buf_release(&f);
+	} else {
+		const char *tok = bearer(c, &bad_auth);
+		evaluate(s, g, &req, tok, bad_auth, NULL, false, &lc, &d,
+			 &claims, &have_claims);
+	}
+
+	struct ag_buf body;
+	ag_buf_init(&body, 64 * 1024);
+	ag_decision_json(p, &d, have_claims ? &claims : NULL, id, &body);
+	const char *wf = workflow_of(g, &d);
+	enum MHD_Result ret = send_buf(c, d.status, "application/json", &body,
+				       &d, have_claims ? &claims : NULL, wf,
+				       id);
+	ag_buf_release(&body);
+	ag_metrics_decision(s->metrics, AG_EP_AUTHZ, wf, &d, mono() - t0);
+	ag_claims_release(&claims);
+	gen_put(s, g);
+	return ret;
+}
+
+static enum MHD_Result do_decide(struct server *s, struct MHD_Connection *c,
+				 struct req_ctx *rc)
+{
+	double t0 = mono();
+	struct gen *g = gen_get(s);
+	const struct ag_policy *p = g->policy;
+	struct ag_api_request ar;
+	char err[300], id[48], peer[INET6_ADDRSTRLEN] = "";
+	enum MHD_Result ret;
+
+	if (rc->body.failed) {
+		ag_metrics_inc(s->metrics, AG_C_BAD_REQUESTS);
+		gen_put(s, g);
+		return send_text(c, 413, "request body too large\n");
+	}
+	if (ag_api_request_parse(rc->body.data ? rc->body.data : "",
+				 rc->body.len, false, p->device_claim, &ar,
+				 err, sizeof(err)) != AG_OK) {
+		ag_metrics_inc(s->metrics, AG_C_BAD_REQUESTS);
+		gen_put(s, g);
+		struct ag_buf b;
+		ag_buf_init(&b, 4096);
+		ag_buf_adds(&b, "{\"error\":");
+		ag_buf_json_str(&b, err);
+		ag_buf_adds(&b, "}\n");
+		ret = send_buf(c, 400, "application/json", &b, NULL, NULL,
+			       NULL, NULL);
+		ag_buf_release(&b);
+		return ret;
+	}
+	next_id(s, id, sizeof(id));
+	peer_text(c, peer, sizeof(peer));
+	struct ag_request req = {.workflow = ar.workflow,
+				 .method = ar.method,
+				 .host = ar.host,
+				 .uri = ar.uri,
+				 .ip = ar.ip,
+				 .device = ar.device,
+				 .now = ar.has_now ? ar.now
+						   : (int64_t)time(NULL)};
+	char path[AG_PATH_MAX] = "";
+	if (ar.uri && !ag_path_normalize(ar.uri, path, sizeof(path)))
+		ag_strlcpy(path, "(invalid)", sizeof(path));
+	struct ag_log_ctx lc = {.decision_id = id,
+				.time_ms = wall_ms(),
+				.ip = ar.ip ? ar.ip : peer,
+				.method = ar.method,
+				.host = ar.host,
+				.path = ar.uri ? path : NULL};
+	struct ag_decision d;
+	struct ag_claims claims;
+	bool have_claims;
+	evaluate(s, g, &req, ar.token, false, NULL, ar.has_now, &lc, &d,
+		 &claims, &have_claims);
+	struct ag_buf body;
+	ag_buf_init(&body, 64 * 1024);
+	ag_decision_json(p, &d, have_claims ? &claims : NULL, id, &body);
+	/* The decision is the body; the HTTP status says the call worked. */
+	ret = send_buf(c, 200, "application/json", &body, NULL, NULL, NULL,
+		       NULL);
+	ag_buf_release(&body);
+	ag_metrics_decision(s->metrics, AG_EP_DECIDE, workflow_of(g, &d), &d,
+			    mono() - t0);
+	ag_claims_release(&claims);
+	ag_api_request_release(&ar);
+	gen_put(s, g);
+	return ret;
+}
+
+static enum MHD_Result do_metrics(struct server *s, struct MHD_Connection *c)
+{
+	struct ag_verifier_stats vs;
+	struct gen *g = gen_get(s);
+	ag_verifier_stats(g->verifier, &vs);
+	gen_put(s, g);
+	struct ag_buf b;
+	ag_buf_init(&b, 4u * 1024u * 1024u);
+	ag_metrics_render(s->metrics, &vs, &b);
+	enum MHD_Result r =
+		send_buf(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+			 &b, NULL, NULL, NULL, NULL);
+	ag_buf_release(&b);
+	return r;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
+			       const char *url, const char *method,
+			       const char *version, const char *upload,
+			       size_t *upload_size, void **con_cls)
+{
+	struct server *s = cls;
+	struct req_ctx *rc = *con_cls;
+	(void)version;
+
+	if (!rc) {
+		if (!(rc = calloc(1, sizeof(*rc))))
+			return MHD_NO;
+		ag_buf_init(&rc->body, AG_API_BODY_MAX);
+		*con_cls = rc;
+		__atomic_add_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
+		rc->counted = true;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!rc->body.failed)
+			ag_buf_add(&rc->body, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+
+	if (!strcmp(url, "/v1/authz") || !strncmp(url, "/v1/authz/", 10))
+		return do_authz(s, c, url, method);
+	if (!strcmp(url, "/v1/decide")) {
+		if (strcmp(method, "POST") != 0)
+			return send_text(c, 405, "use POST\n");
+		return do_decide(s, c, rc);
+	}
+	if (!strcmp(url, "/healthz")) {
+		char why[200];
+		if (ag_dlog_failed(s->log, why, sizeof(why))) {
+			char msg[300];
+			snprintf(msg, sizeof(msg),
+				 "decision log failed, denying all: %s\n", why);
+			return send_text(c, 503, msg);
+		}
+		return send_text(c, 200, "ok\n");
+	}
+	if (!strcmp(url, "/metrics"))
+		return do_metrics(s, c);
+	return send_text(c, 404, "not found\n");
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct server *s = cls;
+	struct req_ctx *rc = *con_cls;
+	(void)c;
+	(void)toe;
+	if (!rc)
+		return;
+	if (rc->counted)
+		__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
+	ag_buf_release(&rc->body);
+	free(rc);
+	*con_cls = NULL;
+}
+
+/* Leaves the request target as sent: routes decode it once, themselves. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+/* ---- start-up ---------------------------------------------------------- */
+
+static int listen_socket(const char *spec, char *shown, size_t shown_len)
+{
+	char host[256];
+	const char *port;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	memset(&ss, 0, sizeof(ss));
+	if (spec[0] == '[') {
+		const char *end = strchr(spec, ']');
+		if (!end || end[1] != ':' || (size_t)(end - spec) > sizeof(host))
+			return -1;
+		memcpy(host, spec + 1, (size_t)(end - spec - 1));
+		host[end - spec - 1] = '\0';
+		port = end + 2;
+	} else {
+		const char *colon = strrchr(spec, ':');
+		if (!colon || (size_t)(colon - spec) >= sizeof(host))
+			return -1;
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+		port = colon + 1;
+	}
+	char *endp;
+	errno = 0;
+	long pn = strtol(port, &endp, 10);
+	if (!*port || *endp || errno || pn < 0 || pn > 65535)
+		return -1;
+	struct sockaddr_in *in = (void *)&ss;
+	struct sockaddr_in6 *in6 = (void *)&ss;
+	if (!host[0] || inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		if (!host[0])
+			in->sin_addr.s_addr = htonl(INADDR_ANY);
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)pn);
+		sl = sizeof(*in);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)pn);
+		sl = sizeof(*in6);
+	} else {
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -2;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024)) {
+		close(fd);
+		return -2;
+	}
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	char a[INET6_ADDRSTRLEN];
+	if (ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+		snprintf(shown, shown_len, "%s:%u", a, ntohs(in->sin_port));
+	} else {
+		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+		snprintf(shown, shown_len, "[%s]:%u", a, ntohs(in6->sin6_port));
+	}
+	return fd;
+}
+
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		say(NULL, "no user '%s'", user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+		say(NULL, "cannot become '%s': %s", user, strerror(errno));
+		return -1;
+	}
+	if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		say(NULL, "could regain root after dropping to '%s'", user);
+		return -1;
+	}
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return 0;
+}
+
+static void default_log_path(const struct ag_server_opts *o, char *buf,
+			     size_t len)
+{
+	if (o->log_path) {
+		ag_strlcpy(buf, o->log_path, len);
+		return;
+	}
+	const char *slash = o->state_path ? strrchr(o->state_path, '/') : NULL;
+	if (slash)
+		snprintf(buf, len, "%.*s/aalgate-decisions.jsonl",
+			 (int)(slash - o->state_path), o->state_path);
+	else
+		ag_strlcpy(buf, "aalgate-decisions.jsonl", len);
+}
+
+int ag_server_run(const struct ag_server_opts *o)
+{
+	struct server s;
+	struct ag_error err;
+	struct MHD_Daemon *daemon = NULL;
+	int ret = 2, fd = -1;
+	char shown[80], log_path[4096];
+	sigset_t set;
+
+	memset(&s, 0, sizeof(s));
+	s.o = o;
+	pthread_mutex_init(&s.lock, NULL);
+	ag_error_init(&err);
+
+	/* Signals are taken by sigwait below, never by a worker. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	uint8_t rnd[5];
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+		say(NULL, "no randomness for decision ids");
+		goto out;
+	}
+	snprintf(s.id_prefix, sizeof(s.id_prefix), "%02x%02x%02x%02x%02x",
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4]);
+
+	if (!(s.cur = gen_load(o->policy_path, &err))) {
+		say(NULL, "%s", err.msg);
+		goto out;
+	}
+	s.metrics = ag_metrics_new();
+	s.sessions = ag_sessions_new(SESSIONS_CAPACITY);
+	if (!s.metrics || !s.sessions) {
+		say(NULL, "out of memory");
+		goto out;
+	}
+	default_log_path(o, log_path, sizeof(log_path));
+	if (ag_dlog_open(log_path, &s.log, &err) != AG_OK) {
+		say(NULL, "%s", err.msg);
+		goto out;
+	}
+	if (ag_dlog_repaired_bytes(s.log))
+		say(NULL, "%s: cut %llu bytes of a record torn by a crash "
+			  "(never acknowledged)",
+		    log_path,
+		    (unsigned long long)ag_dlog_repaired_bytes(s.log));
+	fd = listen_socket(o->listen, shown, sizeof(shown));
+	if (fd == -1) {
+		say(NULL, "bad --listen '%s': expected HOST:PORT or [V6]:PORT",
+		    o->listen);
+		goto out;
+	}
+	if (fd < 0) {
+		say(NULL, "cannot listen on %s: %s", o->listen,
+		    strerror(errno));
+		goto out;
+	}
+	daemon = MHD_start_daemon(
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			MHD_USE_POLL | MHD_USE_ITC,
+		0, NULL, NULL, handler, &s, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, o->timeout,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, &s,
+		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
+		MHD_OPTION_END);
+	if (!daemon) {
+		say(NULL, "cannot start the HTTP service on %s", shown);
+		goto out;
+	}
+	fd = -1; /* the daemon owns it now */
+	if (o->user && drop_privileges(o->user) != 0)
+		goto out;
+	say(NULL, "listening on %s, policy %s, decision log %s", shown,
+	    o->policy_path, log_path);
+
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(&s);
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			break;
+		}
+	}
+
+	/* Drain: stop accepting, let requests in flight finish. */
+	say(&s, "draining");
+	MHD_socket lfd = MHD_quiesce_daemon(daemon);
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+	double until = mono() + o->drain;
+	while (__atomic_load_n(&s.in_flight, __ATOMIC_SEQ_CST) > 0 &&
+	       mono() < until) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	ret = __atomic_load_n(&s.in_flight, __ATOMIC_SEQ_CST) ? 1 : 0;
+	if (ret)
+		say(&s, "drain timed out with requests in flight");
+out:
+	if (daemon)
+		MHD_stop_daemon(daemon);
+	if (fd >= 0)
+		close(fd);
+	if (s.log)
+		ag_dlog_close(s.log);
+	if (s.cur)
+		gen_put(&s, s.cur);
+	ag_sessions_free(s.sessions);
+	ag_metrics_free(s.metrics);
+	pthread_mutex_destroy(&s.lock);
+	if (ret == 0)
+		say(NULL, "stopped");
+	return ret;
+}

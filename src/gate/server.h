@@ -1,0 +1,27 @@
+/*
+ * The gate's HTTP service (DESIGN §3.1, §3.5): libmicrohttpd, one thread
+ * per connection, so that a request can wait for its decision log record
+ * to be committed without holding up other connections.
+ */
+#ifndef AG_GATE_SERVER_H
+#define AG_GATE_SERVER_H
+
+#include <stdbool.h>
+
+struct ag_server_opts {
+	const char *policy_path;
+	const char *listen;      /* "127.0.0.1:8750", "[::1]:8750", port 0 ok */
+	const char *state_path;  /* may be NULL */
+	const char *log_path;    /* the decision log; NULL: the default */
+	const char *user;        /* drop to this user after binding; NULL */
+	unsigned max_connections;
+	unsigned timeout;        /* seconds a connection may sit idle */
+	unsigned drain;          /* seconds SIGTERM waits for requests */
+	bool quiet;
+};
+
+/* Runs until SIGTERM or SIGINT; returns an exit status (0 after a clean
+ * drain, 2 when it could not start). */
+int ag_server_run(const struct ag_server_opts *o);
+
+#endif
