@@ -572,6 +572,17 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 	d->workflow = wi;
 	struct ag_workflow w = p->workflows[wi];
 	d->device_required = w.device;
+	/* What the workflow needs, shown in every answer. */
+	if (w.aal >= 0) {
+		d->required.aal = w.aal;
+		d->required.phishing_resistant = w.phishing_resistant;
+		d->required.hardware = w.hardware || w.aal == 3;
+	}
+	struct ag_window win = {0, 0};
+	if (!w.machine) /* a machine's token records no user login */
+		ag_workflow_window(p, &w, &win);
+	d->max_age = win.max_age;
+	d->idle = win.idle;
 
 	/* 1. No token.  2. Invalid token. */
 	if (!claims && tokerr == AG_TOK_OK) {
@@ -617,14 +628,21 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 		w.phishing_resistant = w.phishing_resistant ||
 				       own.phishing_resistant;
 		w.hardware = w.hardware || own.hardware;
-		if (!w.max_age && !w.idle && own.aal >= 1) {
-			struct ag_window win;
-			if (ag_profile_window(p->profile, own.aal, &win) ==
-			    AG_OK) {
-				w.max_age = win.max_age;
-				w.idle = win.idle;
-			}
+		/* The account's level brings its profile window; the
+		 * workflow may only tighten it. */
+		struct ag_window own_win;
+		if (own.aal >= 1 &&
+		    ag_profile_window(p->profile, own.aal, &own_win) == AG_OK) {
+			if (own_win.max_age &&
+			    (!w.max_age || own_win.max_age < w.max_age))
+				w.max_age = own_win.max_age;
+			if (own_win.idle && (!w.idle || own_win.idle < w.idle))
+				w.idle = own_win.idle;
 		}
+		if (!w.machine)
+			ag_workflow_window(p, &w, &win);
+		d->max_age = win.max_age;
+		d->idle = win.idle;
 	}
 	char acr_buf[AG_WWW_AUTH_MAX / 2];
 	const char *acr_values = "";
@@ -657,13 +675,7 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 		}
 	}
 
-	/* 5. Session age and idle time, for people: a machine's token
-	 * records no user authentication. */
-	struct ag_window win = {0, 0};
-	if (!w.machine)
-		ag_workflow_window(p, &w, &win);
-	d->max_age = win.max_age;
-	d->idle = win.idle;
+	/* 5. Session age and idle time. */
 	if (win.max_age) {
 		if (!claims->has_auth_time) {
 			detail(d, "workflow '%s' needs authentication within "

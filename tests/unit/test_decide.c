@@ -97,6 +97,25 @@ static void set_str(char **field, const char *v)
 	*field = v ? strdup(v) : NULL;
 }
 
+static bool level_of(void *ctx, const char *sub, struct ag_assurance *out)
+{
+	(void)ctx;
+	memset(out, 0, sizeof(*out));
+	if (!strcmp(sub, "alice")) {
+		out->aal = 2;
+		out->phishing_resistant = true;
+		return true;
+	}
+	if (!strcmp(sub, "bob")) {
+		out->aal = 3;
+		out->phishing_resistant = out->hardware = true;
+		return true;
+	}
+	return false;
+}
+
+static const struct ag_gate_hooks levels = {.account_level = level_of};
+
 static struct ag_request req_uri(const char *uri)
 {
 	struct ag_request r = {.method = "GET",
@@ -330,6 +349,39 @@ static void test_match_account(void **state)
 	assert_int_equal(d.outcome, AG_DENY);
 	assert_int_equal(d.status, 403);
 	assert_int_equal(d.reasons[0], AG_R_ACCOUNT_LEVEL_UNKNOWN);
+
+	/* Alice's own level is AAL2 phishing-resistant: password + OTP is
+	 * not enough to recover her account, a passkey is. */
+	ag_gate_decide(f->g, &levels, f->s, &r, &f->c, AG_TOK_OK, &d);
+	assert_int_equal(d.outcome, AG_STEP_UP);
+	assert_int_equal(d.reasons[0], AG_R_PHISHING_RESISTANT);
+	assert_int_equal(d.required.aal, 2);
+	assert_true(d.required.phishing_resistant);
+	assert_non_null(strstr(d.www_authenticate, "acr_values=\"phr phrh\""));
+	/* ...and its window is the AAL2 profile's: 24h, 1h idle. */
+	assert_int_equal(d.max_age, 86400);
+	assert_int_equal(d.idle, 3600);
+	set_amr(&f->c, LIST("swk", "user"));
+	ag_gate_decide(f->g, &levels, f->s, &r, &f->c, AG_TOK_OK, &d);
+	assert_int_equal(d.outcome, AG_ALLOW);
+	/* Bob's own level is AAL3: the same token is too weak for him. */
+	set_str(&f->c.sub, "bob");
+	ag_gate_decide(f->g, &levels, f->s, &r, &f->c, AG_TOK_OK, &d);
+	assert_int_equal(d.outcome, AG_STEP_UP);
+	assert_int_equal(d.reasons[0], AG_R_AAL);
+	assert_non_null(strstr(d.www_authenticate, "acr_values=\"phrh\""));
+}
+
+static void test_required_always_shown(void **state)
+{
+	struct fx *f = *state;
+	struct ag_decision d;
+	struct ag_request r = req_uri("/payroll/");
+	ag_gate_decide(f->g, NULL, f->s, &r, NULL, AG_TOK_OK, &d);
+	assert_int_equal(d.reasons[0], AG_R_NO_TOKEN);
+	assert_int_equal(d.required.aal, 2);
+	assert_true(d.required.phishing_resistant);
+	assert_int_equal(d.max_age, 86400);
 }
 
 /* ---- step 5: age and idle ---------------------------------------------- */
@@ -647,6 +699,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_match_account, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_required_always_shown,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle, setup, teardown),
 		cmocka_unit_test(test_sessions_bounded),
