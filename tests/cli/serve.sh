@@ -111,6 +111,36 @@ expect_code big 413
 req unknownwf -X POST --data '{"workflow":"admin"}' "$base/v1/decide"
 expect_body unknownwf '"reasons":["unknown_workflow"]'
 
+# Slow clients are cut off after --timeout; huge headers are refused.
+python3 - "$port" <<'PYEOF' || fail "limits: see above"
+import socket, sys, time
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port), timeout=15)
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")   # never finished
+t0 = time.time()
+try:
+    data = s.recv(100)
+except socket.timeout:
+    data = None
+took = time.time() - t0
+if data is None or took > 9:
+    print("slow client was not cut off (waited %.1fs)" % took); sys.exit(1)
+s = socket.create_connection(("127.0.0.1", port), timeout=15)
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n")
+resp = b""
+try:
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        resp += chunk
+except (socket.timeout, ConnectionResetError, BrokenPipeError):
+    pass
+status = resp.split(b"\r\n", 1)[0]
+if b" 200 " in status:
+    print("a 100 kB header was accepted: %r" % status); sys.exit(1)
+PYEOF
+
 req metrics "$base/metrics"
 expect_code metrics 200
 for m in 'aalgate_decisions_total{workflow="staff",outcome="deny",reason="no_token"} ' \
@@ -164,6 +194,25 @@ n=$(wc -l <decisions.jsonl)
 grep -q "10 records" verify.out || fail "log verify: $(cat verify.out)"
 grep -q "$secret" decisions.jsonl && fail "the token is in the decision log"
 grep -q 'c2lnbmF0dXJlLWJ5dGVz' decisions.jsonl && fail "the token's signature is in the decision log"
+
+# --user: bind, open the log, then run as an unprivileged user.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	"$aalgate" serve -p good.yaml --listen 127.0.0.1:0 --decision-log user.jsonl \
+		--user nobody 2>user.err &
+	pid=$!
+	i=0
+	until grep -q 'listening on' user.err; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || fail "--user: did not start: $(cat user.err)"
+		sleep 0.1
+	done
+	uid=$(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$pid/status")
+	nobody=$(id -u nobody)
+	[ "$uid" = "$nobody$nobody$nobody$nobody" ] || fail "--user nobody: uids are $uid"
+	kill -TERM "$pid"
+	wait "$pid" || fail "--user: exit $?"
+	pid=
+fi
 
 # Bad usage fails before serving.
 "$aalgate" serve -p policy.yaml --listen nonsense 2>bad.err && fail "bad --listen accepted"
