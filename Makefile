@@ -1,5 +1,6 @@
 # The two commands every newcomer runs:
-#   make demo    set up, build, and audit the bundled example estate
+#   make demo    set up, build, audit the bundled example estate and ask
+#                the gate about one request
 #   make check   set up, build, and pass every test (also under ASan+UBSan)
 
 BUILD ?= build
@@ -34,6 +35,10 @@ demo: setup
 	@echo
 	@echo "== aalgate audit ... --explain alice"
 	@$(BUILD)/aalgate audit -p examples/acme/policy.yaml examples/acme/estate.yaml --explain alice || [ $$? -le 1 ]
+	@echo
+	@echo "== aalgate decide -p examples/acme/policy.yaml --format text examples/acme/request-payroll.json"
+	@echo "   (the gate's answer to bob changing bank details after a password and a one-time code)"
+	@$(BUILD)/aalgate decide -p examples/acme/policy.yaml --format text examples/acme/request-payroll.json || [ $$? -le 1 ]
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
