@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "gate/server.h"
@@ -34,6 +35,8 @@ static const char usage_text[] =
 	"      --timeout SECS       idle connection timeout (default 10)\n"
 	"      --drain SECS         how long SIGTERM waits for requests in\n"
 	"                           flight (default 10)\n"
+	"      --threads N          HTTP worker threads (default: one per\n"
+	"                           CPU, at least 2)\n"
 	"  -q, --quiet              log only errors\n"
 	"  -h, --help               this text\n"
 	"\n"
@@ -65,6 +68,7 @@ int cmd_serve(int argc, char **argv)
 		{"max-connections", required_argument, NULL, 'M'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"drain", required_argument, NULL, 'D'},
+		{"threads", required_argument, NULL, 'N'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -73,6 +77,8 @@ int cmd_serve(int argc, char **argv)
 				   .max_connections = 512,
 				   .timeout = 10,
 				   .drain = 10};
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	o.threads = ncpu < 2 ? 2 : ncpu > 64 ? 64 : (unsigned)ncpu;
 	int c;
 
 	opterr = 0;
@@ -109,6 +115,11 @@ int cmd_serve(int argc, char **argv)
 			if (!number(optarg, 0, 3600, &o.drain))
 				return ag_cli_die("serve", "--drain must be "
 					"0..3600 seconds, not '%s'", optarg);
+			break;
+		case 'N':
+			if (!number(optarg, 1, 256, &o.threads))
+				return ag_cli_die("serve", "--threads must be "
+					"1..256, not '%s'", optarg);
 			break;
 		case 'q':
 			o.quiet = true;

@@ -58,12 +58,15 @@
 static const char head_suffix[] = ".head";
 
 struct dlog_req {
-	const char *fields; /* the caller's, valid while it waits */
+	const char *fields; /* the caller's while it waits; else our copy */
 	size_t len;
 	uint64_t seq;
 	ag_code rc;
 	bool done;
 	pthread_cond_t cond;
+	/* Asynchronous appends: called by the writer, then req is freed. */
+	ag_dlog_done_fn done_fn;
+	void *done_arg;
 	struct dlog_req *next;
 };
 
@@ -675,9 +678,17 @@ static void *writer_main(void *arg)
 
 		ag_code rc = failed ? AG_ERR_IO : commit(l, batch, bytes);
 
+		/* Asynchronous callers first, without the lock. */
+		for (struct dlog_req *r = batch; r; r = r->next)
+			if (r->done_fn)
+				r->done_fn(r->done_arg, rc, rc ? 0 : r->seq);
 		pthread_mutex_lock(&l->mu);
 		for (struct dlog_req *r = batch, *next; r; r = next) {
 			next = r->next;
+			if (r->done_fn) {
+				free(r);
+				continue;
+			}
 			r->rc = rc;
 			r->done = true;
 			pthread_cond_signal(&r->cond);
@@ -688,6 +699,41 @@ static void *writer_main(void *arg)
 }
 
 /* ---- the interface ----------------------------------------------------- */
+
+ag_code ag_dlog_append_async(struct ag_dlog *l, const char *fields, size_t len,
+			     ag_dlog_done_fn done, void *arg)
+{
+	if (!l || !done || (!fields && len))
+		return AG_ERR_USAGE;
+	if (len > FIELDS_MAX)
+		return AG_ERR_LIMIT;
+	if (len && (memchr(fields, '\n', len) || memchr(fields, '\0', len)))
+		return AG_ERR_USAGE;
+	struct dlog_req *r = malloc(sizeof(*r) + len);
+	if (!r)
+		return AG_ERR_NOMEM;
+	memset(r, 0, sizeof(*r));
+	char *copy = (char *)(r + 1);
+	if (len)
+		memcpy(copy, fields, len);
+	r->fields = copy;
+	r->len = len;
+	r->rc = AG_ERR_IO;
+	r->done_fn = done;
+	r->done_arg = arg;
+	pthread_mutex_lock(&l->mu);
+	if (l->failed || l->closing) {
+		ag_code rc = l->failed ? AG_ERR_IO : AG_ERR_USAGE;
+		pthread_mutex_unlock(&l->mu);
+		free(r);
+		return rc;
+	}
+	*l->q_tail = r;
+	l->q_tail = &r->next;
+	pthread_cond_signal(&l->work);
+	pthread_mutex_unlock(&l->mu);
+	return AG_OK;
+}
 
 static void dlog_free(struct ag_dlog *l)
 {

@@ -66,10 +66,24 @@ struct server {
 	unsigned in_flight;
 };
 
-/* Per request: the body read so far. */
+enum { ST_NEW = 0, ST_WAITING, ST_LOGGED };
+
+/* Per request: the body read so far, then the decision while its log
+ * record is committed. */
 struct req_ctx {
 	struct ag_buf body;
 	bool counted;
+	int state;      /* ST_*, set by the log's writer thread too */
+	ag_code log_rc;
+	struct MHD_Connection *conn;
+	struct gen *g;  /* held from the decision until the answer is sent */
+	enum ag_endpoint ep;
+	double t0;
+	char id[48];
+	char client[INET6_ADDRSTRLEN];
+	struct ag_decision d;
+	struct ag_claims claims;
+	bool have_claims;
 };
 
 AG_PRINTF(2, 3)
@@ -313,34 +327,21 @@ static void header_safe(char *dst, size_t len, const char *src)
 	dst[o] = '\0';
 }
 
-static enum MHD_Result send_buf(struct MHD_Connection *c, int status,
-				const char *ctype, struct ag_buf *body,
-				const struct ag_decision *d,
-				const struct ag_claims *claims,
-				const char *wf, const char *id)
+static struct MHD_Response *response(struct ag_buf *body)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(
+	return MHD_create_response_from_buffer(
 		body->len, body->data ? body->data : (char *)"",
 		MHD_RESPMEM_MUST_COPY);
+}
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, int status,
+				const char *ctype, struct ag_buf *body)
+{
+	struct MHD_Response *r = response(body);
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", ctype);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
-	if (d && d->www_authenticate[0])
-		MHD_add_response_header(r, "WWW-Authenticate",
-					d->www_authenticate);
-	if (d && id)
-		MHD_add_response_header(r, "X-Aalgate-Decision-Id", id);
-	if (d && d->outcome == AG_ALLOW && claims) {
-		char v[512];
-		header_safe(v, sizeof(v), claims->sub ? claims->sub : "");
-		MHD_add_response_header(r, "X-Aalgate-Subject", v);
-		snprintf(v, sizeof(v), "%d", d->observed.aal);
-		MHD_add_response_header(r, "X-Aalgate-Aal", v);
-		header_safe(v, sizeof(v), wf ? wf : "");
-		MHD_add_response_header(r, "X-Aalgate-Workflow", v);
-		MHD_add_response_header(r, "X-Aalgate-Decision", "allow");
-	}
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -353,47 +354,58 @@ static enum MHD_Result send_text(struct MHD_Connection *c, int status,
 	ag_buf_init(&b, 4096);
 	ag_buf_adds(&b, text);
 	enum MHD_Result r = send_buf(c, status, "text/plain; charset=utf-8",
-				     &b, NULL, NULL, NULL, NULL);
+				     &b);
 	ag_buf_release(&b);
 	return r;
 }
 
-/* Verifies, decides and logs.  On return *claims holds the verified
- * claims when *have_claims. */
-static void evaluate(struct server *s, struct gen *g,
+static const char *workflow_of(const struct gen *g, const struct ag_decision *d)
+{
+	if (d->workflow >= 0 && (size_t)d->workflow < g->policy->n_workflows)
+		return g->policy->workflows[d->workflow].name;
+	return NULL;
+}
+
+/* A deny for a reason outside the decision order (internal, bad request). */
+static void deny_outright(struct ag_decision *d, enum ag_reason r,
+			  const char *why)
+{
+	long wi = d->workflow;
+	memset(d, 0, sizeof(*d));
+	d->outcome = AG_DENY;
+	d->status = 403;
+	d->workflow = wi;
+	d->reasons[0] = r;
+	d->n_reasons = 1;
+	snprintf(d->detail, sizeof(d->detail), "%s", why);
+}
+
+/* Verifies the token and decides. */
+static void evaluate(struct server *s, struct req_ctx *rc,
 		     const struct ag_request *req, const char *token,
-		     bool bad_auth, const struct ag_claims *given,
-		     bool what_if, struct ag_log_ctx *lc,
-		     struct ag_decision *d, struct ag_claims *claims,
-		     bool *have_claims)
+		     bool bad_auth, bool what_if)
 {
 	enum ag_token_error te = AG_TOK_OK;
 	char why[256] = "";
+	struct ag_decision *d = &rc->d;
 
-	*have_claims = false;
-	ag_claims_init(claims);
-	if (given) {
-		if (ag_claims_copy(claims, given) == AG_OK)
-			*have_claims = true;
-		else
-			te = AG_TOK_MALFORMED;
-	} else if (bad_auth) {
+	if (bad_auth) {
 		te = AG_TOK_MALFORMED;
 		ag_strlcpy(why, "Authorization is not one Bearer token",
 			   sizeof(why));
 	} else if (token) {
-		te = ag_verifier_check(g->verifier, token, strlen(token),
-				       req->now, claims, why, sizeof(why));
-		*have_claims = te == AG_TOK_OK;
+		te = ag_verifier_check(rc->g->verifier, token, strlen(token),
+				       req->now, &rc->claims, why, sizeof(why));
+		rc->have_claims = te == AG_TOK_OK;
 	}
-	ag_gate_decide(g->gate, &s->hooks, what_if ? NULL : s->sessions, req,
-		       *have_claims ? claims : NULL, te, d);
-	if (te != AG_TOK_OK && why[0])
-		snprintf(d->detail, sizeof(d->detail), "%s", why);
-	if (d->www_authenticate[0] && te != AG_TOK_OK) {
-		/* Re-word the challenge with the verifier's detail. */
+	ag_gate_decide(rc->g->gate, &s->hooks, what_if ? NULL : s->sessions,
+		       req, rc->have_claims ? &rc->claims : NULL, te, d);
+	if (te != AG_TOK_OK && why[0]) {
+		/* The verifier's detail is better than the token error's
+		 * name; say it in the challenge too. */
 		char desc[256];
 		size_t o = 0;
+		snprintf(d->detail, sizeof(d->detail), "%s", why);
 		for (const char *p = d->detail; *p && o + 1 < sizeof(desc); p++)
 			desc[o++] = (*p == '"' || *p == '\\' ||
 				     (unsigned char)*p < 0x20 ||
@@ -406,36 +418,98 @@ static void evaluate(struct server *s, struct gen *g,
 			 "error_description=\"%s\"",
 			 desc);
 	}
-
-	struct ag_buf f;
-	ag_buf_init(&f, 60000);
-	lc->what_if = what_if;
-	ag_code rc = ag_decision_log_fields(g->policy, d,
-					    *have_claims ? claims : NULL, lc,
-					    &f);
-	if (rc == AG_OK)
-		rc = ag_dlog_append(s->log, f.data, f.len, NULL);
-	ag_buf_release(&f);
-	if (rc != AG_OK) {
-		ag_metrics_inc(s->metrics, AG_C_LOG_ERRORS);
-		long wi = d->workflow;
-		memset(d, 0, sizeof(*d));
-		d->outcome = AG_DENY;
-		d->status = 403;
-		d->workflow = wi;
-		d->reasons[0] = AG_R_INTERNAL;
-		d->n_reasons = 1;
-		snprintf(d->detail, sizeof(d->detail),
-			 "the decision could not be logged: %s",
-			 ag_strerror(rc));
-	}
 }
 
-static const char *workflow_of(const struct gen *g, const struct ag_decision *d)
+/* The decision log's writer calls this once the record is on disk (or
+ * cannot be): the answer may go out now. */
+static void logged(void *arg, ag_code code, uint64_t seq)
 {
-	if (d->workflow >= 0 && (size_t)d->workflow < g->policy->n_workflows)
-		return g->policy->workflows[d->workflow].name;
-	return NULL;
+	struct req_ctx *rc = arg;
+	(void)seq;
+	rc->log_rc = code;
+	__atomic_store_n(&rc->state, ST_LOGGED, __ATOMIC_RELEASE);
+	MHD_resume_connection(rc->conn);
+}
+
+/* Logs the decision in rc and suspends the connection until the record is
+ * durable.  The handler runs again then, and answers (finish). */
+static enum MHD_Result log_then_answer(struct server *s, struct req_ctx *rc,
+				       struct MHD_Connection *c,
+				       const struct ag_log_ctx *lc)
+{
+	struct ag_buf f;
+	ag_buf_init(&f, AG_DLOG_RECORD_MAX - 256);
+	ag_code code = ag_decision_log_fields(
+		rc->g->policy, &rc->d, rc->have_claims ? &rc->claims : NULL,
+		lc, &f);
+	rc->conn = c;
+	rc->state = ST_WAITING;
+	MHD_suspend_connection(c);
+	if (code == AG_OK)
+		code = ag_dlog_append_async(s->log, f.data, f.len, logged, rc);
+	ag_buf_release(&f);
+	if (code != AG_OK) {
+		rc->log_rc = code;
+		__atomic_store_n(&rc->state, ST_LOGGED, __ATOMIC_RELEASE);
+		MHD_resume_connection(c);
+	}
+	return MHD_YES;
+}
+
+/* Sends the answer for a logged decision. */
+static enum MHD_Result finish(struct server *s, struct req_ctx *rc,
+			      struct MHD_Connection *c)
+{
+	struct ag_decision *d = &rc->d;
+	struct gen *g = rc->g;
+
+	if (rc->log_rc != AG_OK) {
+		char why[200];
+		ag_metrics_inc(s->metrics, AG_C_LOG_ERRORS);
+		snprintf(why, sizeof(why),
+			 "the decision could not be logged: %s",
+			 ag_strerror(rc->log_rc));
+		deny_outright(d, AG_R_INTERNAL, why);
+		rc->have_claims = false;
+	}
+	const char *wf = workflow_of(g, d);
+	const struct ag_claims *cl = rc->have_claims ? &rc->claims : NULL;
+	struct ag_buf body;
+	ag_buf_init(&body, 64 * 1024);
+	/* An allow needs no body: the proxy only reads the headers, and an
+	 * empty answer lets it keep the connection. */
+	if (rc->ep == AG_EP_DECIDE || d->outcome != AG_ALLOW)
+		ag_decision_json(g->policy, d, cl, rc->id, &body);
+	struct MHD_Response *r = response(&body);
+	ag_buf_release(&body);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (rc->ep == AG_EP_AUTHZ) {
+		if (d->www_authenticate[0])
+			MHD_add_response_header(r, "WWW-Authenticate",
+						d->www_authenticate);
+		MHD_add_response_header(r, "X-Aalgate-Decision-Id", rc->id);
+		if (d->outcome == AG_ALLOW && cl) {
+			char v[512];
+			header_safe(v, sizeof(v), cl->sub ? cl->sub : "");
+			MHD_add_response_header(r, "X-Aalgate-Subject", v);
+			snprintf(v, sizeof(v), "%d", d->observed.aal);
+			MHD_add_response_header(r, "X-Aalgate-Aal", v);
+			header_safe(v, sizeof(v), wf ? wf : "");
+			MHD_add_response_header(r, "X-Aalgate-Workflow", v);
+			MHD_add_response_header(r, "X-Aalgate-Decision",
+						"allow");
+		}
+	}
+	/* /v1/decide: the decision is the body; the status says the call
+	 * worked. */
+	unsigned status = rc->ep == AG_EP_DECIDE ? 200u : (unsigned)d->status;
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	ag_metrics_decision(s->metrics, rc->ep, wf, d, mono() - rc->t0);
+	return ret;
 }
 
 static const char *const forwarded_request_headers[] = {
@@ -443,19 +517,16 @@ static const char *const forwarded_request_headers[] = {
 	"X-Forwarded-Uri",  "X-Forwarded-Method", "X-Forwarded-Host", NULL};
 
 static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
-				const char *url, const char *method)
+				struct req_ctx *rc, const char *url,
+				const char *method)
 {
-	double t0 = mono();
-	struct gen *g = gen_get(s);
-	const struct ag_policy *p = g->policy;
-	char peer[INET6_ADDRSTRLEN] = "", client[INET6_ADDRSTRLEN] = "";
-	char id[48], path[AG_PATH_MAX];
+	const struct ag_policy *p = rc->g->policy;
+	char peer[INET6_ADDRSTRLEN] = "";
+	char path[AG_PATH_MAX];
 	struct ag_request req = {0};
-	struct ag_decision d;
-	struct ag_claims claims;
-	bool have_claims = false, bad_auth = false;
+	bool bad_auth = false;
 
-	next_id(s, id, sizeof(id));
+	rc->ep = AG_EP_AUTHZ;
 	peer_text(c, peer, sizeof(peer));
 	bool trust = trusted(p, peer);
 	/* Envoy sends the original path after the prefix. */
@@ -477,11 +548,11 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 		if ((v = header(c, "X-Original-Host")) ||
 		    (v = header(c, "X-Forwarded-Host")))
 			req.host = v;
-		if ((v = header(c, "X-Forwarded-For"))) {
-			req.ip = client_from_xff(p, v, client, sizeof(client))
-					 ? client
+		if ((v = header(c, "X-Forwarded-For")))
+			req.ip = client_from_xff(p, v, rc->client,
+						 sizeof(rc->client))
+					 ? rc->client
 					 : NULL;
-		}
 		if (p->device_header)
 			req.device = header(c, p->device_header);
 	} else {
@@ -494,82 +565,53 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 	}
 	if (!ag_path_normalize(req.uri, path, sizeof(path)))
 		ag_strlcpy(path, "(invalid)", sizeof(path));
-	struct ag_log_ctx lc = {.decision_id = id,
+	struct ag_log_ctx lc = {.decision_id = rc->id,
 				.time_ms = wall_ms(),
 				.ip = req.ip,
 				.method = req.method,
 				.host = req.host,
 				.path = path};
 	if (refuse) {
+		char why[200];
 		ag_metrics_inc(s->metrics, AG_C_UNTRUSTED_FORWARDED);
-		memset(&d, 0, sizeof(d));
-		d.outcome = AG_DENY;
-		d.status = 403;
-		d.workflow = -1;
-		d.reasons[0] = AG_R_BAD_REQUEST;
-		d.n_reasons = 1;
-		snprintf(d.detail, sizeof(d.detail),
+		snprintf(why, sizeof(why),
 			 "forwarded request headers from %s, which is not in "
 			 "trusted_proxies",
 			 peer[0] ? peer : "an unknown peer");
-		ag_claims_init(&claims);
-		struct ag_buf f;
-		ag_buf_init(&f, 60000);
-		if (ag_decision_log_fields(p, &d, NULL, &lc, &f) != AG_OK ||
-		    ag_dlog_append(s->log, f.data, f.len, NULL) != AG_OK)
-			ag_metrics_inc(s->metrics, AG_C_LOG_ERRORS);
-		ag_buf_release(&f);
+		rc->d.workflow = -1;
+		deny_outright(&rc->d, AG_R_BAD_REQUEST, why);
 	} else {
 		const char *tok = bearer(c, &bad_auth);
-		evaluate(s, g, &req, tok, bad_auth, NULL, false, &lc, &d,
-			 &claims, &have_claims);
+		evaluate(s, rc, &req, tok, bad_auth, false);
 	}
-
-	struct ag_buf body;
-	ag_buf_init(&body, 64 * 1024);
-	ag_decision_json(p, &d, have_claims ? &claims : NULL, id, &body);
-	const char *wf = workflow_of(g, &d);
-	enum MHD_Result ret = send_buf(c, d.status, "application/json", &body,
-				       &d, have_claims ? &claims : NULL, wf,
-				       id);
-	ag_buf_release(&body);
-	ag_metrics_decision(s->metrics, AG_EP_AUTHZ, wf, &d, mono() - t0);
-	ag_claims_release(&claims);
-	gen_put(s, g);
-	return ret;
+	return log_then_answer(s, rc, c, &lc);
 }
 
 static enum MHD_Result do_decide(struct server *s, struct MHD_Connection *c,
 				 struct req_ctx *rc)
 {
-	double t0 = mono();
-	struct gen *g = gen_get(s);
-	const struct ag_policy *p = g->policy;
+	const struct ag_policy *p = rc->g->policy;
 	struct ag_api_request ar;
-	char err[300], id[48], peer[INET6_ADDRSTRLEN] = "";
-	enum MHD_Result ret;
+	char err[300], peer[INET6_ADDRSTRLEN] = "";
 
+	rc->ep = AG_EP_DECIDE;
 	if (rc->body.failed) {
 		ag_metrics_inc(s->metrics, AG_C_BAD_REQUESTS);
-		gen_put(s, g);
 		return send_text(c, 413, "request body too large\n");
 	}
 	if (ag_api_request_parse(rc->body.data ? rc->body.data : "",
 				 rc->body.len, false, p->device_claim, &ar,
 				 err, sizeof(err)) != AG_OK) {
 		ag_metrics_inc(s->metrics, AG_C_BAD_REQUESTS);
-		gen_put(s, g);
 		struct ag_buf b;
 		ag_buf_init(&b, 4096);
 		ag_buf_adds(&b, "{\"error\":");
 		ag_buf_json_str(&b, err);
 		ag_buf_adds(&b, "}\n");
-		ret = send_buf(c, 400, "application/json", &b, NULL, NULL,
-			       NULL, NULL);
+		enum MHD_Result ret = send_buf(c, 400, "application/json", &b);
 		ag_buf_release(&b);
 		return ret;
 	}
-	next_id(s, id, sizeof(id));
 	peer_text(c, peer, sizeof(peer));
 	struct ag_request req = {.workflow = ar.workflow,
 				 .method = ar.method,
@@ -582,29 +624,16 @@ static enum MHD_Result do_decide(struct server *s, struct MHD_Connection *c,
 	char path[AG_PATH_MAX] = "";
 	if (ar.uri && !ag_path_normalize(ar.uri, path, sizeof(path)))
 		ag_strlcpy(path, "(invalid)", sizeof(path));
-	struct ag_log_ctx lc = {.decision_id = id,
+	struct ag_log_ctx lc = {.decision_id = rc->id,
 				.time_ms = wall_ms(),
 				.ip = ar.ip ? ar.ip : peer,
 				.method = ar.method,
 				.host = ar.host,
-				.path = ar.uri ? path : NULL};
-	struct ag_decision d;
-	struct ag_claims claims;
-	bool have_claims;
-	evaluate(s, g, &req, ar.token, false, NULL, ar.has_now, &lc, &d,
-		 &claims, &have_claims);
-	struct ag_buf body;
-	ag_buf_init(&body, 64 * 1024);
-	ag_decision_json(p, &d, have_claims ? &claims : NULL, id, &body);
-	/* The decision is the body; the HTTP status says the call worked. */
-	ret = send_buf(c, 200, "application/json", &body, NULL, NULL, NULL,
-		       NULL);
-	ag_buf_release(&body);
-	ag_metrics_decision(s->metrics, AG_EP_DECIDE, workflow_of(g, &d), &d,
-			    mono() - t0);
-	ag_claims_release(&claims);
+				.path = ar.uri ? path : NULL,
+				.what_if = ar.has_now};
+	evaluate(s, rc, &req, ar.token, false, ar.has_now);
+	enum MHD_Result ret = log_then_answer(s, rc, c, &lc);
 	ag_api_request_release(&ar);
-	gen_put(s, g);
 	return ret;
 }
 
@@ -617,9 +646,8 @@ static enum MHD_Result do_metrics(struct server *s, struct MHD_Connection *c)
 	struct ag_buf b;
 	ag_buf_init(&b, 4u * 1024u * 1024u);
 	ag_metrics_render(s->metrics, &vs, &b);
-	enum MHD_Result r =
-		send_buf(c, 200, "text/plain; version=0.0.4; charset=utf-8",
-			 &b, NULL, NULL, NULL, NULL);
+	enum MHD_Result r = send_buf(
+		c, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 	ag_buf_release(&b);
 	return r;
 }
@@ -637,11 +665,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		if (!(rc = calloc(1, sizeof(*rc))))
 			return MHD_NO;
 		ag_buf_init(&rc->body, AG_API_BODY_MAX);
+		ag_claims_init(&rc->claims);
+		rc->t0 = mono();
 		*con_cls = rc;
 		__atomic_add_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
 		rc->counted = true;
 		return MHD_YES;
 	}
+	int state = __atomic_load_n(&rc->state, __ATOMIC_ACQUIRE);
+	if (state == ST_LOGGED)
+		return finish(s, rc, c);
+	if (state == ST_WAITING)
+		return MHD_YES; /* resumed early: keep waiting */
 	if (*upload_size) {
 		if (!rc->body.failed)
 			ag_buf_add(&rc->body, upload, *upload_size);
@@ -649,12 +684,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		return MHD_YES;
 	}
 
-	if (!strcmp(url, "/v1/authz") || !strncmp(url, "/v1/authz/", 10))
-		return do_authz(s, c, url, method);
-	if (!strcmp(url, "/v1/decide")) {
-		if (strcmp(method, "POST") != 0)
-			return send_text(c, 405, "use POST\n");
-		return do_decide(s, c, rc);
+	bool authz = !strcmp(url, "/v1/authz") ||
+		     !strncmp(url, "/v1/authz/", 10);
+	bool decide = !strcmp(url, "/v1/decide");
+	if (decide && strcmp(method, "POST") != 0)
+		return send_text(c, 405, "use POST\n");
+	if (authz || decide) {
+		rc->g = gen_get(s);
+		next_id(s, rc->id, sizeof(rc->id));
+		return authz ? do_authz(s, c, rc, url, method)
+			     : do_decide(s, c, rc);
 	}
 	if (!strcmp(url, "/healthz")) {
 		char why[200];
@@ -680,9 +719,12 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (!rc)
 		return;
+	if (rc->g)
+		gen_put(s, rc->g);
+	ag_claims_release(&rc->claims);
+	ag_buf_release(&rc->body);
 	if (rc->counted)
 		__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
-	ag_buf_release(&rc->body);
 	free(rc);
 	*con_cls = NULL;
 }
@@ -860,15 +902,15 @@ int ag_server_run(const struct ag_server_opts *o)
 		goto out;
 	}
 	daemon = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			MHD_USE_POLL | MHD_USE_ITC,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
 		0, NULL, NULL, handler, &s, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_THREAD_POOL_SIZE, o->threads,
 		MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, o->timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, &s,
 		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-		MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
 		MHD_OPTION_END);
 	if (!daemon) {
 		say(NULL, "cannot start the HTTP service on %s", shown);

@@ -1,7 +1,7 @@
 /*
- * The gate's HTTP service (DESIGN §3.1, §3.5): libmicrohttpd, one thread
- * per connection, so that a request can wait for its decision log record
- * to be committed without holding up other connections.
+ * The gate's HTTP service (DESIGN §3.1, §3.5): libmicrohttpd with a pool of
+ * epoll threads.  A request waits for its decision log record to be
+ * committed suspended, not in a thread, so other connections go on.
  */
 #ifndef AG_GATE_SERVER_H
 #define AG_GATE_SERVER_H
@@ -17,6 +17,7 @@ struct ag_server_opts {
 	unsigned max_connections;
 	unsigned timeout;        /* seconds a connection may sit idle */
 	unsigned drain;          /* seconds SIGTERM waits for requests */
+	unsigned threads;        /* HTTP worker threads */
 	bool quiet;
 };
 
