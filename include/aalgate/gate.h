@@ -107,6 +107,13 @@ struct ag_verifier_stats {
 AG_API void ag_verifier_stats(struct ag_verifier *v,
 			      struct ag_verifier_stats *out);
 
+/* ---- tokens: benchmarking ---------------------------------------------- */
+
+/* Turns the cache of verified tokens on (the default) or off.  With the
+ * cache off every check verifies the signature, as bench/verify measures;
+ * the statistics then count neither hits nor misses. */
+AG_API void ag_verifier_set_cache(struct ag_verifier *v, bool on);
+
 /* ---- decisions --------------------------------------------------------- */
 
 enum ag_outcome {
@@ -121,6 +128,7 @@ AG_API const char *ag_outcome_name(enum ag_outcome o);
 enum ag_reason {
 	AG_R_NONE = 0,
 	AG_R_INTERNAL,          /* an internal error: fail closed */
+	AG_R_BAD_REQUEST,       /* the request target is not a valid path */
 	AG_R_NO_ROUTE,          /* no route matched and no default_workflow */
 	AG_R_UNKNOWN_WORKFLOW,  /* the request named a workflow that is not there */
 	AG_R_NO_TOKEN,
@@ -260,6 +268,42 @@ struct ag_dlog_verify {
 AG_API ag_code ag_dlog_verify_file(const char *path,
 				   struct ag_dlog_verify *res,
 				   struct ag_error *err);
+
+/* ---- the decision log: limits and state -------------------------------- */
+
+/* The longest record line, without its newline.  ag_dlog_append refuses
+ * fields longer than AG_DLOG_RECORD_MAX - 128 bytes (AG_ERR_LIMIT), and
+ * fields that would not make a valid record (AG_ERR_USAGE): a newline or
+ * NUL, text that is not the members of a JSON object, a repeated key, or
+ * a "seq" or "prev" of their own.  ag_dlog_verify_file reports a longer
+ * line as bad. */
+#define AG_DLOG_RECORD_MAX 65536
+
+/* ag_dlog_close writes and syncs whatever is queued, then stops the
+ * writer; call it once every append has returned. */
+
+/* How many bytes of a torn last line ag_dlog_open cut off (0 if none), so
+ * that the caller can say so. */
+AG_API uint64_t ag_dlog_repaired_bytes(const struct ag_dlog *l);
+
+/* True once a write or sync has failed: every append since returns
+ * AG_ERR_IO, for good.  why (may be NULL) receives the first failure, for
+ * example "FILE: cannot write the decision log: No space left on device".
+ * A NULL log counts as failed. */
+AG_API bool ag_dlog_failed(struct ag_dlog *l, char *why, size_t len);
+
+/* Called by the log's writer once a record is durable (rc AG_OK, with its
+ * seq) or can never be (an error).  It must not block or append. */
+typedef void (*ag_dlog_done_fn)(void *arg, ag_code rc, uint64_t seq);
+
+/* Appends one record without waiting: the fields are copied and done is
+ * called from the writer thread after the batch's fdatasync.  For callers
+ * that build fields themselves: only newline and NUL are checked here,
+ * not the JSON (ag_dlog_append checks that).  On an error return done is
+ * never called. */
+AG_API ag_code ag_dlog_append_async(struct ag_dlog *l, const char *fields,
+				    size_t len, ag_dlog_done_fn done,
+				    void *arg);
 
 #ifdef __cplusplus
 }

@@ -19,8 +19,13 @@
 # build-fuzz only).  Crashes, leaks, timeouts and out-of-memory inputs are
 # written to build-fuzz/artifacts/TARGET/ and make the script exit 1.
 #
+# fuzz_jwt feeds each input as a token to the verifier (and to the claims
+# reader); its corpus, build-fuzz/corpus-jwt, is seeded from
+# tests/fuzz/seeds-jwt.  fuzz_jwks feeds it to the JWK set parser; its
+# corpus, build-fuzz/corpus-jwks, is seeded from tests/fuzz/seeds-jwks.
+#
 # Environment: CC (default clang), JOBS (build parallelism, default 2),
-# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak").
+# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks").
 set -eu
 
 secs=${1:-60}
@@ -35,7 +40,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 build="build-fuzz"
 cc=${CC:-clang}
-targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak"}
+targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks"}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "fuzz: '$cc' not found; libFuzzer needs clang" >&2
@@ -120,6 +125,30 @@ while IFS= read -r f; do
 	nkc=$((nkc + 1))
 done <"$list"
 echo "fuzz: $nkc Keycloak realm exports for fuzz_keycloak"
+
+# The decision log verifier's corpus: small logs, some with a head file
+# (an input starting with 'H' carries FILE.head up to its first newline;
+# see fuzz_dlog.c).
+mkdir -p "$build/corpus-dlog"
+find tests/fuzz/seeds-dlog -type f | sort >"$list"
+ndlog=0
+while IFS= read -r f; do
+	cp "$f" "$build/corpus-dlog/$(sha1sum <"$f" | cut -d' ' -f1)"
+	ndlog=$((ndlog + 1))
+done <"$list"
+echo "fuzz: $ndlog decision logs for fuzz_dlog"
+
+# The token verifier's corpora: tokens, and JWK sets.
+for kind in jwt jwks; do
+	mkdir -p "$build/corpus-$kind"
+	find "tests/fuzz/seeds-$kind" -type f | sort >"$list"
+	nk=0
+	while IFS= read -r f; do
+		cp "$f" "$build/corpus-$kind/$(sha1sum <"$f" | cut -d' ' -f1)"
+		nk=$((nk + 1))
+	done <"$list"
+	echo "fuzz: $nk seeds for fuzz_$kind"
+done
 rm -f "$list"
 
 status=0
@@ -129,6 +158,9 @@ for t in $targets; do
 	fuzz_estate) corpus=$build/corpus-estate ;;
 	fuzz_aws) corpus=$build/corpus-aws ;;
 	fuzz_keycloak) corpus=$build/corpus-keycloak ;;
+	fuzz_dlog) corpus=$build/corpus-dlog ;;
+	fuzz_jwt) corpus=$build/corpus-jwt ;;
+	fuzz_jwks) corpus=$build/corpus-jwks ;;
 	*) corpus=$build/corpus-$t && mkdir -p "$corpus" ;;
 	esac
 	art=$build/artifacts/$t
