@@ -23,9 +23,12 @@
 # reader); its corpus, build-fuzz/corpus-jwt, is seeded from
 # tests/fuzz/seeds-jwt.  fuzz_jwks feeds it to the JWK set parser; its
 # corpus, build-fuzz/corpus-jwks, is seeded from tests/fuzz/seeds-jwks.
+# fuzz_decide feeds it to the decision API's request parser, then decides
+# and renders the answer and the log record; its corpus,
+# build-fuzz/corpus-decide, is seeded from tests/fuzz/seeds-decide.
 #
 # Environment: CC (default clang), JOBS (build parallelism, default 2),
-# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks").
+# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide").
 set -eu
 
 secs=${1:-60}
@@ -40,7 +43,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 build="build-fuzz"
 cc=${CC:-clang}
-targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks"}
+targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide"}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "fuzz: '$cc' not found; libFuzzer needs clang" >&2
@@ -138,8 +141,9 @@ while IFS= read -r f; do
 done <"$list"
 echo "fuzz: $ndlog decision logs for fuzz_dlog"
 
-# The token verifier's corpora: tokens, and JWK sets.
-for kind in jwt jwks; do
+# The token verifier's corpora (tokens, JWK sets) and the decision API's
+# (request bodies).
+for kind in jwt jwks decide; do
 	mkdir -p "$build/corpus-$kind"
 	find "tests/fuzz/seeds-$kind" -type f | sort >"$list"
 	nk=0
@@ -161,6 +165,7 @@ for t in $targets; do
 	fuzz_dlog) corpus=$build/corpus-dlog ;;
 	fuzz_jwt) corpus=$build/corpus-jwt ;;
 	fuzz_jwks) corpus=$build/corpus-jwks ;;
+	fuzz_decide) corpus=$build/corpus-decide ;;
 	*) corpus=$build/corpus-$t && mkdir -p "$corpus" ;;
 	esac
 	art=$build/artifacts/$t
