@@ -56,8 +56,12 @@ check: test asan
 	@echo "make check: all tests passed (release and ASan+UBSan builds)"
 
 bench: build
+	@sh scripts/setup --bench
 	@sh bench/audit-scale
 	@sh bench/keycloak-scale
+	@sh bench/decide
+	@sh bench/verify
+	@sh bench/forward-auth
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
