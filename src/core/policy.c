@@ -689,6 +689,30 @@ static ag_code load_assurance(struct loader *l, const struct ag_ynode *n,
 	return AG_OK;
 }
 
+/* A file named in the policy: a relative path is taken from the policy
+ * file's folder, so that the policy means the same from any working
+ * directory. */
+static ag_code dup_path(struct loader *l, const struct ag_ynode *n,
+			const char *what, char **out)
+{
+	ag_code rc = dup_str(l, n, what, out);
+	if (rc || (*out)[0] == '/')
+		return rc;
+	const char *file = l->p->file;
+	const char *slash = file ? strrchr(file, '/') : NULL;
+	if (!slash)
+		return AG_OK;
+	size_t dl = (size_t)(slash - file) + 1, nl = strlen(*out);
+	char *joined = malloc(dl + nl + 1);
+	if (!joined)
+		return nomem(l);
+	memcpy(joined, file, dl);
+	memcpy(joined + dl, *out, nl + 1);
+	free(*out);
+	*out = joined;
+	return AG_OK;
+}
+
 static ag_code load_issuer(struct loader *l, const struct ag_ynode *n)
 {
 	struct ag_yreader *r = l->r;
@@ -715,14 +739,14 @@ static ag_code load_issuer(struct loader *l, const struct ag_ynode *n)
 			rc = str_list(l, val, "audiences", &is->audiences,
 				      &is->n_audiences);
 		else if (!strcmp(k, "jwks_file"))
-			rc = dup_str(l, val, "jwks_file", &is->jwks_file);
+			rc = dup_path(l, val, "jwks_file", &is->jwks_file);
 		else if (!strcmp(k, "jwks_uri"))
 			rc = dup_str(l, val, "jwks_uri", &is->jwks_uri);
 		else if (!strcmp(k, "clock_skew"))
 			rc = ag_ynode_duration(r, val, "clock_skew",
 					       &is->clock_skew);
 		else if (!strcmp(k, "jwks_ca_file"))
-			rc = dup_str(l, val, "jwks_ca_file", &is->jwks_ca_file);
+			rc = dup_path(l, val, "jwks_ca_file", &is->jwks_ca_file);
 		else if (!strcmp(k, "jwks_max_age"))
 			rc = ag_ynode_duration(r, val, "jwks_max_age",
 					       &is->jwks_max_age);

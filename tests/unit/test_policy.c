@@ -757,6 +757,33 @@ static void test_workflow_satisfied(void **state)
 	ag_policy_free(p);
 }
 
+/* Files named by the policy are found beside it, not in the working
+ * directory; absolute paths stay as written. */
+static void test_paths_relative_to_policy(void **state)
+{
+	static const char y[] =
+		"issuers:\n"
+		"  - { iss: a, jwks_file: keys/a.json }\n"
+		"  - { iss: b, jwks_file: /srv/b.json }\n"
+		"  - { iss: c, jwks_uri: \"https://c.example/jwks\",\n"
+		"      jwks_ca_file: ca.pem }\n";
+	struct ag_policy *p = NULL;
+	struct ag_error err;
+	(void)state;
+	ag_error_init(&err);
+	assert_int_equal(ag_policy_load_buffer("/etc/aalgate/policy.yaml", y,
+					       strlen(y), &p, &err),
+			 AG_OK);
+	assert_string_equal(p->issuers[0].jwks_file,
+			    "/etc/aalgate/keys/a.json");
+	assert_string_equal(p->issuers[1].jwks_file, "/srv/b.json");
+	assert_string_equal(p->issuers[2].jwks_ca_file, "/etc/aalgate/ca.pem");
+	ag_policy_free(p);
+	p = policy_ok(y); /* "policy.yaml": the working directory */
+	assert_string_equal(p->issuers[0].jwks_file, "keys/a.json");
+	ag_policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -779,6 +806,7 @@ int main(void)
 		cmocka_unit_test(test_policy_load_file),
 		cmocka_unit_test(test_workflow_satisfied),
 		cmocka_unit_test(test_custom_alone_zero),
+		cmocka_unit_test(test_paths_relative_to_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
