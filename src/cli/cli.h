@@ -24,6 +24,8 @@ int cmd_policy(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_decide(int argc, char **argv);
 int cmd_log(int argc, char **argv);
+int cmd_enroll(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
 
 /* "aalgate CMD: message" on stderr; returns AG_EXIT_USAGE. */
 int ag_cli_die(const char *cmd, const char *fmt, ...)

@@ -25,6 +25,10 @@ static const struct ag_cmd commands[] = {
 	{"decide", cmd_decide,
 	 "decide one request offline, as the gate would"},
 	{"log", cmd_log, "verify a decision log's hash chain"},
+	{"enroll", cmd_enroll,
+	 "record an account's authenticators in the state store"},
+	{"recover", cmd_recover,
+	 "check recovery evidence against the account's own level"},
 };
 
 static void usage(FILE *f)

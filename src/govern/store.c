@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int ag_placeholder_store;
