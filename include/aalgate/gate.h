@@ -298,7 +298,7 @@ typedef void (*ag_dlog_done_fn)(void *arg, ag_code rc, uint64_t seq);
 
 /* Appends one record without waiting: the fields are copied and done is
  * called from the writer thread after the batch's fdatasync.  For callers
- * that build fields themselves: only newline and NUL are checked here,
+ * that build fields themselves: newline, NUL and UTF-8 are checked here,
  * not the JSON (ag_dlog_append checks that).  On an error return done is
  * never called. */
 AG_API ag_code ag_dlog_append_async(struct ag_dlog *l, const char *fields,

@@ -436,39 +436,49 @@ out:
 	return rc;
 }
 
-bool ag_utf8_valid(const char *str, size_t n)
+size_t ag_utf8_seq(const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
+	size_t need;
+	uint32_t cp;
+
+	if (n == 0)
+		return 0;
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xE0) == 0xC0) {
+		need = 1;
+		cp = c & 0x1F;
+	} else if ((c & 0xF0) == 0xE0) {
+		need = 2;
+		cp = c & 0x0F;
+	} else if ((c & 0xF8) == 0xF0) {
+		need = 3;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t k = 1; k <= need; k++) {
+		if (k >= n || (s[k] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3F);
+	}
+	if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) ||
+	    (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return need + 1;
+}
+
+bool ag_utf8_valid(const char *str, size_t n)
+{
 	size_t i = 0;
 	while (i < n) {
-		unsigned c = s[i];
-		size_t need;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xE0) == 0xC0) {
-			need = 1;
-			cp = c & 0x1F;
-		} else if ((c & 0xF0) == 0xE0) {
-			need = 2;
-			cp = c & 0x0F;
-		} else if ((c & 0xF8) == 0xF0) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
+		size_t k = ag_utf8_seq(str + i, n - i);
+		if (!k)
 			return false;
-		}
-		for (size_t k = 1; k <= need; k++) {
-			if (i + k >= n || (s[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) ||
-		    (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-		    (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += need + 1;
+		i += k;
 	}
 	return true;
 }

@@ -90,6 +90,11 @@ const char *ag_suggest_best(const struct ag_suggest *s);
 ag_code ag_read_file(const char *path, size_t cap, char **out, size_t *len,
 		     struct ag_error *err);
 
+/* The length of the valid UTF-8 sequence that starts s (at most n bytes
+ * long), or 0 when s does not start with one (overlong forms and
+ * surrogates are invalid). */
+size_t ag_utf8_seq(const char *s, size_t n);
+
 /* True when s is valid UTF-8 of length n. */
 bool ag_utf8_valid(const char *s, size_t n);
 

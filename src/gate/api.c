@@ -182,21 +182,38 @@ out:
 	return rc;
 }
 
+/* Always valid JSON in valid UTF-8: a byte that does not start a valid
+ * UTF-8 sequence (request paths and claims can hold anything, and a cut
+ * string can end inside a character) becomes U+FFFD. */
 ag_code ag_buf_json_str(struct ag_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
+	size_t n = s ? strlen(s) : 0;
+
 	ag_buf_addc(b, '"');
-	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-		unsigned char c = *p;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
 		if (c == '"' || c == '\\') {
 			ag_buf_addc(b, '\\');
 			ag_buf_addc(b, (char)c);
+			i++;
 		} else if (c < 0x20 || c == 0x7f) {
 			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4],
 				     hex[c & 15]};
 			ag_buf_add(b, e, sizeof(e));
-		} else {
+			i++;
+		} else if (c < 0x80) {
 			ag_buf_addc(b, (char)c);
+			i++;
+		} else {
+			size_t k = ag_utf8_seq(s + i, n - i);
+			if (k) {
+				ag_buf_add(b, s + i, k);
+				i += k;
+			} else {
+				ag_buf_adds(b, "\\ufffd");
+				i++;
+			}
 		}
 	}
 	return ag_buf_addc(b, '"');

@@ -142,18 +142,24 @@ static int hexval(char c)
 }
 
 /*
- * Normalises the path of a request target the way the upstream will see
- * it, so that a route cannot be dodged by spelling: the query and fragment
- * go, %XX escapes are decoded (a decoded NUL or a bad escape is refused),
- * repeated slashes collapse, and "." and ".." segments are resolved (".."
- * never climbs above the root).  An absolute-form target
- * ("http://host/path") keeps its path.  Returns false for a target that is
- * not a path.
+ * Normalises the path of a request target, or refuses it.  The gate must
+ * route a request to the workflow whose route the upstream will serve, and
+ * upstreams disagree on spellings (RFC 3986 §5.2.4 dot segments, "%2e",
+ * "%2f", Java's ";" path parameters and "..;", Windows' "\\").  So:
+ *  - the query and fragment go; an absolute-form target keeps its path;
+ *  - %XX escapes are decoded; a bad escape, a decoded NUL or control
+ *    character, and bytes that are not UTF-8 are refused;
+ *  - an escaped "/", "\\", "." or ";", a raw "\\" or ";", and any "." or
+ *    ".." segment are refused: no honest client needs them, and each
+ *    means different paths to different servers;
+ *  - repeated slashes collapse (which can only match a longer, stricter
+ *    prefix); a trailing slash stays.
+ * Returns false for a target that is refused.
  */
 bool ag_path_normalize(const char *uri, char *out, size_t len)
 {
-	char tmp[AG_PATH_MAX];
-	size_t n = 0;
+	size_t o = 0;
+	bool slash = false;
 
 	if (!uri || len < 2)
 		return false;
@@ -164,58 +170,47 @@ bool ag_path_normalize(const char *uri, char *out, size_t len)
 	}
 	if (uri[0] != '/')
 		return false;
-	/* Decode into tmp, stopping at the query or fragment. */
+	size_t seg_start = 0; /* where the current segment begins in out */
 	for (const char *s = uri; *s && *s != '?' && *s != '#'; s++) {
 		char c = *s;
+		if (c == '\\' || c == ';')
+			return false;
 		if (c == '%') {
 			int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
 			if (hi < 0 || lo < 0)
 				return false;
 			c = (char)(hi * 16 + lo);
 			s += 2;
-			if (c == '\0')
+			if (c == '/' || c == '\\' || c == '.' || c == ';')
 				return false;
 		}
 		if ((unsigned char)c < 0x20 || c == 0x7f)
 			return false;
-		if (n + 1 >= sizeof(tmp))
-			return false;
-		tmp[n++] = c;
-	}
-	tmp[n] = '\0';
-
-	/* Resolve segments from tmp into out. */
-	size_t o = 0;
-	const char *s = tmp;
-	while (*s) {
-		while (*s == '/')
-			s++;
-		const char *seg = s;
-		while (*s && *s != '/')
-			s++;
-		size_t sl = (size_t)(s - seg);
-		if (sl == 0 || (sl == 1 && seg[0] == '.'))
-			continue;
-		if (sl == 2 && seg[0] == '.' && seg[1] == '.') {
-			while (o > 0 && out[o - 1] != '/')
-				o--;
-			if (o > 0)
-				o--; /* drop the slash before the segment */
-			continue;
+		if (c == '/') {
+			/* End of a segment: refuse dot segments. */
+			size_t sl = o - seg_start;
+			if ((sl == 1 && out[seg_start] == '.') ||
+			    (sl == 2 && out[seg_start] == '.' &&
+			     out[seg_start + 1] == '.'))
+				return false;
+			if (slash)
+				continue; /* "//" */
+			slash = true;
+		} else {
+			slash = false;
 		}
-		if (o + 1 + sl + 1 >= len)
+		if (o + 2 >= len)
 			return false;
-		out[o++] = '/';
-		memcpy(out + o, seg, sl);
-		o += sl;
+		out[o++] = c;
+		if (c == '/')
+			seg_start = o;
 	}
-	/* Keep a trailing slash: "/payroll/" must match prefix "/payroll/". */
-	if (n > 0 && tmp[n - 1] == '/' && o + 2 < len)
-		out[o++] = '/';
-	if (o == 0)
-		out[o++] = '/';
+	size_t sl = o - seg_start;
+	if ((sl == 1 && out[seg_start] == '.') ||
+	    (sl == 2 && out[seg_start] == '.' && out[seg_start + 1] == '.'))
+		return false;
 	out[o] = '\0';
-	return true;
+	return ag_utf8_valid(out, o);
 }
 
 /* Compares a Host header (without any port) to a route's host. */
@@ -240,6 +235,18 @@ static bool host_matches(const char *route, const char *host)
 	return strlen(route) == hl && !strncasecmp(route, host, hl);
 }
 
+/* A path prefix matches by string; one that ends in "/" also matches the
+ * path without it ("/payroll/" matches "/payroll"), which most servers
+ * serve as the same page. */
+static bool prefix_matches(const char *prefix, const char *path)
+{
+	size_t pl = strlen(prefix);
+	if (!strncmp(path, prefix, pl))
+		return true;
+	return pl > 1 && prefix[pl - 1] == '/' && strlen(path) == pl - 1 &&
+	       !strncmp(path, prefix, pl - 1);
+}
+
 static long route_request(const struct ag_gate *g,
 			  const struct ag_request *req, const char *path)
 {
@@ -249,8 +256,7 @@ static long route_request(const struct ag_gate *g,
 		const struct ag_route *r = &p->routes[i];
 		if (r->host && !host_matches(r->host, req->host))
 			continue;
-		if (r->path_prefix &&
-		    strncmp(path, r->path_prefix, strlen(r->path_prefix)) != 0)
+		if (r->path_prefix && !prefix_matches(r->path_prefix, path))
 			continue;
 		if (r->method &&
 		    (!req->method || strcasecmp(r->method, req->method) != 0))

@@ -707,7 +707,10 @@ ag_code ag_dlog_append_async(struct ag_dlog *l, const char *fields, size_t len,
 		return AG_ERR_USAGE;
 	if (len > FIELDS_MAX)
 		return AG_ERR_LIMIT;
-	if (len && (memchr(fields, '\n', len) || memchr(fields, '\0', len)))
+	/* Verify rejects a line that is not UTF-8 and open refuses to
+	 * extend such a log: never write one. */
+	if (len && (memchr(fields, '\n', len) || memchr(fields, '\0', len) ||
+		    !ag_utf8_valid(fields, len)))
 		return AG_ERR_USAGE;
 	struct dlog_req *r = malloc(sizeof(*r) + len);
 	if (!r)

@@ -55,13 +55,19 @@ field allow 'd["observed"]["aal"]' 2
 field allow 'd["observed"]["phishing_resistant"]' True
 field allow 'd["reasons"]' '[]'
 
-run stepup 1 '{"request":{"method":"GET","host":"app.example.com","uri":"/x/../payroll/run"},
+run stepup 1 '{"request":{"method":"GET","host":"app.example.com","uri":"//payroll//run"},
   "claims":{"sub":"bob","amr":["pwd","otp"],"auth_time":1800000000},"now":1800000100}'
 field stepup 'd["decision"]' step_up
 field stepup 'd["status"]' 401
 field stepup 'd["workflow"]' payroll
 field stepup 'd["reasons"]' "['phishing_resistant']"
 field stepup 'd["www_authenticate"]' 'Bearer error="insufficient_user_authentication", error_description="workflow '"'"'payroll'"'"' requires AAL2, phishing-resistant; the token'"'"'s authentication is not phishing-resistant", acr_values="phr phrh"'
+
+# A target the upstream may read differently is refused, not guessed.
+run dotted 1 '{"request":{"method":"GET","host":"h","uri":"/x/../payroll/run"},
+  "claims":{"sub":"bob","amr":["swk","user"],"auth_time":1800000000},"now":1800000100}'
+field dotted 'd["status"]' 403
+field dotted 'd["reasons"]' "['bad_request']"
 
 run old 1 '{"workflow":"admin","device":"managed",
   "claims":{"sub":"root","acr":"phrh","auth_time":1800000000},"now":1800043201}'

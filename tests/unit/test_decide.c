@@ -148,19 +148,27 @@ static void test_routes(void **state)
 	r = req_uri("/payroll/run?x=1");
 	assert_string_equal(f->p->workflows[ag_gate_route(f->g, &r)].name,
 			    "payroll");
-	/* Spelling cannot dodge a route. */
-	r = req_uri("/x/../payroll/run");
-	assert_string_equal(f->p->workflows[ag_gate_route(f->g, &r)].name,
-			    "payroll");
+	/* Spelling cannot dodge a route: what the upstream may read as
+	 * /payroll/... either routes to payroll or is refused. */
 	r = req_uri("//payroll//run");
 	assert_string_equal(f->p->workflows[ag_gate_route(f->g, &r)].name,
 			    "payroll");
 	r = req_uri("/%70ayroll/run");
 	assert_string_equal(f->p->workflows[ag_gate_route(f->g, &r)].name,
 			    "payroll");
-	r = req_uri("/./payroll/./run");
+	r = req_uri("/payroll");
 	assert_string_equal(f->p->workflows[ag_gate_route(f->g, &r)].name,
 			    "payroll");
+	static const char *const refused[] = {
+		"/x/../payroll/run", "/./payroll/run", "/payroll/.",
+		"/payroll/x/..", "/payroll/%2e", "/payroll/x/%2e%2e",
+		"/x/..;/payroll/y", "/payroll;a/y", "/x\\..\\payroll",
+		"/payroll%2fy", "/%ff/payroll", "/%c3%28", NULL};
+	for (const char *const *u = refused; *u; u++) {
+		r = req_uri(*u);
+		if (ag_gate_route(f->g, &r) != -1)
+			fail_msg("'%s' was routed", *u);
+	}
 	r = req_uri("http://app.example.com/payroll/run");
 	assert_string_equal(f->p->workflows[ag_gate_route(f->g, &r)].name,
 			    "payroll");
@@ -184,18 +192,26 @@ static void test_normalize(void **state)
 {
 	char out[64];
 	(void)state;
-	assert_true(ag_path_normalize("/../../etc", out, sizeof(out)));
-	assert_string_equal(out, "/etc");
-	assert_true(ag_path_normalize("/a/b/..", out, sizeof(out)));
-	assert_string_equal(out, "/a");
-	assert_true(ag_path_normalize("/a/%2e%2e/b", out, sizeof(out)));
-	assert_string_equal(out, "/b");
+	assert_true(ag_path_normalize("/a//b/", out, sizeof(out)));
+	assert_string_equal(out, "/a/b/");
 	assert_true(ag_path_normalize("/", out, sizeof(out)));
 	assert_string_equal(out, "/");
-	assert_true(ag_path_normalize("/a/", out, sizeof(out)));
+	assert_true(ag_path_normalize("/a/?q=/../x#f", out, sizeof(out)));
 	assert_string_equal(out, "/a/");
+	assert_true(ag_path_normalize("/caf%C3%A9", out, sizeof(out)));
+	assert_string_equal(out, "/caf\xc3\xa9");
+	assert_true(ag_path_normalize("/a.b/..c/.d", out, sizeof(out)));
+	assert_string_equal(out, "/a.b/..c/.d");
+	assert_false(ag_path_normalize("/../../etc", out, sizeof(out)));
+	assert_false(ag_path_normalize("/a/%2e%2e/b", out, sizeof(out)));
 	assert_false(ag_path_normalize("/a\x01", out, sizeof(out)));
+	assert_false(ag_path_normalize("/a%00", out, sizeof(out)));
 	assert_false(ag_path_normalize("", out, sizeof(out)));
+	assert_false(ag_path_normalize("a/b", out, sizeof(out)));
+	/* Too long for the buffer: refused, never cut. */
+	assert_false(ag_path_normalize("/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+				       out, sizeof(out)));
 }
 
 static void test_no_route(void **state)
