@@ -771,6 +771,23 @@ static ag_code load_issuer(struct loader *l, const struct ag_ynode *n)
 	if (is->clock_skew > 300)
 		return ag_ynode_err(r, n, AG_ERR_INVALID,
 				    "clock_skew is at most 5m");
+	/* RFC 8725 §3.9: a token meant for another relying party must not
+	 * be accepted here.  "*" says, on purpose, that any will do. */
+	if (!is->n_audiences)
+		return ag_ynode_err(r, n, AG_ERR_INVALID,
+				    "issuer '%s' needs audiences: without "
+				    "them a token issued for any other "
+				    "application would be accepted (RFC 8725 "
+				    "§3.9); write audiences: \"*\" to accept "
+				    "any on purpose",
+				    is->iss);
+	for (size_t k = 0; k < is->n_audiences; k++)
+		if (!strcmp(is->audiences[k], "*") && is->n_audiences > 1)
+			return ag_ynode_err(r, n, AG_ERR_INVALID,
+					    "issuer '%s': audiences \"*\" "
+					    "accepts any audience and cannot "
+					    "be listed with others",
+					    is->iss);
 	if (is->jwks_ca_file && !is->jwks_uri)
 		return ag_ynode_err(r, n, AG_ERR_INVALID,
 				    "jwks_ca_file is for jwks_uri; issuer '%s' "

@@ -383,7 +383,8 @@ static enum ag_token_error check_audience(const struct ag_issuer *is,
 					  const struct ag_claims *c,
 					  const struct msg *m)
 {
-	if (!is->n_audiences)
+	/* The policy loader requires audiences; "*" alone accepts any. */
+	if (is->n_audiences == 1 && !strcmp(is->audiences[0], "*"))
 		return AG_TOK_OK;
 	for (size_t i = 0; i < c->n_aud; i++)
 		for (size_t k = 0; k < is->n_audiences; k++)

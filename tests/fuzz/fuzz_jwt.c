@@ -101,7 +101,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		 "workflows:\n  staff: { aal: 2 }\n"
 		 "device_claim: device\n"
 		 "issuers:\n"
-		 "  - iss: joe\n    jwks_file: %s\n"
+		 "  - iss: joe\n    audiences: \"*\"\n    jwks_file: %s\n"
 		 "  - iss: https://idp.fuzz\n    audiences: [fuzz]\n"
 		 "    jwks_file: %s\n    clock_skew: 2m\n",
 		 rfc_path, fuzz_path);

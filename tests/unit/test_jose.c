@@ -402,7 +402,7 @@ static int setup(void **state)
 		 "    audiences: [portal, other]\n"
 		 "    jwks_file: %s\n"
 		 "    clock_skew: 60s\n"
-		 "  - iss: https://single.test\n"
+		 "  - iss: https://single.test\n    audiences: \"*\"\n"
 		 "    jwks_file: %s\n",
 		 P("jwks.json"), P("single.json"));
 	policy = policy_for(issuers);
@@ -466,7 +466,7 @@ static void test_rfc7515_examples(void **state)
 	const int64_t before_exp = 1300819380 - 100;
 
 	write_file(P("rfc.json"), rfc_jwks);
-	snprintf(issuers, sizeof(issuers), "  - iss: joe\n    jwks_file: %s\n",
+	snprintf(issuers, sizeof(issuers), "  - iss: joe\n    audiences: \"*\"\n    jwks_file: %s\n",
 		 P("rfc.json"));
 	struct ag_policy *p = policy_for(issuers);
 	struct ag_verifier *v = verifier_ok(p);
@@ -1347,7 +1347,7 @@ static void test_jwks_file_errors(void **state)
 	struct ag_error err;
 
 	snprintf(issuers, sizeof(issuers),
-		 "  - iss: https://bad.test\n    jwks_file: %s\n",
+		 "  - iss: https://bad.test\n    audiences: \"*\"\n    jwks_file: %s\n",
 		 P("missing.json"));
 	struct ag_policy *p = policy_for(issuers);
 	ag_error_init(&err);
@@ -1366,7 +1366,7 @@ static void test_jwks_file_errors(void **state)
 		 p256_x, p256_y);
 	write_file(P("bad.json"), msg);
 	snprintf(issuers, sizeof(issuers),
-		 "  - iss: https://bad.test\n    jwks_file: %s\n",
+		 "  - iss: https://bad.test\n    audiences: \"*\"\n    jwks_file: %s\n",
 		 P("bad.json"));
 	p = policy_for(issuers);
 	ag_error_init(&err);
@@ -1521,7 +1521,7 @@ static void test_rotation(void **state)
 	make_jwks("rot.json", LIST("a=p256.pem"));
 	make_jwks("rot2.json", LIST("a=p256.pem", "b=p384.pem"));
 	snprintf(issuers, sizeof(issuers),
-		 "  - iss: https://rot.test\n    jwks_file: %s\n"
+		 "  - iss: https://rot.test\n    audiences: \"*\"\n    jwks_file: %s\n"
 		 "    jwks_min_refresh: 1s\n    jwks_max_age: 1m\n",
 		 P("rot.json"));
 	char cl[256];
@@ -1592,7 +1592,7 @@ static void test_proactive_refresh(void **state)
 
 	make_jwks("pro.json", LIST("a=ed.pem"));
 	snprintf(issuers, sizeof(issuers),
-		 "  - iss: https://pro.test\n    jwks_file: %s\n"
+		 "  - iss: https://pro.test\n    audiences: \"*\"\n    jwks_file: %s\n"
 		 "    jwks_min_refresh: 1s\n    jwks_max_age: 10m\n",
 		 P("pro.json"));
 	struct ag_policy *p = policy_for(issuers);
@@ -1701,17 +1701,17 @@ static void test_jwks_over_https(void **state)
 	make_jwks("www/jwks.json", LIST("h1=p256.pem"));
 	int port = start_server(P("www"), P("srv.crt"), P("srv.key"));
 	snprintf(issuers, sizeof(issuers),
-		 "  - iss: https://h.test\n"
+		 "  - iss: https://h.test\n    audiences: \"*\"\n"
 		 "    jwks_uri: https://127.0.0.1:%d/jwks.json\n"
 		 "    jwks_ca_file: %s\n"
 		 "    jwks_min_refresh: 1s\n    jwks_max_age: 1m\n"
-		 "  - iss: https://wrongca.test\n"
+		 "  - iss: https://wrongca.test\n    audiences: \"*\"\n"
 		 "    jwks_uri: https://127.0.0.1:%d/jwks.json\n"
 		 "    jwks_ca_file: %s\n"
-		 "  - iss: https://big.test\n"
+		 "  - iss: https://big.test\n    audiences: \"*\"\n"
 		 "    jwks_uri: https://127.0.0.1:%d/big.json\n"
 		 "    jwks_ca_file: %s\n"
-		 "  - iss: https://name.test\n"
+		 "  - iss: https://name.test\n    audiences: \"*\"\n"
 		 "    jwks_uri: https://localhost:%d/jwks.json\n"
 		 "    jwks_ca_file: %s\n",
 		 port, P("srv.crt"), port, P("other.crt"), port, P("srv.crt"),

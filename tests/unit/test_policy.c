@@ -763,9 +763,9 @@ static void test_paths_relative_to_policy(void **state)
 {
 	static const char y[] =
 		"issuers:\n"
-		"  - { iss: a, jwks_file: keys/a.json }\n"
-		"  - { iss: b, jwks_file: /srv/b.json }\n"
-		"  - { iss: c, jwks_uri: \"https://c.example/jwks\",\n"
+		"  - { iss: a, audiences: x, jwks_file: keys/a.json }\n"
+		"  - { iss: b, audiences: x, jwks_file: /srv/b.json }\n"
+		"  - { iss: c, audiences: x, jwks_uri: \"https://c.example/jwks\",\n"
 		"      jwks_ca_file: ca.pem }\n";
 	struct ag_policy *p = NULL;
 	struct ag_error err;
@@ -781,6 +781,27 @@ static void test_paths_relative_to_policy(void **state)
 	ag_policy_free(p);
 	p = policy_ok(y); /* "policy.yaml": the working directory */
 	assert_string_equal(p->issuers[0].jwks_file, "keys/a.json");
+	ag_policy_free(p);
+}
+
+/* RFC 8725 §3.9: an issuer must say which audiences it accepts. */
+static void test_audiences_required(void **state)
+{
+	(void)state;
+	policy_fails("issuers:\n  - { iss: idp, jwks_file: /j }\n",
+		     AG_ERR_INVALID,
+		     "policy.yaml:2:5: issuer 'idp' needs audiences: without "
+		     "them a token issued for any other application would be "
+		     "accepted (RFC 8725 §3.9); write audiences: \"*\" to "
+		     "accept any on purpose");
+	policy_fails("issuers:\n  - { iss: idp, audiences: [a, \"*\"], "
+		     "jwks_file: /j }\n",
+		     AG_ERR_INVALID,
+		     "policy.yaml:2:5: issuer 'idp': audiences \"*\" accepts "
+		     "any audience and cannot be listed with others");
+	struct ag_policy *p = policy_ok("issuers:\n  - { iss: idp, audiences: "
+					"\"*\", jwks_file: /j }\n");
+	assert_string_equal(p->issuers[0].audiences[0], "*");
 	ag_policy_free(p);
 }
 
@@ -807,6 +828,7 @@ int main(void)
 		cmocka_unit_test(test_workflow_satisfied),
 		cmocka_unit_test(test_custom_alone_zero),
 		cmocka_unit_test(test_paths_relative_to_policy),
+		cmocka_unit_test(test_audiences_required),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
