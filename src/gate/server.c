@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "aalgate/gate.h"
+#include "aalgate/govern.h"
 #include "gate/api.h"
 #include "gate/gate-int.h"
 #include "gate/metrics.h"
@@ -61,6 +62,8 @@ struct server {
 	struct ag_dlog *log;
 	struct ag_metrics *metrics;
 	struct ag_gate_hooks hooks;
+	struct ag_store *store; /* --state: accounts' own levels; NULL */
+	bool journal_failing;   /* the last journal drain failed */
 	char id_prefix[16];
 	uint64_t id_counter;
 	unsigned in_flight;
@@ -165,6 +168,46 @@ static void reload(struct server *s)
 	ag_metrics_inc(s->metrics, AG_C_RELOAD_OK);
 	say(s, "reloaded %s (%zu workflows, %zu routes)", s->o->policy_path,
 	    g->policy->n_workflows, g->policy->n_routes);
+}
+
+/* ---- the state store --------------------------------------------------- */
+
+/* hooks.account_level: the account's own level from the state store, for
+ * match_account workflows, judged with the current policy's catalogue.
+ * An account whose authenticators reach no AAL has no level to match. */
+static bool account_level(void *ctx, const char *sub,
+			  struct ag_assurance *out)
+{
+	struct server *s = ctx;
+	struct ag_error err;
+	struct gen *g = gen_get(s);
+	ag_error_init(&err);
+	ag_code rc = ag_store_account_level(s->store, g->policy, sub, out,
+					    &err);
+	gen_put(s, g);
+	return rc == AG_OK && out->aal >= 1;
+}
+
+/* Moves state changes from the store's journal into the decision log
+ * (at start, every second, and at the end). */
+static void drain_journal(struct server *s)
+{
+	struct ag_error err;
+	uint64_t n = 0;
+	ag_error_init(&err);
+	if (ag_store_journal_drain(s->store, s->log, &n, &err) != AG_OK) {
+		if (!s->journal_failing)
+			say(NULL, "state changes wait in the journal: %s",
+			    err.msg);
+		s->journal_failing = true;
+		return;
+	}
+	if (n)
+		say(s, "logged %llu state change%s from the journal",
+		    (unsigned long long)n, n == 1 ? "" : "s");
+	else if (s->journal_failing)
+		say(s, "the state's journal is logged again");
+	s->journal_failing = false;
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -890,6 +933,17 @@ int ag_server_run(const struct ag_server_opts *o)
 			  "(never acknowledged)",
 		    log_path,
 		    (unsigned long long)ag_dlog_repaired_bytes(s.log));
+	if (o->state_path) {
+		/* One connection per HTTP worker and one for this thread. */
+		struct ag_store_opts so = {.connections = o->threads + 1};
+		if (ag_store_open(o->state_path, &so, &s.store, &err)) {
+			say(NULL, "%s", err.msg);
+			goto out;
+		}
+		s.hooks.ctx = &s;
+		s.hooks.account_level = account_level;
+		drain_journal(&s);
+	}
 	fd = listen_socket(o->listen, shown, sizeof(shown));
 	if (fd == -1) {
 		say(NULL, "bad --listen '%s': expected HOST:PORT or [V6]:PORT",
@@ -923,9 +977,13 @@ int ag_server_run(const struct ag_server_opts *o)
 	    o->policy_path, log_path);
 
 	for (;;) {
-		int sig = 0;
-		if (sigwait(&set, &sig) != 0)
+		struct timespec tick = {1, 0};
+		int sig = sigtimedwait(&set, NULL, &tick);
+		if (sig < 0) {
+			if (s.store)
+				drain_journal(&s);
 			continue;
+		}
 		if (sig == SIGHUP) {
 			reload(&s);
 		} else if (sig == SIGTERM || sig == SIGINT) {
@@ -952,6 +1010,9 @@ out:
 		MHD_stop_daemon(daemon);
 	if (fd >= 0)
 		close(fd);
+	if (s.store && s.log)
+		drain_journal(&s);
+	ag_store_close(s.store);
 	if (s.log)
 		ag_dlog_close(s.log);
 	if (s.cur)

@@ -1,2 +1,1708 @@
-/* placeholder */
-typedef int ag_placeholder_store;
+/*
+ * The state store (DESIGN §4.1): accounts, enrolled authenticators and a
+ * journal of every change, in an embedded SQLite database.
+ *
+ * The file has two halves.  The generic layer validates input, applies
+ * the assurance rules (through the core: ag_combine, ag_binding_*) and
+ * builds journal and decision-log records; it reaches the data only
+ * through struct ag_store_ops (store-int.h).  The SQLite backend below it
+ * only stores and fetches, giving each change one write transaction.
+ *
+ * The journal is an outbox.  A change and its journal row commit
+ * together, so there is never a change without its row.  Draining moves
+ * rows into the hash-chained decision log: under the store's write lock,
+ * take the oldest unlogged rows, append each to the log (ag_dlog_append
+ * returns once the record is durable), mark it with the log's seq, and
+ * commit.  The failure cases:
+ *
+ *  - crash before the append: the row is still unlogged; the next drain
+ *    appends it;
+ *  - crash after the append, before the commit (or a commit that
+ *    fails): the log holds the record, the row is still unlogged, and
+ *    the next drain appends it a second time.  Nothing is lost.  Every
+ *    record carries "store" (this store's random id) and "journal_seq"
+ *    (AUTOINCREMENT: never reused), which together name the change, so a
+ *    reader drops the repeat;
+ *  - the log fails: the drain stops; rows appended before are marked,
+ *    the rest wait;
+ *  - a row that cannot be a record (a hand-edited file): it is logged as
+ *    "journal_invalid" with its seq, so the rows after it still go.
+ *
+ * Holding the write lock through the appends keeps two drainers (say two
+ * processes with two logs) from both logging a row, and keeps the log in
+ * journal order.  A batch is small (DRAIN_BATCH rows), so a writer waits
+ * at most that many syncs.  The decision log's own lock (flock) means
+ * that per log there is one drainer: the gate while it runs (at start,
+ * every second, at the end), otherwise the CLI right after its change.
+ * A record's "time" is the change's, not the drain's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "aalgate/gate.h"
+#include "aalgate/govern.h"
+#include "govern/store-int.h"
+#include "util.h"
+#include "banned.h"
+
+/* Most enrolments a listing of every account returns. */
+#define LIST_ALL_MAX 1000000u
+/* Journal rows appended per write transaction while draining. */
+#define DRAIN_BATCH 32
+/* Largest fields text of one journal row read back. */
+#define FIELDS_MAX (AG_DLOG_RECORD_MAX / 2)
+/* Most enrolments of one account read when removing one. */
+#define REMOVE_SCAN_MAX 4096u
+#define DEFAULT_BUSY_MS 5000u
+#define CONNECTIONS_MAX 1024u
+
+/* ---- the generic layer ------------------------------------------------- */
+
+void ag_enrolments_release(struct ag_enrolments *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].account);
+		free(l->v[i].method);
+		free(l->v[i].label);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+int ag_store_schema_version(void)
+{
+	return AG_STORE_SQLITE_SCHEMA;
+}
+
+const char *ag_store_id(const struct ag_store *s)
+{
+	return s ? s->id : "";
+}
+
+const char *ag_store_backend(const struct ag_store *s)
+{
+	return s && s->ops ? s->ops->name : "";
+}
+
+/* A name we store and print: bounded, UTF-8, no control characters. */
+static ag_code check_name(const char *what, const char *v, size_t min,
+			  size_t max, struct ag_error *err)
+{
+	if (!v)
+		return ag_err(err, AG_ERR_USAGE, "no %s given", what);
+	size_t n = strlen(v);
+	if (n < min)
+		return ag_err(err, AG_ERR_USAGE, "the %s is empty", what);
+	if (n > max)
+		return ag_err(err, AG_ERR_LIMIT,
+			      "the %s is longer than %zu bytes", what, max);
+	if (!ag_utf8_valid(v, n))
+		return ag_err(err, AG_ERR_INVALID, "the %s is not UTF-8",
+			      what);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c < 0x20 || c == 0x7f)
+			return ag_err(err, AG_ERR_INVALID,
+				      "the %s holds a control character",
+				      what);
+	}
+	return AG_OK;
+}
+
+ag_code ag_store_open(const char *path, const struct ag_store_opts *opts,
+		      struct ag_store **out, struct ag_error *err)
+{
+	struct ag_store_opts o = {0};
+	struct ag_store *s = NULL;
+	ag_code rc;
+
+	if (out)
+		*out = NULL;
+	if (!out || !path || !*path)
+		return ag_err(err, AG_ERR_USAGE, "no state file given");
+	if (opts)
+		o = *opts;
+	if (o.connections == 0)
+		o.connections = 1;
+	if (o.connections > CONNECTIONS_MAX)
+		return ag_err(err, AG_ERR_USAGE,
+			      "%s: at most %u connections", path,
+			      CONNECTIONS_MAX);
+	if (o.busy_ms == 0)
+		o.busy_ms = DEFAULT_BUSY_MS;
+	if (!strncmp(path, "postgres://", 11) ||
+	    !strncmp(path, "postgresql://", 13))
+		return ag_err(err, AG_ERR_USAGE,
+			      "%s: the PostgreSQL backend is not built yet; "
+			      "give a file for the SQLite backend",
+			      path);
+	if (!(s = calloc(1, sizeof(*s))) || !(s->path = ag_strdup(path))) {
+		free(s);
+		return ag_err(err, AG_ERR_NOMEM, "%s: out of memory", path);
+	}
+	rc = ag_store_sqlite_open(s, path, &o, err);
+	if (rc != AG_OK) {
+		free(s->path);
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return AG_OK;
+}
+
+void ag_store_close(struct ag_store *s)
+{
+	if (!s)
+		return;
+	if (s->ops)
+		s->ops->close(s);
+	free(s->path);
+	free(s);
+}
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* " (label 'x')" or "" */
+static void label_text(const char *label, char *buf, size_t len)
+{
+	if (label && *label)
+		snprintf(buf, len, " (label '%s')", label);
+	else
+		buf[0] = '\0';
+}
+
+ag_code ag_enrolments_level(const struct ag_policy *p,
+			    const struct ag_enrolment *v, size_t n,
+			    struct ag_assurance *out, struct ag_error *err)
+{
+	uint16_t idx[AG_STORE_ENROLMENTS_MAX];
+
+	memset(out, 0, sizeof(*out));
+	if (!p)
+		return ag_err(err, AG_ERR_USAGE, "no policy given");
+	if (n > AG_STORE_ENROLMENTS_MAX)
+		return ag_err(err, AG_ERR_LIMIT,
+			      "'%s' holds more than %d enrolments",
+			      v[0].account, AG_STORE_ENROLMENTS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		int k = ag_catalogue_find(&p->catalogue, v[i].method);
+		if (k < 0)
+			return ag_err(err, AG_ERR_INVALID,
+				      "'%s' has '%s' enrolled, which %s does "
+				      "not define; its level cannot be judged",
+				      v[i].account, v[i].method,
+				      p->file ? p->file : "the policy");
+		idx[i] = (uint16_t)k;
+	}
+	ag_combine(&p->catalogue, idx, n, AG_USE_SIGNIN, out);
+	return AG_OK;
+}
+
+ag_code ag_store_enroll_list(struct ag_store *s, const char *account,
+			     struct ag_enrolments *out, struct ag_error *err)
+{
+	ag_code rc;
+	if (!s || !out)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if (account && (rc = check_name("account", account, 1,
+					AG_STORE_ACCOUNT_MAX, err)))
+		return rc;
+	return s->ops->enroll_list(s, account, LIST_ALL_MAX, out, err);
+}
+
+ag_code ag_store_account_level(struct ag_store *s, const struct ag_policy *p,
+			       const char *account, struct ag_assurance *out,
+			       struct ag_error *err)
+{
+	struct ag_enrolments l = {0};
+	ag_code rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!s || !p)
+		return ag_err(err, AG_ERR_USAGE, "no store or policy given");
+	if ((rc = check_name("account", account, 1, AG_STORE_ACCOUNT_MAX,
+			     err)))
+		return rc;
+	rc = s->ops->enroll_list(s, account, AG_STORE_ENROLMENTS_MAX, &l, err);
+	if (rc == AG_OK && l.n == 0)
+		rc = ag_err(err, AG_ERR_NOT_FOUND,
+			    "'%s' has no enrolled authenticators", account);
+	if (rc == AG_OK)
+		rc = ag_enrolments_level(p, l.v, l.n, out, err);
+	ag_enrolments_release(&l);
+	if (rc != AG_OK)
+		memset(out, 0, sizeof(*out));
+	return rc;
+}
+
+/* Serialises a journal object; takes the reference. */
+static ag_code fields_text(json_t *o, char **fields, struct ag_error *err)
+{
+	*fields = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	if (!*fields)
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	return AG_OK;
+}
+
+static json_t *assurance_json(const struct ag_assurance *a)
+{
+	return json_pack("{s:i, s:b, s:b}", "aal", a->aal,
+			 "phishing_resistant", a->phishing_resistant,
+			 "hardware", a->hardware);
+}
+
+struct add_ctx {
+	const struct ag_policy *p;
+	const struct ag_enrolment *e;
+	uint16_t method;
+	const struct ag_enroll_auth *auth;
+	struct ag_enroll_result *res;
+};
+
+static ag_code add_prepare(void *arg, const struct ag_enrolments *cur,
+			   char **fields, struct ag_error *err)
+{
+	struct add_ctx *c = arg;
+	const struct ag_enrolment *e = c->e;
+	uint16_t idx[AG_STORE_ENROLMENTS_MAX];
+	char lt[AG_STORE_LABEL_MAX + 16];
+	struct ag_binding *b = &c->res->binding;
+
+	label_text(e->label, lt, sizeof(lt));
+	for (size_t i = 0; i < cur->n; i++)
+		if (!strcmp(cur->v[i].method, e->method) &&
+		    !strcmp(cur->v[i].label, e->label)) {
+			c->res->status = AG_ENROLL_EXISTS;
+			return ag_err(err, AG_ERR_INVALID,
+				      "'%s' already has '%s'%s enrolled",
+				      e->account, e->method, lt);
+		}
+	if (cur->n >= AG_STORE_ENROLMENTS_MAX)
+		return ag_err(err, AG_ERR_LIMIT,
+			      "'%s' already holds %d enrolments, the most "
+			      "one account may",
+			      e->account, AG_STORE_ENROLMENTS_MAX);
+	for (size_t i = 0; i < cur->n; i++) {
+		int k = ag_catalogue_find(&c->p->catalogue, cur->v[i].method);
+		/* Without every enrolled method the account's level, and
+		 * so what the binding needs, cannot be known. */
+		if (k < 0)
+			return ag_err(err, AG_ERR_INVALID,
+				      "'%s' has '%s' enrolled, which %s does "
+				      "not define; its level cannot be judged",
+				      e->account, cur->v[i].method,
+				      c->p->file ? c->p->file : "the policy");
+		idx[i] = (uint16_t)k;
+	}
+	ag_binding_require(&c->p->catalogue, idx, cur->n, c->method, b);
+	const struct ag_assurance *shown = c->auth ? &c->auth->assurance
+						   : NULL;
+	if (!ag_binding_allowed(b, shown)) {
+		char ev[64];
+		c->res->status = AG_ENROLL_REFUSED;
+		if (shown)
+			snprintf(ev, sizeof(ev), "the authentication shown "
+				 "is AAL%d", shown->aal);
+		else
+			snprintf(ev, sizeof(ev),
+				 "no authentication was shown");
+		return ag_err(err, AG_ERR_INVALID,
+			      "binding '%s'%s to '%s' needs authentication at "
+			      "AAL%d (the account is at AAL%d; '%s' helps "
+			      "reach AAL%d); %s",
+			      e->method, lt, e->account, b->required,
+			      b->account_aal, e->method, b->method_aal, ev);
+	}
+	json_t *o = json_object();
+	json_t *ev = json_null();
+	if (c->auth) {
+		ev = assurance_json(&c->auth->assurance);
+		json_object_set_new(ev, "source",
+				    json_string(or_empty(c->auth->source)));
+	}
+	json_object_set_new(o, "account", json_string(e->account));
+	json_object_set_new(o, "method", json_string(e->method));
+	json_object_set_new(o, "label", json_string(e->label));
+	json_object_set_new(o, "bootstrap", json_boolean(b->bootstrap));
+	json_object_set_new(o, "account_aal", json_integer(b->account_aal));
+	json_object_set_new(o, "required_aal", json_integer(b->required));
+	json_object_set_new(o, "evidence", ev);
+	c->res->remaining = cur->n + 1;
+	return fields_text(o, fields, err);
+}
+
+ag_code ag_store_enroll_add(struct ag_store *s, const struct ag_policy *p,
+			    const char *account, const char *method,
+			    const char *label,
+			    const struct ag_enroll_auth *auth, int64_t now, struct ag_enroll_result *res,
+			    struct ag_error *err)
+{
+	struct ag_enroll_result dummy;
+	ag_code rc;
+
+	if (!res)
+		res = &dummy;
+	memset(res, 0, sizeof(*res));
+	res->status = AG_ENROLL_FAILED;
+	if (!s || !p)
+		return ag_err(err, AG_ERR_USAGE, "no store or policy given");
+	if (!label)
+		label = "";
+	if ((rc = check_name("account", account, 1, AG_STORE_ACCOUNT_MAX,
+			     err)) ||
+	    (rc = check_name("method", method, 1, AG_STORE_METHOD_MAX, err)) ||
+	    (rc = check_name("label", label, 0, AG_STORE_LABEL_MAX, err)))
+		return rc;
+	if (auth && (auth->assurance.aal < 0 || auth->assurance.aal > 3))
+		return ag_err(err, AG_ERR_USAGE,
+			      "an authentication level is 0..3, not %d",
+			      auth->assurance.aal);
+	int k = ag_catalogue_find(&p->catalogue, method);
+	if (k < 0) {
+		struct ag_suggest sg;
+		ag_suggest_init(&sg, method);
+		for (size_t i = 0; i < p->catalogue.n; i++)
+			ag_suggest_add(&sg, p->catalogue.methods[i].name);
+		rc = ag_err(err, AG_ERR_INVALID,
+			    "unknown method '%s' (not in %s's catalogue)",
+			    method, p->file ? p->file : "the policy");
+		ag_err_hint(err, ag_suggest_best(&sg));
+		return rc;
+	}
+	if (p->catalogue.methods[k].prohibited)
+		return ag_err(err, AG_ERR_INVALID,
+			      "method '%s' is prohibited (SP 800-63B-4 "
+			      "§3.1.1.2): it is never an authenticator",
+			      method);
+
+	struct ag_enrolment e = {.account = (char *)account,
+				 .method = (char *)method,
+				 .label = (char *)label,
+				 .created = now};
+	struct add_ctx c = {.p = p,
+			    .e = &e,
+			    .method = (uint16_t)k,
+			    .auth = auth,
+			    .res = res};
+	rc = s->ops->enroll_add(s, &e, add_prepare, &c, &res->journal_seq,
+				err);
+	if (rc == AG_OK)
+		res->status = AG_ENROLL_DONE;
+	return rc;
+}
+
+struct remove_ctx {
+	const struct ag_enrolment *e;
+	struct ag_enroll_result *res;
+};
+
+static ag_code remove_prepare(void *arg, const struct ag_enrolments *cur,
+			      char **fields, struct ag_error *err)
+{
+	struct remove_ctx *c = arg;
+	const struct ag_enrolment *e = c->e;
+	bool found = false;
+	char lt[AG_STORE_LABEL_MAX + 16];
+
+	for (size_t i = 0; i < cur->n && !found; i++)
+		found = !strcmp(cur->v[i].method, e->method) &&
+			!strcmp(cur->v[i].label, e->label);
+	if (!found) {
+		label_text(e->label, lt, sizeof(lt));
+		c->res->status = AG_ENROLL_MISSING;
+		return ag_err(err, AG_ERR_NOT_FOUND,
+			      "'%s' has no '%s'%s enrolled", e->account,
+			      e->method, lt);
+	}
+	c->res->remaining = cur->n - 1;
+	json_t *o = json_object();
+	json_object_set_new(o, "account", json_string(e->account));
+	json_object_set_new(o, "method", json_string(e->method));
+	json_object_set_new(o, "label", json_string(e->label));
+	json_object_set_new(o, "remaining",
+			    json_integer((json_int_t)c->res->remaining));
+	return fields_text(o, fields, err);
+}
+
+ag_code ag_store_enroll_remove(struct ag_store *s, const char *account,
+			       const char *method, const char *label,
+			       int64_t now, struct ag_enroll_result *res,
+			       struct ag_error *err)
+{
+	struct ag_enroll_result dummy;
+	ag_code rc;
+
+	if (!res)
+		res = &dummy;
+	memset(res, 0, sizeof(*res));
+	res->status = AG_ENROLL_FAILED;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if (!label)
+		label = "";
+	if ((rc = check_name("account", account, 1, AG_STORE_ACCOUNT_MAX,
+			     err)) ||
+	    (rc = check_name("method", method, 1, AG_STORE_METHOD_MAX, err)) ||
+	    (rc = check_name("label", label, 0, AG_STORE_LABEL_MAX, err)))
+		return rc;
+	struct ag_enrolment e = {.account = (char *)account,
+				 .method = (char *)method,
+				 .label = (char *)label,
+				 .created = now};
+	struct remove_ctx c = {.e = &e, .res = res};
+	rc = s->ops->enroll_remove(s, &e, remove_prepare, &c,
+				   &res->journal_seq, err);
+	if (rc == AG_OK)
+		res->status = AG_ENROLL_DONE;
+	return rc;
+}
+
+/* ---- the generic layer: the journal into the decision log -------------- */
+
+static void rfc3339(int64_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	if (!gmtime_r(&tt, &tm) ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+}
+
+static bool type_ok(const char *t)
+{
+	size_t n = strlen(t);
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((t[i] >= 'a' && t[i] <= 'z') || t[i] == '_'))
+			return false;
+	return true;
+}
+
+static const char *const reserved_keys[] = {"time", "type", "store",
+					    "journal_seq", "seq", "prev"};
+
+struct drain_ctx {
+	struct ag_store *s;
+	struct ag_dlog *log;
+};
+
+/* The record: {"time","type","store","journal_seq",...extra}, as JSON
+ * text; NULL when out of memory. */
+static char *record_of(const struct ag_store *s,
+		       const struct ag_journal_row *row, const char *type,
+		       json_t *extra)
+{
+	char when[40];
+	json_t *o = json_object();
+	char *txt = NULL;
+
+	if (!o)
+		return NULL;
+	rfc3339(row->time, when, sizeof(when));
+	if (json_object_set_new(o, "time", json_string(when)) == 0 &&
+	    json_object_set_new(o, "type", json_string(type)) == 0 &&
+	    json_object_set_new(o, "store", json_string(s->id)) == 0 &&
+	    json_object_set_new(o, "journal_seq",
+				json_integer((json_int_t)row->seq)) == 0 &&
+	    (!extra || json_object_update(o, extra) == 0))
+		txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return txt;
+}
+
+/* Appends txt, a JSON object text, without its braces. */
+static ag_code append_record(struct ag_dlog *log, const char *txt,
+			     uint64_t *seq)
+{
+	size_t n = strlen(txt);
+	if (n < 2 || txt[0] != '{' || txt[n - 1] != '}')
+		return AG_ERR_INTERNAL;
+	return ag_dlog_append(log, txt + 1, n - 2, seq);
+}
+
+/* Why a row's fields cannot be a record, or NULL; *out gets the parsed
+ * object when they can. */
+static const char *row_problem(const struct ag_journal_row *row, json_t **out,
+			       char *why, size_t len)
+{
+	json_error_t je;
+	json_t *f;
+
+	*out = NULL;
+	if (!type_ok(row->type))
+		return "the change type is not a name";
+	f = json_loadb(row->fields, row->fields_len, JSON_REJECT_DUPLICATES,
+		       &je);
+	if (!json_is_object(f)) {
+		json_decref(f);
+		return "the fields are not a JSON object";
+	}
+	for (size_t i = 0; i < AG_ARRAY_SIZE(reserved_keys); i++)
+		if (json_object_get(f, reserved_keys[i])) {
+			json_decref(f);
+			snprintf(why, len, "the fields hold '%s' of their own",
+				 reserved_keys[i]);
+			return why;
+		}
+	*out = f;
+	return NULL;
+}
+
+static ag_code emit_to_dlog(void *arg, const struct ag_journal_row *row,
+			    uint64_t *logged_as, struct ag_error *err)
+{
+	struct drain_ctx *c = arg;
+	char buf[200], lw[300] = "";
+	json_t *f = NULL;
+	char *txt = NULL;
+	ag_code rc = AG_OK;
+
+	const char *problem = row_problem(row, &f, buf, sizeof(buf));
+	if (!problem) {
+		txt = record_of(c->s, row, row->type, f);
+		json_decref(f);
+		if (!txt)
+			return ag_err(err, AG_ERR_NOMEM, "out of memory");
+		rc = append_record(c->log, txt, logged_as);
+		free(txt);
+		/* Refused for its content (too long, say), not a failure of
+		 * the log. */
+		if (rc == AG_ERR_USAGE || rc == AG_ERR_LIMIT) {
+			snprintf(buf, sizeof(buf), "the decision log refused "
+				 "the record: %s", ag_strerror(rc));
+			problem = buf;
+		}
+	}
+	if (problem) {
+		/* Logged as what it is, so that the journal does not stall
+		 * behind it and the log shows that something was there. */
+		json_t *x = json_pack("{s:s, s:s}", "change_type",
+				      type_ok(row->type) ? row->type : "?",
+				      "why", problem);
+		txt = x ? record_of(c->s, row, "journal_invalid", x) : NULL;
+		json_decref(x);
+		if (!txt)
+			return ag_err(err, AG_ERR_NOMEM, "out of memory");
+		rc = append_record(c->log, txt, logged_as);
+		free(txt);
+	}
+	if (rc != AG_OK) {
+		ag_dlog_failed(c->log, lw, sizeof(lw));
+		return ag_err(err, rc, "%s: journal row %llu not logged: %s",
+			      c->s->path, (unsigned long long)row->seq,
+			      lw[0] ? lw : ag_strerror(rc));
+	}
+	return AG_OK;
+}
+
+ag_code ag_store_journal_drain(struct ag_store *s, struct ag_dlog *log,
+			       uint64_t *drained, struct ag_error *err)
+{
+	uint64_t n = 0;
+	if (drained)
+		*drained = 0;
+	if (!s || !log)
+		return ag_err(err, AG_ERR_USAGE, "no store or log given");
+	struct drain_ctx c = {.s = s, .log = log};
+	ag_code rc = s->ops->journal_drain(s, emit_to_dlog, &c, &n, err);
+	if (drained)
+		*drained = n;
+	return rc;
+}
+
+ag_code ag_store_journal_pending(struct ag_store *s, uint64_t *n,
+				 struct ag_error *err)
+{
+	*n = 0;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	return s->ops->journal_pending(s, n, err);
+}
+
+/* ---- the SQLite backend ------------------------------------------------ */
+
+/*
+ * A small pool of connections, all opened at start (so that a server
+ * which drops privileges afterwards keeps working): a call takes a free
+ * one and gives it back, so no connection is ever used by two threads at
+ * once (SQLITE_OPEN_NOMUTEX).  WAL lets readers go on while one writer
+ * writes; writers wait up to busy_ms for each other, and every write
+ * transaction starts with BEGIN IMMEDIATE so that a reader never has to
+ * upgrade (which SQLite answers with SQLITE_BUSY and no wait).
+ */
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_LIST_ACCOUNT,
+	ST_LIST_ALL,
+	ST_ADD_ACCOUNT,
+	ST_ADD_ENROL,
+	ST_DEL_ENROL,
+	ST_JOURNAL_ADD,
+	ST_JOURNAL_NEXT,
+	ST_JOURNAL_MARK,
+	ST_JOURNAL_PENDING,
+	ST__COUNT
+};
+
+static const char *const stmt_sql[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_LIST_ACCOUNT] = "SELECT account, method, label, created "
+			    "FROM enrolments WHERE account = ?1 "
+			    "ORDER BY method, label LIMIT ?2",
+	[ST_LIST_ALL] = "SELECT account, method, label, created "
+			"FROM enrolments ORDER BY account, method, label "
+			"LIMIT ?1",
+	[ST_ADD_ACCOUNT] = "INSERT OR IGNORE INTO accounts "
+			   "(id, break_glass, created) VALUES (?1, 0, ?2)",
+	[ST_ADD_ENROL] = "INSERT INTO enrolments "
+			 "(account, method, label, created) "
+			 "VALUES (?1, ?2, ?3, ?4)",
+	[ST_DEL_ENROL] = "DELETE FROM enrolments "
+			 "WHERE account = ?1 AND method = ?2 AND label = ?3",
+	[ST_JOURNAL_ADD] = "INSERT INTO journal (time, type, fields) "
+			   "VALUES (?1, ?2, ?3)",
+	[ST_JOURNAL_NEXT] = "SELECT seq, time, type, fields FROM journal "
+			    "WHERE logged IS NULL ORDER BY seq LIMIT ?1",
+	[ST_JOURNAL_MARK] = "UPDATE journal SET logged = ?2 "
+			    "WHERE seq = ?1 AND logged IS NULL",
+	[ST_JOURNAL_PENDING] = "SELECT count(*) FROM journal "
+			       "WHERE logged IS NULL",
+};
+
+/*
+ * Migrations: migrations[i] brings the schema from version i to i + 1,
+ * in one transaction together with its schema_version row.  Append only;
+ * never edit one that has shipped.
+ */
+static const char *const migrations[] = {
+	/* 1: accounts, enrolments, the journal. */
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY NOT NULL,"
+	"  value TEXT NOT NULL"
+	");"
+	"CREATE TABLE accounts ("
+	"  id TEXT PRIMARY KEY NOT NULL"
+	"    CHECK (typeof(id) = 'text' AND length(id) >= 1),"
+	"  break_glass INTEGER NOT NULL DEFAULT 0"
+	"    CHECK (break_glass IN (0, 1)),"
+	"  created INTEGER NOT NULL"
+	");"
+	"CREATE TABLE enrolments ("
+	"  account TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,"
+	"  method TEXT NOT NULL"
+	"    CHECK (typeof(method) = 'text' AND length(method) >= 1),"
+	"  label TEXT NOT NULL DEFAULT '' CHECK (typeof(label) = 'text'),"
+	"  created INTEGER NOT NULL,"
+	"  UNIQUE (account, method, label)"
+	");"
+	"CREATE TABLE journal ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  time INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  fields TEXT NOT NULL,"
+	"  logged INTEGER" /* the decision log's seq once logged */
+	");"
+	"CREATE INDEX journal_unlogged ON journal (seq) WHERE logged IS NULL;"
+	"INSERT INTO meta (key, value)"
+	"  VALUES ('store_id', lower(hex(randomblob(16))));",
+};
+
+#define SCHEMA_VERSION ((int)AG_ARRAY_SIZE(migrations))
+
+_Static_assert(SCHEMA_VERSION == AG_STORE_SQLITE_SCHEMA,
+	       "AG_STORE_SQLITE_SCHEMA must match the migrations");
+
+struct sq_conn {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST__COUNT];
+	struct sq_conn *next_free;
+};
+
+struct sq {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool sync_ok; /* mu and cv were initialised */
+	struct sq_conn *conns;
+	unsigned n;
+	struct sq_conn *free_list;
+	bool read_only;
+	unsigned busy_ms;
+	const char *path; /* the store's, as given: for messages */
+	char *file;       /* what SQLite opens: the directory resolved */
+};
+
+/* Maps an SQLite failure to an ag_code and a message.  Busy, locked,
+ * read-only, full and I/O are all errors: the caller denies. */
+static ag_code sq_fail(const struct sq *q, sqlite3 *db, int rc,
+		       const char *doing, struct ag_error *err)
+{
+	const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	int os = db ? sqlite3_system_errno(db) : 0;
+	char why[300];
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return ag_err(err, AG_ERR_IO,
+			      "%s: cannot %s: the database is locked by "
+			      "another writer (waited %u ms)",
+			      q->path, doing, q->busy_ms);
+	case SQLITE_READONLY:
+		return ag_err(err, AG_ERR_IO,
+			      "%s: cannot %s: the state is read-only (%s)",
+			      q->path, doing, detail);
+	case SQLITE_FULL:
+		return ag_err(err, AG_ERR_IO,
+			      "%s: cannot %s: the disk is full", q->path,
+			      doing);
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		/* The system's reason says more than "disk I/O error". */
+		if (os)
+			snprintf(why, sizeof(why), "%s (%s)", detail,
+				 strerror(os));
+		else
+			snprintf(why, sizeof(why), "%s", detail);
+		return ag_err(err, AG_ERR_IO, "%s: cannot %s: %s", q->path,
+			      doing, why);
+	case SQLITE_NOMEM:
+		return ag_err(err, AG_ERR_NOMEM, "%s: cannot %s: out of memory",
+			      q->path, doing);
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_FORMAT:
+		return ag_err(err, AG_ERR_INVALID,
+			      "%s: cannot %s: not a state database, or a "
+			      "damaged one (%s)",
+			      q->path, doing, detail);
+	case SQLITE_CONSTRAINT:
+	case SQLITE_MISMATCH:
+	case SQLITE_TOOBIG:
+	case SQLITE_RANGE:
+		return ag_err(err, AG_ERR_INVALID, "%s: cannot %s: %s",
+			      q->path, doing, detail);
+	default:
+		return ag_err(err, AG_ERR_INTERNAL, "%s: cannot %s: %s",
+			      q->path, doing, detail);
+	}
+}
+
+static struct sq_conn *sq_get(struct sq *q)
+{
+	pthread_mutex_lock(&q->mu);
+	while (!q->free_list)
+		pthread_cond_wait(&q->cv, &q->mu);
+	struct sq_conn *c = q->free_list;
+	q->free_list = c->next_free;
+	pthread_mutex_unlock(&q->mu);
+	return c;
+}
+
+static void sq_put(struct sq *q, struct sq_conn *c)
+{
+	pthread_mutex_lock(&q->mu);
+	c->next_free = q->free_list;
+	q->free_list = c;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* A prepared statement, reset and unbound, ready for use. */
+static ag_code sq_stmt(struct sq *q, struct sq_conn *c, enum stmt_id id,
+		       sqlite3_stmt **out, struct ag_error *err)
+{
+	if (!c->st[id]) {
+		int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1,
+					    SQLITE_PREPARE_PERSISTENT,
+					    &c->st[id], NULL);
+		if (rc != SQLITE_OK) {
+			*out = NULL;
+			return sq_fail(q, c->db, rc, "prepare a statement",
+				       err);
+		}
+	}
+	sqlite3_reset(c->st[id]);
+	sqlite3_clear_bindings(c->st[id]);
+	*out = c->st[id];
+	return AG_OK;
+}
+
+/* Runs a statement that returns no rows (BEGIN, COMMIT, INSERT...). */
+static ag_code sq_done(struct sq *q, struct sq_conn *c, sqlite3_stmt *st,
+		       const char *doing, struct ag_error *err)
+{
+	int rc = sqlite3_step(st);
+	ag_code r = AG_OK;
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = sq_fail(q, c->db, rc, doing, err);
+	sqlite3_reset(st);
+	return r;
+}
+
+static ag_code sq_simple(struct sq *q, struct sq_conn *c, enum stmt_id id,
+			 const char *doing, struct ag_error *err)
+{
+	sqlite3_stmt *st;
+	ag_code rc = sq_stmt(q, c, id, &st, err);
+	return rc ? rc : sq_done(q, c, st, doing, err);
+}
+
+static void sq_rollback(struct sq *q, struct sq_conn *c)
+{
+	if (!sqlite3_get_autocommit(c->db)) {
+		struct ag_error ignored;
+		sq_simple(q, c, ST_ROLLBACK, "roll back", &ignored);
+	}
+}
+
+static ag_code bind_text(struct sq *q, struct sq_conn *c, sqlite3_stmt *st,
+			 int i, const char *v, struct ag_error *err)
+{
+	int rc = sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+	return rc == SQLITE_OK ? AG_OK
+			       : sq_fail(q, c->db, rc, "bind a value", err);
+}
+
+static ag_code bind_int(struct sq *q, struct sq_conn *c, sqlite3_stmt *st,
+			int i, int64_t v, struct ag_error *err)
+{
+	int rc = sqlite3_bind_int64(st, i, v);
+	return rc == SQLITE_OK ? AG_OK
+			       : sq_fail(q, c->db, rc, "bind a value", err);
+}
+
+/* A text column as an owned string: not NULL, no NUL inside, at most max
+ * bytes.  A damaged or hand-edited file can hold anything. */
+static ag_code col_text(struct sq *q, sqlite3_stmt *st, int i, size_t max,
+			char **out, size_t *len, struct ag_error *err)
+{
+	/* The type first: reading the text converts the value. */
+	int type = sqlite3_column_type(st, i);
+	const unsigned char *t = sqlite3_column_text(st, i);
+	int n = sqlite3_column_bytes(st, i);
+	*out = NULL;
+	if (type != SQLITE_TEXT || !t || n < 0 || (size_t)n > max ||
+	    memchr(t, '\0', (size_t)n) != NULL)
+		return ag_err(err, AG_ERR_INVALID,
+			      "%s: a stored %s is damaged", q->path,
+			      sqlite3_column_name(st, i));
+	if (!(*out = ag_strndup((const char *)t, (size_t)n)))
+		return ag_err(err, AG_ERR_NOMEM, "%s: out of memory", q->path);
+	if (len)
+		*len = (size_t)n;
+	return AG_OK;
+}
+
+/* Reads enrolments from st (account, method, label, created) into out;
+ * more than max rows is AG_ERR_LIMIT. */
+static ag_code read_enrolments(struct sq *q, struct sq_conn *c,
+			       sqlite3_stmt *st, size_t max,
+			       struct ag_enrolments *out,
+			       struct ag_error *err)
+{
+	size_t got = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ag_enrolment e = {0};
+		ag_code r;
+		if (++got > max) {
+			sqlite3_reset(st);
+			return ag_err(err, AG_ERR_LIMIT,
+				      "%s: more than %zu enrolments", q->path,
+				      max);
+		}
+		if ((r = AG_GROW(out->v, out->alloc, out->n + 1))) {
+			sqlite3_reset(st);
+			return ag_err(err, r, "%s: out of memory", q->path);
+		}
+		if ((r = col_text(q, st, 0, AG_STORE_ACCOUNT_MAX, &e.account,
+				  NULL, err)) ||
+		    (r = col_text(q, st, 1, AG_STORE_METHOD_MAX, &e.method,
+				  NULL, err)) ||
+		    (r = col_text(q, st, 2, AG_STORE_LABEL_MAX, &e.label, NULL,
+				  err))) {
+			free(e.account);
+			free(e.method);
+			free(e.label);
+			sqlite3_reset(st);
+			return r;
+		}
+		e.created = sqlite3_column_int64(st, 3);
+		out->v[out->n++] = e;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sq_fail(q, c->db, rc, "read enrolments", err);
+	return AG_OK;
+}
+
+static ag_code sq_list_on(struct sq *q, struct sq_conn *c,
+			  const char *account, size_t max,
+			  struct ag_enrolments *out, struct ag_error *err)
+{
+	sqlite3_stmt *st;
+	ag_code rc;
+	/* One row more than allowed, to tell "max" from "too many". */
+	int64_t limit = (int64_t)max + 1;
+
+	if (account) {
+		if ((rc = sq_stmt(q, c, ST_LIST_ACCOUNT, &st, err)) ||
+		    (rc = bind_text(q, c, st, 1, account, err)) ||
+		    (rc = bind_int(q, c, st, 2, limit, err)))
+			return rc;
+	} else if ((rc = sq_stmt(q, c, ST_LIST_ALL, &st, err)) ||
+		   (rc = bind_int(q, c, st, 1, limit, err))) {
+		return rc;
+	}
+	return read_enrolments(q, c, st, max, out, err);
+}
+
+static ag_code sq_enroll_list(struct ag_store *s, const char *account,
+			      size_t max, struct ag_enrolments *out,
+			      struct ag_error *err)
+{
+	struct sq *q = s->be;
+	struct sq_conn *c = sq_get(q);
+	size_t before = out->n;
+	ag_code rc = sq_list_on(q, c, account, max, out, err);
+	sq_put(q, c);
+	if (rc != AG_OK) {
+		/* Leave out as it was. */
+		struct ag_enrolments tail = {.v = out->v + before,
+					     .n = out->n - before};
+		for (size_t i = 0; i < tail.n; i++) {
+			free(tail.v[i].account);
+			free(tail.v[i].method);
+			free(tail.v[i].label);
+		}
+		out->n = before;
+	}
+	return rc;
+}
+
+/* Writes a journal row; *seq is its seq. */
+static ag_code sq_journal_add(struct sq *q, struct sq_conn *c, int64_t time,
+			      const char *type, const char *fields,
+			      uint64_t *seq, struct ag_error *err)
+{
+	sqlite3_stmt *st;
+	ag_code rc;
+	if ((rc = sq_stmt(q, c, ST_JOURNAL_ADD, &st, err)) ||
+	    (rc = bind_int(q, c, st, 1, time, err)) ||
+	    (rc = bind_text(q, c, st, 2, type, err)) ||
+	    (rc = bind_text(q, c, st, 3, fields, err)) ||
+	    (rc = sq_done(q, c, st, "write the journal", err)))
+		return rc;
+	*seq = (uint64_t)sqlite3_last_insert_rowid(c->db);
+	return AG_OK;
+}
+
+/* One change: read, prepare, write, journal, commit. */
+static ag_code sq_change(struct ag_store *s, const struct ag_enrolment *e,
+			 bool add, ag_store_prepare_fn prepare, void *arg,
+			 uint64_t *journal_seq, struct ag_error *err)
+{
+	struct sq *q = s->be;
+	struct ag_enrolments cur = {0};
+	char *fields = NULL;
+	sqlite3_stmt *st;
+	const char *doing = add ? "enrol" : "remove an enrolment";
+	ag_code rc;
+
+	/* A read-only store needs no check here: SQLite refuses the write
+	 * (SQLITE_READONLY), as it does for a file it could only read. */
+	*journal_seq = 0;
+	struct sq_conn *c = sq_get(q);
+	if ((rc = sq_simple(q, c, ST_BEGIN, doing, err)))
+		goto out;
+	/* Removing must work on an account a hand-edited file put over the
+	 * cap; adding stops at it. */
+	if ((rc = sq_list_on(q, c, e->account,
+			     add ? AG_STORE_ENROLMENTS_MAX + 1
+				 : REMOVE_SCAN_MAX,
+			     &cur, err)))
+		goto out;
+	if ((rc = prepare(arg, &cur, &fields, err)))
+		goto out;
+	if (add) {
+		if ((rc = sq_stmt(q, c, ST_ADD_ACCOUNT, &st, err)) ||
+		    (rc = bind_text(q, c, st, 1, e->account, err)) ||
+		    (rc = bind_int(q, c, st, 2, e->created, err)) ||
+		    (rc = sq_done(q, c, st, doing, err)))
+			goto out;
+		if ((rc = sq_stmt(q, c, ST_ADD_ENROL, &st, err)) ||
+		    (rc = bind_text(q, c, st, 1, e->account, err)) ||
+		    (rc = bind_text(q, c, st, 2, e->method, err)) ||
+		    (rc = bind_text(q, c, st, 3, e->label, err)) ||
+		    (rc = bind_int(q, c, st, 4, e->created, err)) ||
+		    (rc = sq_done(q, c, st, doing, err)))
+			goto out;
+	} else {
+		if ((rc = sq_stmt(q, c, ST_DEL_ENROL, &st, err)) ||
+		    (rc = bind_text(q, c, st, 1, e->account, err)) ||
+		    (rc = bind_text(q, c, st, 2, e->method, err)) ||
+		    (rc = bind_text(q, c, st, 3, e->label, err)) ||
+		    (rc = sq_done(q, c, st, doing, err)))
+			goto out;
+		if (sqlite3_changes(c->db) != 1) {
+			rc = ag_err(err, AG_ERR_INTERNAL,
+				    "%s: the enrolment to remove vanished",
+				    q->path);
+			goto out;
+		}
+	}
+	if ((rc = sq_journal_add(q, c, e->created,
+				 add ? "enroll_add" : "enroll_remove", fields,
+				 journal_seq, err)))
+		goto out;
+	rc = sq_simple(q, c, ST_COMMIT, doing, err);
+out:
+	if (rc != AG_OK) {
+		sq_rollback(q, c);
+		*journal_seq = 0;
+	}
+	sq_put(q, c);
+	free(fields);
+	ag_enrolments_release(&cur);
+	return rc;
+}
+
+static ag_code sq_enroll_add(struct ag_store *s, const struct ag_enrolment *e,
+			     ag_store_prepare_fn prepare, void *arg,
+			     uint64_t *journal_seq, struct ag_error *err)
+{
+	return sq_change(s, e, true, prepare, arg, journal_seq, err);
+}
+
+static ag_code sq_enroll_remove(struct ag_store *s,
+				const struct ag_enrolment *e,
+				ag_store_prepare_fn prepare, void *arg,
+				uint64_t *journal_seq, struct ag_error *err)
+{
+	return sq_change(s, e, false, prepare, arg, journal_seq, err);
+}
+
+struct sq_row {
+	struct ag_journal_row r;
+	int64_t rowid; /* seq as stored, for the mark */
+	char *type, *fields;
+};
+
+/* One batch: rows read and emitted under one write transaction.  *more is
+ * set when the batch was full. */
+static ag_code sq_drain_batch(struct sq *q, struct sq_conn *c,
+			      ag_store_emit_fn emit, void *arg, uint64_t *n,
+			      bool *more, struct ag_error *err)
+{
+	struct sq_row rows[DRAIN_BATCH];
+	size_t nr = 0;
+	sqlite3_stmt *st;
+	ag_code rc, erc = AG_OK;
+	int src;
+
+	*more = false;
+	memset(rows, 0, sizeof(rows));
+	if ((rc = sq_simple(q, c, ST_BEGIN, "log the journal", err)))
+		return rc;
+	if ((rc = sq_stmt(q, c, ST_JOURNAL_NEXT, &st, err)) ||
+	    (rc = bind_int(q, c, st, 1, DRAIN_BATCH, err)))
+		goto out;
+	while (nr < DRAIN_BATCH && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		struct sq_row *r = &rows[nr];
+		r->rowid = sqlite3_column_int64(st, 0);
+		r->r.seq = (uint64_t)r->rowid;
+		r->r.time = sqlite3_column_int64(st, 1);
+		/* An unreadable type or fields is handed over as empty:
+		 * emit logs the row as invalid rather than stall on it. */
+		struct ag_error ignored;
+		if (col_text(q, st, 2, 64, &r->type, NULL, &ignored))
+			r->type = ag_strdup("");
+		if (col_text(q, st, 3, FIELDS_MAX, &r->fields,
+			     &r->r.fields_len, &ignored)) {
+			r->fields = ag_strdup("");
+			r->r.fields_len = 0;
+		}
+		if (!r->type || !r->fields) {
+			sqlite3_reset(st);
+			rc = ag_err(err, AG_ERR_NOMEM, "%s: out of memory",
+				    q->path);
+			goto out;
+		}
+		r->r.type = r->type;
+		r->r.fields = r->fields;
+		nr++;
+	}
+	if (nr < DRAIN_BATCH && src != SQLITE_DONE) {
+		sqlite3_reset(st);
+		rc = sq_fail(q, c->db, src, "read the journal", err);
+		goto out;
+	}
+	sqlite3_reset(st);
+	*more = nr == DRAIN_BATCH;
+
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t logged = 0;
+		if ((erc = emit(arg, &rows[i].r, &logged, err)) != AG_OK)
+			break;
+		(*n)++;
+		if ((erc = sq_stmt(q, c, ST_JOURNAL_MARK, &st, err)) ||
+		    (erc = bind_int(q, c, st, 1, rows[i].rowid, err)) ||
+		    (erc = bind_int(q, c, st, 2, (int64_t)logged, err)) ||
+		    (erc = sq_done(q, c, st, "mark the journal", err)))
+			break;
+		/* A row that cannot be marked would be logged again at every
+		 * drain. */
+		if (sqlite3_changes(c->db) != 1) {
+			erc = ag_err(err, AG_ERR_INTERNAL,
+				     "%s: journal row %lld could not be "
+				     "marked logged",
+				     q->path, (long long)rows[i].rowid);
+			break;
+		}
+	}
+	if (erc != AG_OK)
+		*more = false;
+	/* Keep the marks of what was logged, even when a step failed. */
+	rc = sq_simple(q, c, ST_COMMIT, "mark the journal", err);
+	if (rc == AG_OK)
+		rc = erc;
+out:
+	if (rc != AG_OK && !sqlite3_get_autocommit(c->db))
+		sq_rollback(q, c);
+	for (size_t i = 0; i < DRAIN_BATCH; i++) {
+		free(rows[i].type);
+		free(rows[i].fields);
+	}
+	return rc;
+}
+
+static ag_code sq_journal_drain(struct ag_store *s, ag_store_emit_fn emit,
+				void *arg, uint64_t *n, struct ag_error *err)
+{
+	struct sq *q = s->be;
+	ag_code rc = AG_OK;
+	bool more = true;
+
+	*n = 0;
+	struct sq_conn *c = sq_get(q);
+	while (rc == AG_OK && more)
+		rc = sq_drain_batch(q, c, emit, arg, n, &more, err);
+	sq_put(q, c);
+	return rc;
+}
+
+static ag_code sq_journal_pending(struct ag_store *s, uint64_t *n,
+				  struct ag_error *err)
+{
+	struct sq *q = s->be;
+	struct sq_conn *c = sq_get(q);
+	sqlite3_stmt *st;
+	ag_code rc = sq_stmt(q, c, ST_JOURNAL_PENDING, &st, err);
+	*n = 0;
+	if (rc == AG_OK) {
+		int src = sqlite3_step(st);
+		if (src == SQLITE_ROW)
+			*n = (uint64_t)sqlite3_column_int64(st, 0);
+		else
+			rc = sq_fail(q, c->db, src, "count the journal", err);
+		sqlite3_reset(st);
+	}
+	sq_put(q, c);
+	return rc;
+}
+
+static void sq_close_conn(struct sq_conn *c)
+{
+	for (size_t i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(c->st[i]);
+	memset(c->st, 0, sizeof(c->st));
+	sqlite3_close(c->db); /* NULL is a no-op */
+	c->db = NULL;
+}
+
+static void sq_free(struct sq *q)
+{
+	if (!q)
+		return;
+	for (unsigned i = 0; q->conns && i < q->n; i++)
+		sq_close_conn(&q->conns[i]);
+	free(q->conns);
+	free(q->file);
+	if (q->sync_ok) {
+		pthread_cond_destroy(&q->cv);
+		pthread_mutex_destroy(&q->mu);
+	}
+	free(q);
+}
+
+static void sq_close(struct ag_store *s)
+{
+	sq_free(s->be);
+	s->be = NULL;
+}
+
+static const struct ag_store_ops sqlite_ops = {
+	.name = "sqlite",
+	.enroll_add = sq_enroll_add,
+	.enroll_remove = sq_enroll_remove,
+	.enroll_list = sq_enroll_list,
+	.journal_drain = sq_journal_drain,
+	.journal_pending = sq_journal_pending,
+	.close = sq_close,
+};
+
+/* ---- the SQLite backend: opening --------------------------------------- */
+
+/* Runs SQL that returns at most one text value (a PRAGMA). */
+static ag_code sq_exec1(struct sq *q, sqlite3 *db, const char *sql,
+			const char *doing, char *val, size_t val_len,
+			struct ag_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (val && val_len)
+		val[0] = '\0';
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const unsigned char *t = sqlite3_column_text(st, 0);
+			if (val && t)
+				ag_strlcpy(val, (const char *)t, val_len);
+			rc = SQLITE_DONE;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK && rc != SQLITE_DONE)
+		return sq_fail(q, db, rc, doing, err);
+	return AG_OK;
+}
+
+/*
+ * The file SQLite is to open: the directory part resolved (a directory
+ * reached through a symbolic link, such as /var/run, is fine, and SQLite's
+ * SQLITE_OPEN_NOFOLLOW refuses links anywhere in the name), the last part
+ * as given, never followed.  *dir receives the resolved directory.
+ */
+static ag_code resolve(const char *path, char **file, char **dir,
+		       struct ag_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	char *d = NULL, *real = NULL;
+	struct ag_buf b;
+
+	*file = *dir = NULL;
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return ag_err(err, AG_ERR_USAGE, "%s: not a file name", path);
+	if (!slash)
+		d = ag_strdup(".");
+	else if (slash == path)
+		d = ag_strdup("/");
+	else
+		d = ag_strndup(path, (size_t)(slash - path));
+	if (!d)
+		return ag_err(err, AG_ERR_NOMEM, "%s: out of memory", path);
+	real = realpath(d, NULL);
+	if (!real) {
+		ag_code rc = ag_err(err, errno == ENOMEM ? AG_ERR_NOMEM
+							 : AG_ERR_IO,
+				    "%s: cannot open: %s", path,
+				    strerror(errno));
+		free(d);
+		return rc;
+	}
+	free(d);
+	ag_buf_init(&b, PATH_MAX);
+	ag_buf_adds(&b, real);
+	if (strcmp(real, "/"))
+		ag_buf_addc(&b, '/');
+	ag_buf_adds(&b, base);
+	if (b.failed) {
+		ag_buf_release(&b);
+		free(real);
+		return ag_err(err, AG_ERR_LIMIT, "%s: path too long", path);
+	}
+	*file = b.data;
+	*dir = real;
+	return AG_OK;
+}
+
+/* Opens file the way security-relevant files are opened (no symbolic
+ * link, a regular file, not writable by group or others, owned by this
+ * user or root; root may open anyone's), creating it 0600 when writable;
+ * records its identity so that the file SQLite opens next can be checked
+ * to be the same. */
+static ag_code check_file(const char *file, const char *shown, bool read_only,
+			  struct stat *id, struct ag_error *err)
+{
+	int flags = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+		    (read_only ? O_RDONLY : O_RDWR | O_CREAT);
+	int fd = open(file, flags, 0600);
+	struct stat st;
+	ag_code rc = AG_ERR_IO;
+
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return ag_err(err, AG_ERR_IO, "%s: is a symbolic link; "
+				      "refusing to follow it", shown);
+		return ag_err(err, AG_ERR_IO, "%s: cannot open%s: %s", shown,
+			      read_only ? "" : " for writing", strerror(errno));
+	}
+	if (fstat(fd, &st) < 0) {
+		ag_err(err, AG_ERR_IO, "%s: cannot stat: %s", shown,
+		       strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		ag_err(err, AG_ERR_IO, "%s: not a regular file", shown);
+	} else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		rc = ag_err(err, AG_ERR_INVALID,
+			    "%s: writable by group or others (mode %04o); "
+			    "make it 0600",
+			    shown, (unsigned)(st.st_mode & 07777));
+	} else if (geteuid() != 0 && st.st_uid != geteuid() &&
+		   st.st_uid != 0) {
+		rc = ag_err(err, AG_ERR_INVALID,
+			    "%s: owned by uid %u, not by this user (uid %u) "
+			    "or root",
+			    shown, (unsigned)st.st_uid, (unsigned)geteuid());
+	} else {
+		*id = st;
+		rc = AG_OK;
+	}
+	/* Closed before SQLite opens the file: closing any descriptor of a
+	 * file drops every POSIX lock this process holds on it, SQLite's
+	 * included. */
+	close(fd);
+	return rc;
+}
+
+/* The directory must not let others swap files in it (the database, its
+ * -wal and -shm), unless it is sticky. */
+static ag_code check_dir(const char *dir, struct ag_error *err)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return ag_err(err, AG_ERR_IO, "%s: cannot stat: %s", dir,
+			      strerror(errno));
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		return ag_err(err, AG_ERR_INVALID,
+			      "%s: the state's directory is writable by group "
+			      "or others (mode %04o); others could replace "
+			      "its files",
+			      dir, (unsigned)(st.st_mode & 07777));
+	return AG_OK;
+}
+
+static ag_code sq_connect(struct sq *q, struct sq_conn *c,
+			  struct ag_error *err)
+{
+	int flags = (q->read_only ? SQLITE_OPEN_READONLY
+				  : SQLITE_OPEN_READWRITE) |
+		    SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX |
+		    SQLITE_OPEN_PRIVATECACHE;
+	int rc = sqlite3_open_v2(q->file, &c->db, flags, NULL);
+	ag_code r;
+
+	if (rc != SQLITE_OK) {
+		if (!c->db)
+			return ag_err(err, AG_ERR_NOMEM, "%s: out of memory",
+				      q->path);
+		return sq_fail(q, c->db, rc, "open the state", err);
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, (int)q->busy_ms);
+	/* No schema tricks from a hostile file: defensive mode refuses
+	 * writable_schema and the like; untrusted schema cannot call
+	 * functions with side effects. */
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL);
+	if ((r = sq_exec1(q, c->db, "PRAGMA foreign_keys = ON",
+			  "open the state", NULL, 0, err)) ||
+	    (r = sq_exec1(q, c->db, "PRAGMA synchronous = FULL",
+			  "open the state", NULL, 0, err)))
+		return r;
+	if (q->read_only &&
+	    (r = sq_exec1(q, c->db, "PRAGMA query_only = ON",
+			  "open the state", NULL, 0, err)))
+		return r;
+	return AG_OK;
+}
+
+/* WAL, retried while another process holds the lock that changing the
+ * journal mode needs (the busy handler does not cover every case). */
+static ag_code sq_wal(struct sq *q, sqlite3 *db, struct ag_error *err)
+{
+	char mode[32];
+	unsigned waited = 0;
+	struct ag_error e;
+	ag_code rc;
+
+	for (;;) {
+		ag_error_init(&e);
+		rc = sq_exec1(q, db, "PRAGMA journal_mode = WAL",
+			      "switch to WAL", mode, sizeof(mode), &e);
+		if (rc == AG_OK && !strcmp(mode, "wal"))
+			return AG_OK;
+		/* Only a lock is worth waiting for. */
+		if ((rc != AG_OK && rc != AG_ERR_IO) || waited >= q->busy_ms)
+			break;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		waited += 10;
+	}
+	if (rc != AG_OK)
+		return ag_err(err, rc, "%s", e.msg);
+	return ag_err(err, AG_ERR_IO,
+		      "%s: cannot switch the state to WAL (journal mode "
+		      "stays '%s')",
+		      q->path, mode);
+}
+
+/* The schema's version: the highest row of schema_version, 0 for an empty
+ * database.  An SQLite database that holds other tables and no
+ * schema_version is not ours. */
+static ag_code sq_version(struct sq *q, sqlite3 *db, int *version,
+			  struct ag_error *err)
+{
+	char v[32];
+	ag_code rc;
+
+	*version = 0;
+	rc = sq_exec1(q, db,
+		      "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+		      "AND name = 'schema_version'",
+		      "read the schema version", v, sizeof(v), err);
+	if (rc)
+		return rc;
+	if (!strcmp(v, "0")) {
+		rc = sq_exec1(q, db,
+			      "SELECT count(*) FROM sqlite_master "
+			      "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+			      "read the schema", v, sizeof(v), err);
+		if (rc)
+			return rc;
+		if (strcmp(v, "0"))
+			return ag_err(err, AG_ERR_INVALID,
+				      "%s: an SQLite database, but not an "
+				      "aalgate state store (it has no "
+				      "schema_version)",
+				      q->path);
+		return AG_OK;
+	}
+	rc = sq_exec1(q, db, "SELECT coalesce(max(version), 0) "
+			     "FROM schema_version",
+		      "read the schema version", v, sizeof(v), err);
+	if (rc)
+		return rc;
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (!v[0] || *end || errno || n < 0 || n > INT_MAX)
+		return ag_err(err, AG_ERR_INVALID,
+			      "%s: the schema version '%s' is not a number",
+			      q->path, v);
+	*version = (int)n;
+	return AG_OK;
+}
+
+static ag_code sq_too_new(struct sq *q, int version, struct ag_error *err)
+{
+	return ag_err(err, AG_ERR_INVALID,
+		      "%s: schema version %d is newer than this aalgate "
+		      "knows (%d); use aalgate %s or later, or the release "
+		      "that wrote it",
+		      q->path, version, SCHEMA_VERSION, AG_VERSION);
+}
+
+/* Brings the schema up to date: each migration in its own IMMEDIATE
+ * transaction, so that two processes opening a new file at once apply
+ * each step once. */
+static ag_code sq_migrate(struct sq *q, struct sq_conn *c,
+			  struct ag_error *err)
+{
+	char sql[128], doing[64];
+	int version;
+	ag_code rc;
+
+	for (;;) {
+		if ((rc = sq_exec1(q, c->db, "BEGIN IMMEDIATE",
+				   "begin a migration", NULL, 0, err)))
+			return rc;
+		if ((rc = sq_version(q, c->db, &version, err)))
+			goto fail;
+		if (version > SCHEMA_VERSION) {
+			rc = sq_too_new(q, version, err);
+			goto fail;
+		}
+		if (version == SCHEMA_VERSION)
+			return sq_exec1(q, c->db, "COMMIT", "commit", NULL, 0,
+					err);
+		snprintf(doing, sizeof(doing), "migrate to schema version %d",
+			 version + 1);
+		if (version == 0 &&
+		    (rc = sq_exec1(q, c->db,
+				   "CREATE TABLE schema_version ("
+				   "  version INTEGER PRIMARY KEY NOT NULL,"
+				   "  applied INTEGER NOT NULL)",
+				   doing, NULL, 0, err)))
+			goto fail;
+		char *emsg = NULL;
+		int src = sqlite3_exec(c->db, migrations[version], NULL, NULL,
+				       &emsg);
+		sqlite3_free(emsg);
+		if (src != SQLITE_OK) {
+			rc = sq_fail(q, c->db, src, doing, err);
+			goto fail;
+		}
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO schema_version VALUES (%d, %lld)",
+			 version + 1, (long long)time(NULL));
+		if ((rc = sq_exec1(q, c->db, sql, doing, NULL, 0, err)) ||
+		    (rc = sq_exec1(q, c->db, "COMMIT", doing, NULL, 0, err)))
+			goto fail;
+	}
+fail:
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+static ag_code sq_read_id(struct sq *q, struct ag_store *s, sqlite3 *db,
+			  struct ag_error *err)
+{
+	char id[64];
+	ag_code rc = sq_exec1(q, db,
+			      "SELECT value FROM meta WHERE key = 'store_id'",
+			      "read the store id", id, sizeof(id), err);
+	if (rc)
+		return rc;
+	bool ok = strlen(id) == AG_STORE_ID_LEN;
+	for (size_t i = 0; ok && i < AG_STORE_ID_LEN; i++)
+		ok = (id[i] >= '0' && id[i] <= '9') ||
+		     (id[i] >= 'a' && id[i] <= 'f');
+	if (!ok)
+		return ag_err(err, AG_ERR_INVALID,
+			      "%s: the store id is missing or damaged",
+			      q->path);
+	memcpy(s->id, id, AG_STORE_ID_LEN + 1);
+	return AG_OK;
+}
+
+ag_code ag_store_sqlite_open(struct ag_store *s, const char *path,
+			     const struct ag_store_opts *o,
+			     struct ag_error *err)
+{
+	struct sq *q = calloc(1, sizeof(*q));
+	struct stat id = {0}, now;
+	char *dir = NULL;
+	ag_code rc;
+
+	if (!q)
+		return ag_err(err, AG_ERR_NOMEM, "%s: out of memory", path);
+	q->path = s->path;
+	q->read_only = o->read_only;
+	q->busy_ms = o->busy_ms;
+	q->n = o->connections;
+	if (pthread_mutex_init(&q->mu, NULL) != 0) {
+		free(q);
+		return ag_err(err, AG_ERR_INTERNAL, "%s: cannot make a mutex",
+			      path);
+	}
+	if (pthread_cond_init(&q->cv, NULL) != 0) {
+		pthread_mutex_destroy(&q->mu);
+		free(q);
+		return ag_err(err, AG_ERR_INTERNAL,
+			      "%s: cannot make a condition variable", path);
+	}
+	q->sync_ok = true;
+	if (!(q->conns = calloc(q->n, sizeof(*q->conns)))) {
+		rc = ag_err(err, AG_ERR_NOMEM, "%s: out of memory", path);
+		goto fail;
+	}
+	if ((rc = resolve(path, &q->file, &dir, err)) ||
+	    (rc = check_dir(dir, err)) ||
+	    (rc = check_file(q->file, path, o->read_only, &id, err)))
+		goto fail;
+	if ((rc = sq_connect(q, &q->conns[0], err)))
+		goto fail;
+	/* The file SQLite opened (without following links) is the one we
+	 * checked: nobody swapped it in between. */
+	if (lstat(q->file, &now) < 0 || now.st_dev != id.st_dev ||
+	    now.st_ino != id.st_ino) {
+		rc = ag_err(err, AG_ERR_IO, "%s: was replaced while opening",
+			    path);
+		goto fail;
+	}
+	if (o->read_only) {
+		int v;
+		if ((rc = sq_version(q, q->conns[0].db, &v, err)))
+			goto fail;
+		if (v > SCHEMA_VERSION) {
+			rc = sq_too_new(q, v, err);
+			goto fail;
+		}
+		if (v < SCHEMA_VERSION) {
+			rc = ag_err(err, AG_ERR_INVALID,
+				    "%s: schema version %d needs migrating to "
+				    "%d; open it once for writing",
+				    path, v, SCHEMA_VERSION);
+			goto fail;
+		}
+	} else if ((rc = sq_wal(q, q->conns[0].db, err)) ||
+		   (rc = sq_migrate(q, &q->conns[0], err))) {
+		goto fail;
+	}
+	if ((rc = sq_read_id(q, s, q->conns[0].db, err)))
+		goto fail;
+	/* Every connection reads once now: that opens its -wal, which a
+	 * process that drops privileges later might no longer be allowed
+	 * to open. */
+	for (unsigned i = 0; i < q->n; i++)
+		if ((i > 0 && (rc = sq_connect(q, &q->conns[i], err))) ||
+		    (rc = sq_exec1(q, q->conns[i].db,
+				   "SELECT count(*) FROM meta",
+				   "open the state", NULL, 0, err)))
+			goto fail;
+	for (unsigned i = 0; i < q->n; i++) {
+		q->conns[i].next_free = q->free_list;
+		q->free_list = &q->conns[i];
+	}
+	s->ops = &sqlite_ops;
+	s->be = q;
+	free(dir);
+	return AG_OK;
+fail:
+	/* A file created here is left in place even when it could not be
+	 * made a store: another process may have opened it meanwhile, and
+	 * an empty file is an empty store to the next open. */
+	sq_free(q);
+	free(dir);
+	return rc;
+}

@@ -1,0 +1,93 @@
+/*
+ * The state store's inside: the backend interface.
+ *
+ * struct ag_store (public, opaque) holds a pointer to a backend's table of
+ * operations.  The generic layer (store.c, first half) validates input,
+ * applies the assurance rules and builds journal records; a backend only
+ * stores and fetches, and gives each change its transaction.  A new
+ * backend (PostgreSQL, DESIGN §9) implements struct ag_store_ops and an
+ * open function; no caller changes.
+ *
+ * Contract for every operation: return an ag_code and fill err; never
+ * abort; a busy, read-only, full or failing database is an error (the
+ * caller denies).
+ */
+#ifndef AG_GOVERN_STORE_INT_H
+#define AG_GOVERN_STORE_INT_H
+
+#include <stdint.h>
+
+#include "aalgate/govern.h"
+
+/* Called by a change operation inside its write transaction, with the
+ * account's enrolments as they are at that moment.  Returns AG_OK and
+ * *fields (malloc'd JSON object text: the journal row's fields) to go on,
+ * or an error to roll back. */
+typedef ag_code (*ag_store_prepare_fn)(void *arg,
+				       const struct ag_enrolments *current,
+				       char **fields, struct ag_error *err);
+
+/* One journal row, as handed to a drain. */
+struct ag_journal_row {
+	uint64_t seq;
+	int64_t time;
+	const char *type;
+	const char *fields; /* JSON object text, as stored: untrusted */
+	size_t fields_len;
+};
+
+/* Called by a drain for each row in order, inside the drain's write
+ * transaction.  Returns AG_OK with *logged_as (the decision log's seq) to
+ * mark the row logged, or an error to stop (rows handed over before are
+ * still marked). */
+typedef ag_code (*ag_store_emit_fn)(void *arg, const struct ag_journal_row *row,
+				    uint64_t *logged_as, struct ag_error *err);
+
+struct ag_store_ops {
+	const char *name;
+	/* In one write transaction: read e->account's enrolments (at most
+	 * AG_STORE_ENROLMENTS_MAX + 1), call prepare, create the account
+	 * if new, insert e, write a journal row of type "enroll_add" with
+	 * the fields prepare returned; *journal_seq is that row's seq. */
+	ag_code (*enroll_add)(struct ag_store *s, const struct ag_enrolment *e,
+			      ag_store_prepare_fn prepare, void *arg,
+			      uint64_t *journal_seq, struct ag_error *err);
+	/* The same, deleting e (account, method, label); "enroll_remove". */
+	ag_code (*enroll_remove)(struct ag_store *s,
+				 const struct ag_enrolment *e,
+				 ag_store_prepare_fn prepare, void *arg,
+				 uint64_t *journal_seq, struct ag_error *err);
+	/* Appends the enrolments of account (NULL: all) to out, ordered by
+	 * account, method, label.  More than max is AG_ERR_LIMIT. */
+	ag_code (*enroll_list)(struct ag_store *s, const char *account,
+			       size_t max, struct ag_enrolments *out,
+			       struct ag_error *err);
+	/* Hands unlogged journal rows to emit in seq order and marks each
+	 * one it accepts, in batches, each batch under the write lock. */
+	ag_code (*journal_drain)(struct ag_store *s, ag_store_emit_fn emit,
+				 void *arg, uint64_t *n, struct ag_error *err);
+	ag_code (*journal_pending)(struct ag_store *s, uint64_t *n,
+				   struct ag_error *err);
+	/* Releases the backend (s->be); the generic layer frees s. */
+	void (*close)(struct ag_store *s);
+};
+
+#define AG_STORE_ID_LEN 32
+
+struct ag_store {
+	const struct ag_store_ops *ops;
+	void *be;   /* the backend's own state */
+	char *path; /* for messages */
+	char id[AG_STORE_ID_LEN + 1];
+};
+
+/* The SQLite backend: opens path into s (s->path is set), sets s->ops,
+ * s->be and s->id. */
+ag_code ag_store_sqlite_open(struct ag_store *s, const char *path,
+			     const struct ag_store_opts *o,
+			     struct ag_error *err);
+
+/* The schema version the SQLite backend writes. */
+#define AG_STORE_SQLITE_SCHEMA 1
+
+#endif
