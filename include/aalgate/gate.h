@@ -44,7 +44,7 @@ enum ag_token_error {
 	AG_TOK_AUDIENCE,      /* aud lists none of the issuer's audiences */
 	AG_TOK_EXPIRED,       /* exp + skew <= now, or exp missing */
 	AG_TOK_NOT_YET_VALID, /* nbf - skew > now */
-	AG_TOK_ISSUED_IN_FUTURE, /* iat - skew > now */
+	AG_TOK_ISSUED_IN_FUTURE, /* iat or auth_time - skew > now */
 	AG_TOK_CLAIMS,        /* a registered claim has the wrong type */
 	AG_TOK_KEYS_UNAVAILABLE, /* the issuer's keys could not be had */
 	AG_TOK__COUNT

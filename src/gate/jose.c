@@ -467,6 +467,12 @@ static enum ag_token_error check_times(const struct ag_claims *c,
 		return FAIL(m, AG_TOK_ISSUED_IN_FUTURE,
 			    "token issued %llus in the future (skew %llds)",
 			    gap(now, c->iat), (long long)skew);
+	/* An authentication in the future would pass every max_age and idle
+	 * check for as long as it stays ahead. */
+	if (c->has_auth_time && c->auth_time - skew > now)
+		return FAIL(m, AG_TOK_ISSUED_IN_FUTURE,
+			    "auth_time %llus in the future (skew %llds)",
+			    gap(now, c->auth_time), (long long)skew);
 	return AG_TOK_OK;
 }
 

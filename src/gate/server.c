@@ -89,6 +89,7 @@ struct req_ctx {
 	struct ag_decision d;
 	struct ag_claims claims;
 	bool have_claims;
+	char subject[512], issuer[512]; /* header values, on allow */
 };
 
 AG_PRINTF(2, 3)
@@ -354,14 +355,21 @@ static const char *bearer(struct MHD_Connection *c, bool *bad)
 	return *v ? v : NULL;
 }
 
-/* Header values we send must be printable ASCII. */
-static void header_safe(char *dst, size_t len, const char *src)
+/*
+ * An identity header value: printable ASCII, with "%", separators that an
+ * application might split on (",", ";", '"', space) and everything else
+ * percent-encoded.  Returns false when the value does not fit: a cut
+ * subject could name someone else.
+ */
+static bool header_safe(char *dst, size_t len, const char *src)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t o = 0;
-	for (; src && *src && o + 4 < len; src++) {
+	for (; src && *src; src++) {
 		unsigned char ch = (unsigned char)*src;
-		if (ch >= 0x20 && ch < 0x7f && ch != '%') {
+		if (o + 4 > len)
+			return false;
+		if (ch > 0x20 && ch < 0x7f && !strchr("%,;\"\\", ch)) {
 			dst[o++] = (char)ch;
 		} else {
 			dst[o++] = '%';
@@ -370,6 +378,7 @@ static void header_safe(char *dst, size_t len, const char *src)
 		}
 	}
 	dst[o] = '\0';
+	return true;
 }
 
 static struct MHD_Response *response(struct ag_buf *body)
@@ -428,7 +437,7 @@ static void deny_outright(struct ag_decision *d, enum ag_reason r,
 /* Verifies the token and decides. */
 static void evaluate(struct server *s, struct req_ctx *rc,
 		     const struct ag_request *req, const char *token,
-		     bool bad_auth, bool what_if)
+		     bool bad_auth, bool use_sessions)
 {
 	enum ag_token_error te = AG_TOK_OK;
 	char why[256] = "";
@@ -443,8 +452,18 @@ static void evaluate(struct server *s, struct req_ctx *rc,
 				       req->now, &rc->claims, why, sizeof(why));
 		rc->have_claims = te == AG_TOK_OK;
 	}
-	ag_gate_decide(rc->g->gate, &s->hooks, what_if ? NULL : s->sessions,
-		       req, rc->have_claims ? &rc->claims : NULL, te, d);
+	ag_gate_decide(rc->g->gate, &s->hooks,
+		       use_sessions ? s->sessions : NULL, req,
+		       rc->have_claims ? &rc->claims : NULL, te, d);
+	/* The identity headers are made now, so that a subject that cannot
+	 * be sent whole is denied before the decision is logged. */
+	if (d->outcome == AG_ALLOW &&
+	    (!header_safe(rc->subject, sizeof(rc->subject),
+			  rc->claims.sub ? rc->claims.sub : "") ||
+	     !header_safe(rc->issuer, sizeof(rc->issuer),
+			  rc->claims.iss ? rc->claims.iss : "")))
+		deny_outright(d, AG_R_INVALID_TOKEN,
+			      "sub or iss too long to pass on in a header");
 	if (te != AG_TOK_OK && why[0]) {
 		/* The verifier's detail is better than the token error's
 		 * name; say it in the challenge too. */
@@ -542,11 +561,14 @@ static enum MHD_Result finish(struct server *s, struct req_ctx *rc,
 		MHD_add_response_header(r, "X-Aalgate-Decision-Id", rc->id);
 		if (d->outcome == AG_ALLOW && cl) {
 			char v[512];
-			header_safe(v, sizeof(v), cl->sub ? cl->sub : "");
-			MHD_add_response_header(r, "X-Aalgate-Subject", v);
+			MHD_add_response_header(r, "X-Aalgate-Subject",
+						rc->subject);
+			MHD_add_response_header(r, "X-Aalgate-Issuer",
+						rc->issuer);
 			snprintf(v, sizeof(v), "%d", d->observed.aal);
 			MHD_add_response_header(r, "X-Aalgate-Aal", v);
-			header_safe(v, sizeof(v), wf ? wf : "");
+			if (!header_safe(v, sizeof(v), wf ? wf : ""))
+				v[0] = '\0';
 			MHD_add_response_header(r, "X-Aalgate-Workflow", v);
 			MHD_add_response_header(r, "X-Aalgate-Decision",
 						"allow");
@@ -588,6 +610,14 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 	bool refuse = false;
 	if (trust) {
 		const char *v;
+		/* Two copies of a header the answer rests on: one of them
+		 * was written by the client. */
+		for (const char *const *h = forwarded_request_headers; *h; h++)
+			if (header_count(c, *h) > 1)
+				refuse = true;
+		if (!header(c, "X-Original-URI") &&
+		    !header(c, "X-Forwarded-Uri") && !*suffix)
+			refuse = true; /* the proxy did not say what to decide */
 		if ((v = header(c, "X-Original-URI")) ||
 		    (v = header(c, "X-Forwarded-Uri")))
 			req.uri = v;
@@ -597,11 +627,14 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 		if ((v = header(c, "X-Original-Host")) ||
 		    (v = header(c, "X-Forwarded-Host")))
 			req.host = v;
-		if ((v = header(c, "X-Forwarded-For")))
-			req.ip = client_from_xff(p, v, rc->client,
-						 sizeof(rc->client))
-					 ? rc->client
-					 : NULL;
+		/* The client's address: only from one X-Forwarded-For line
+		 * (several could mix the client's own with the proxy's); the
+		 * proxy's own address says nothing about the client. */
+		req.ip = NULL;
+		if (header_count(c, "X-Forwarded-For") == 1 &&
+		    client_from_xff(p, header(c, "X-Forwarded-For"),
+				    rc->client, sizeof(rc->client)))
+			req.ip = rc->client;
 		if (p->device_header)
 			req.device = header(c, p->device_header);
 	} else {
@@ -622,16 +655,24 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 				.path = path};
 	if (refuse) {
 		char why[200];
-		ag_metrics_inc(s->metrics, AG_C_UNTRUSTED_FORWARDED);
-		snprintf(why, sizeof(why),
-			 "forwarded request headers from %s, which is not in "
-			 "trusted_proxies",
-			 peer[0] ? peer : "an unknown peer");
+		if (trust) {
+			ag_metrics_inc(s->metrics, AG_C_BAD_REQUESTS);
+			snprintf(why, sizeof(why),
+				 "the proxy at %s sent no original request, or "
+				 "sent a forwarding header twice",
+				 peer);
+		} else {
+			ag_metrics_inc(s->metrics, AG_C_UNTRUSTED_FORWARDED);
+			snprintf(why, sizeof(why),
+				 "forwarded request headers from %s, which is "
+				 "not in trusted_proxies",
+				 peer[0] ? peer : "an unknown peer");
+		}
 		rc->d.workflow = -1;
 		deny_outright(&rc->d, AG_R_BAD_REQUEST, why);
 	} else {
 		const char *tok = bearer(c, &bad_auth);
-		evaluate(s, rc, &req, tok, bad_auth, false);
+		evaluate(s, rc, &req, tok, bad_auth, true);
 	}
 	return log_then_answer(s, rc, c, &lc);
 }
@@ -662,12 +703,16 @@ static enum MHD_Result do_decide(struct server *s, struct MHD_Connection *c,
 		return ret;
 	}
 	peer_text(c, peer, sizeof(peer));
+	/* Only a trusted proxy may state the client's address and device;
+	 * anyone else is the client, on a device nobody vouched for, and its
+	 * answers do not move session idle times. */
+	bool trust = trusted(p, peer);
 	struct ag_request req = {.workflow = ar.workflow,
 				 .method = ar.method,
 				 .host = ar.host,
 				 .uri = ar.uri,
-				 .ip = ar.ip,
-				 .device = ar.device,
+				 .ip = trust && ar.ip ? ar.ip : peer,
+				 .device = trust ? ar.device : NULL,
 				 .now = ar.has_now ? ar.now
 						   : (int64_t)time(NULL)};
 	char path[AG_PATH_MAX] = "";
@@ -675,12 +720,12 @@ static enum MHD_Result do_decide(struct server *s, struct MHD_Connection *c,
 		ag_strlcpy(path, "(invalid)", sizeof(path));
 	struct ag_log_ctx lc = {.decision_id = rc->id,
 				.time_ms = wall_ms(),
-				.ip = ar.ip ? ar.ip : peer,
+				.ip = req.ip,
 				.method = ar.method,
 				.host = ar.host,
 				.path = ar.uri ? path : NULL,
 				.what_if = ar.has_now};
-	evaluate(s, rc, &req, ar.token, false, ar.has_now);
+	evaluate(s, rc, &req, ar.token, false, trust && !ar.has_now);
 	enum MHD_Result ret = log_then_answer(s, rc, c, &lc);
 	ag_api_request_release(&ar);
 	return ret;
@@ -783,6 +828,12 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (rc->g)
 		gen_put(s, rc->g);
 	ag_claims_release(&rc->claims);
+	/* A /v1/decide body holds a token: do not leave it in freed memory. */
+	if (rc->body.data) {
+		volatile char *b = rc->body.data;
+		for (size_t i = 0; i < rc->body.alloc; i++)
+			b[i] = 0;
+	}
 	ag_buf_release(&rc->body);
 	if (rc->counted)
 		__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);

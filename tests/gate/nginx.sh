@@ -486,8 +486,46 @@ get "trusted proxy, X-Forwarded-For in the network" "$gate_url" --interface 127.
 	-H "X-Original-Method: GET" -H "X-Original-Host: portal.test" -H "X-Forwarded-For: 10.20.0.5"
 expect_status 200
 expect_header X-Aalgate-Subject alice
+expect_header X-Aalgate-Issuer https://idp.test
 expect_header X-Aalgate-Workflow internal
 expect_header X-Aalgate-Decision allow
+
+# Even from the trusted proxy: two X-Forwarded-For lines (one could be
+# the client's), or none at all, leave the client's address unknown ...
+get "trusted proxy, two X-Forwarded-For lines" "$gate_url" --interface 127.0.0.3 \
+	-H "Authorization: Bearer $t_staff" -H "X-Original-URI: /internal/wiki" \
+	-H "X-Forwarded-For: 10.20.0.5" -H "X-Forwarded-For: 127.0.0.1"
+expect_status 403
+expect_logged '["network"]'
+get "trusted proxy, no X-Forwarded-For" "$gate_url" --interface 127.0.0.3 \
+	-H "Authorization: Bearer $t_staff" -H "X-Original-URI: /internal/wiki"
+expect_status 403
+expect_logged '["network"]'
+# ... a forwarding header twice, or no original request, is refused.
+get "trusted proxy, X-Original-URI twice" "$gate_url" --interface 127.0.0.3 \
+	-H "Authorization: Bearer $t_staff" -H "X-Original-URI: /docs" -H "X-Original-URI: /admin"
+expect_status 403
+expect_logged '["bad_request"]'
+get "trusted proxy, no original request" "$gate_url" --interface 127.0.0.3 \
+	-H "Authorization: Bearer $t_staff"
+expect_status 403
+expect_logged '["bad_request"]'
+
+# POST /v1/decide believes "ip" and "device" only from a trusted proxy.
+get "decide: ip from an untrusted peer" "http://127.0.0.1:$gate_port/v1/decide" \
+	--interface 127.0.0.1 -X POST \
+	--data "{\"workflow\":\"internal\",\"token\":\"$t_staff\",\"ip\":\"10.20.0.5\"}"
+expect_status 200
+grep -q '"decision":"deny","status":403' body || fail "$what: $(cat body)"
+grep -q '"reasons":\["network"\]' body || fail "$what: $(cat body)"
+get "decide: device from an untrusted peer" "http://127.0.0.1:$gate_port/v1/decide" \
+	--interface 127.0.0.1 -X POST \
+	--data "{\"workflow\":\"admin\",\"token\":\"$t_admin\",\"device\":\"managed\"}"
+grep -q '"reasons":\["device"\]' body || fail "$what: $(cat body)"
+get "decide: device from the trusted proxy" "http://127.0.0.1:$gate_port/v1/decide" \
+	--interface 127.0.0.3 -X POST \
+	--data "{\"workflow\":\"admin\",\"token\":\"$t_admin\",\"device\":\"managed\"}"
+grep -q '"decision":"allow"' body || fail "$what: $(cat body)"
 
 # An untrusted peer may not say what the request was ...
 get "X-Original-URI from an untrusted peer" "$gate_url" --interface 127.0.0.1 \

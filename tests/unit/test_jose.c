@@ -1009,6 +1009,20 @@ static void test_attack_duplicates(void **state)
 		 "\"\\u0065xp\":%d}",
 		 NOW + 60, NOW + 999999);
 	expect_free(sign("rsa.pem", "RS256", "rsa", cl), AG_TOK_DUPLICATE);
+	/* auth_time ahead of the clock would pass every max_age and idle
+	 * check for as long as it stays ahead: refused past the skew (60 s),
+	 * accepted within it. */
+	snprintf(cl, sizeof(cl),
+		 "{\"iss\":\"" ISS "\",\"aud\":\"portal\",\"exp\":%d,"
+		 "\"auth_time\":%d}",
+		 NOW + 600, NOW + 61);
+	expect_free(sign("rsa.pem", "RS256", "rsa", cl),
+		    AG_TOK_ISSUED_IN_FUTURE);
+	snprintf(cl, sizeof(cl),
+		 "{\"iss\":\"" ISS "\",\"aud\":\"portal\",\"exp\":%d,"
+		 "\"auth_time\":%d}",
+		 NOW + 600, NOW + 60);
+	expect_free(sign("rsa.pem", "RS256", "rsa", cl), AG_TOK_OK);
 	/* nested, in cnf */
 	snprintf(cl, sizeof(cl),
 		 "{\"iss\":\"" ISS "\",\"aud\":\"portal\",\"exp\":%d,"
