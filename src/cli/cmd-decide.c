@@ -38,15 +38,28 @@ static const char usage_text[] =
 	"\n"
 	"Exit status: 0 allow, 1 step-up or deny, 2 bad input or usage.\n";
 
+/* Text from a token or a claims file goes to a terminal: no control
+ * characters. */
+static const char *printable(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+	for (; s && *s && o + 1 < len; s++)
+		buf[o++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
+	buf[o] = '\0';
+	return buf;
+}
+
 static void text(const struct ag_policy *p, const struct ag_decision *d,
 		 const struct ag_claims *c)
 {
+	char b1[512];
 	const char *wf = d->workflow >= 0 ? p->workflows[d->workflow].name
 					  : "(none)";
 	printf("decision:  %s (%d)\n", ag_outcome_name(d->outcome), d->status);
 	printf("workflow:  %s\n", wf);
 	if (c)
-		printf("subject:   %s\n", c->sub ? c->sub : "(none)");
+		printf("subject:   %s\n",
+		       c->sub ? printable(c->sub, b1, sizeof(b1)) : "(none)");
 	if (d->workflow >= 0)
 		printf("required:  AAL%d%s%s, device %s\n", d->required.aal,
 		       d->required.phishing_resistant ? ", phishing-resistant"
@@ -66,7 +79,7 @@ static void text(const struct ag_policy *p, const struct ag_decision *d,
 		putchar('\n');
 	}
 	if (d->detail[0])
-		printf("why:       %s\n", d->detail);
+		printf("why:       %s\n", printable(d->detail, b1, sizeof(b1)));
 	if (d->www_authenticate[0])
 		printf("WWW-Authenticate: %s\n", d->www_authenticate);
 }

@@ -76,7 +76,12 @@ static void acr_values_for(const struct ag_policy *p,
 		size_t vl = strlen(v);
 		/* acr values go inside a quoted-string: skip any that would
 		 * need escaping rather than emit a broken header. */
-		if (strpbrk(v, "\"\\ ") || vl + 2 > len - used)
+		bool plain = true;
+		for (const char *c = v; *c; c++)
+			if ((unsigned char)*c <= 0x20 ||
+			    (unsigned char)*c >= 0x7f || *c == '"' || *c == '\\')
+				plain = false;
+		if (!plain || vl + 2 > len - used)
 			continue;
 		if (used)
 			buf[used++] = ' ';
