@@ -118,10 +118,12 @@ static void claims(struct ag_claims *c, const char *sub, const char *sid,
 	c->has_iat = c->has_exp = c->has_auth_time = true;
 }
 
-static bool grant_active(void *ctx, const char *sub, const char *workflow,
+static bool grant_active(void *ctx, const char *iss, const char *sub,
+			 const char *workflow,
 			 int64_t now)
 {
 	(void)ctx;
+	(void)iss;
 	(void)now;
 	return !strcmp(sub, "carol") && !strcmp(workflow, "admin");
 }

@@ -161,17 +161,20 @@ struct ag_request {
 };
 
 /* Hooks into state the gate does not own (enrolment, grants, inventory).
- * A NULL hook means "no such state": checks that need it deny. */
+ * A NULL hook means "no such state": checks that need it deny.  A subject
+ * is unique only within its issuer, so every hook gets both. */
 struct ag_gate_hooks {
 	void *ctx;
 	/* The account's own assurance, for match_account; false if unknown. */
-	bool (*account_level)(void *ctx, const char *sub,
+	bool (*account_level)(void *ctx, const char *iss, const char *sub,
 			      struct ag_assurance *out);
 	/* Is there an active grant for sub on workflow at now? */
-	bool (*grant_active)(void *ctx, const char *sub, const char *workflow,
+	bool (*grant_active)(void *ctx, const char *iss, const char *sub,
+			     const char *workflow,
 			     int64_t now);
 	/* Is client a known, active machine identity with a live owner? */
-	bool (*client_ok)(void *ctx, const char *client, char *why,
+	bool (*client_ok)(void *ctx, const char *iss, const char *client,
+			  char *why,
 			  size_t why_len);
 };
 

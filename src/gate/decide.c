@@ -446,7 +446,7 @@ static bool machine_checks(const struct ag_policy *p,
 	const char *client = c->azp ? c->azp : c->sub;
 	char why[160] = "";
 	if (!client || !hooks || !hooks->client_ok ||
-	    !hooks->client_ok(hooks->ctx, client, why, sizeof(why))) {
+	    !hooks->client_ok(hooks->ctx, c->iss, client, why, sizeof(why))) {
 		if (!client)
 			detail(d, "token names no client (azp or client_id)");
 		else if (!hooks || !hooks->client_ok)
@@ -628,7 +628,8 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 	if (w.aal == AG_AAL_MATCH_ACCOUNT) {
 		struct ag_assurance own;
 		if (!claims->sub || !hooks || !hooks->account_level ||
-		    !hooks->account_level(hooks->ctx, claims->sub, &own)) {
+		    !hooks->account_level(hooks->ctx, claims->iss, claims->sub,
+					  &own)) {
 			detail(d, "workflow '%s' is held to the account's own "
 				  "level, which is not known for '%.80s'",
 			       w.name, claims->sub ? claims->sub : "?");
@@ -747,7 +748,8 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 	/* 7. Just-in-time elevation. */
 	if (w.jit) {
 		if (!claims->sub || !hooks || !hooks->grant_active ||
-		    !hooks->grant_active(hooks->ctx, claims->sub, w.name,
+		    !hooks->grant_active(hooks->ctx, claims->iss, claims->sub,
+					 w.name,
 					 req->now)) {
 			detail(d, "workflow '%s' needs a just-in-time grant: "
 				  "request one with 'aalgate grant request "

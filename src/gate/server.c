@@ -177,15 +177,21 @@ static void reload(struct server *s)
 
 /* hooks.account_level: the account's own level from the state store, for
  * match_account workflows, judged with the current policy's catalogue.
- * An account whose authenticators reach no AAL has no level to match. */
-static bool account_level(void *ctx, const char *sub,
+ * An account whose authenticators reach no AAL has no level to match.
+ * The store's accounts are named by sub, which is unique only within one
+ * issuer: with several issuers in the policy, whose alice is meant cannot
+ * be told, so no level is known (deny). */
+static bool account_level(void *ctx, const char *iss, const char *sub,
 			  struct ag_assurance *out)
 {
 	struct server *s = ctx;
 	struct ag_error err;
 	struct gen *g = gen_get(s);
+	ag_code rc = AG_ERR_NOT_FOUND;
 	ag_error_init(&err);
-	ag_code rc = ag_store_account_level(s->store, g->policy, sub, out,
+	if (g->policy->n_issuers == 1 && iss &&
+	    !strcmp(iss, g->policy->issuers[0].iss))
+		rc = ag_store_account_level(s->store, g->policy, sub, out,
 					    &err);
 	gen_put(s, g);
 	return rc == AG_OK && out->aal >= 1;

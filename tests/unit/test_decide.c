@@ -97,9 +97,11 @@ static void set_str(char **field, const char *v)
 	*field = v ? strdup(v) : NULL;
 }
 
-static bool level_of(void *ctx, const char *sub, struct ag_assurance *out)
+static bool level_of(void *ctx, const char *iss, const char *sub,
+		     struct ag_assurance *out)
 {
 	(void)ctx;
+	(void)iss;
 	memset(out, 0, sizeof(*out));
 	if (!strcmp(sub, "alice")) {
 		out->aal = 2;
@@ -408,9 +410,11 @@ static void hw(struct fx *f)
 	set_str(&f->c.device, "managed");
 }
 
-static bool grant_yes(void *ctx, const char *sub, const char *wf, int64_t now)
+static bool grant_yes(void *ctx, const char *iss, const char *sub,
+		      const char *wf, int64_t now)
 {
 	(void)ctx;
+	(void)iss;
 	(void)now;
 	return !strcmp(sub, "alice") && !strcmp(wf, "admin");
 }
@@ -600,9 +604,11 @@ static void test_order(void **state)
 
 /* ---- machine workflows -------------------------------------------------- */
 
-static bool client_known(void *ctx, const char *client, char *why, size_t len)
+static bool client_known(void *ctx, const char *iss, const char *client,
+			 char *why, size_t len)
 {
 	(void)ctx;
+	(void)iss;
 	if (!strcmp(client, "deployer"))
 		return true;
 	snprintf(why, len, "not in the inventory");
