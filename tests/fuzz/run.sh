@@ -26,9 +26,12 @@
 # fuzz_decide feeds it to the decision API's request parser, then decides
 # and renders the answer and the log record; its corpus,
 # build-fuzz/corpus-decide, is seeded from tests/fuzz/seeds-decide.
+# fuzz_recover feeds it to the recovery request parser, then resolves
+# and checks it; its corpus, build-fuzz/corpus-recover, is seeded from
+# tests/fuzz/seeds-recover.
 #
 # Environment: CC (default clang), JOBS (build parallelism, default 2),
-# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide").
+# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover").
 set -eu
 
 secs=${1:-60}
@@ -43,7 +46,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 build="build-fuzz"
 cc=${CC:-clang}
-targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide"}
+targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover"}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "fuzz: '$cc' not found; libFuzzer needs clang" >&2
@@ -142,8 +145,8 @@ done <"$list"
 echo "fuzz: $ndlog decision logs for fuzz_dlog"
 
 # The token verifier's corpora (tokens, JWK sets) and the decision API's
-# (request bodies).
-for kind in jwt jwks decide; do
+# and the recovery check's (request bodies).
+for kind in jwt jwks decide recover; do
 	mkdir -p "$build/corpus-$kind"
 	find "tests/fuzz/seeds-$kind" -type f | sort >"$list"
 	nk=0
@@ -166,6 +169,7 @@ for t in $targets; do
 	fuzz_jwt) corpus=$build/corpus-jwt ;;
 	fuzz_jwks) corpus=$build/corpus-jwks ;;
 	fuzz_decide) corpus=$build/corpus-decide ;;
+	fuzz_recover) corpus=$build/corpus-recover ;;
 	*) corpus=$build/corpus-$t && mkdir -p "$corpus" ;;
 	esac
 	art=$build/artifacts/$t

@@ -1,0 +1,109 @@
+/*
+ * libFuzzer target: the account recovery request parser (`aalgate recover
+ * check`, later POST /v1/recovery), then the resolution of its method
+ * names and the recovery check on what it parsed, against a fixed policy.
+ *
+ * Oracles: a parse either fails with a message or yields a request whose
+ * values the check accepts as arguments (AG_OK); an accepted recovery has
+ * no refusal, every evidence status ok, a basis, at least one address to
+ * notify and only valid indexes in its obligations.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aalgate/govern.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char policy_yaml[] =
+	"workflows:\n"
+	"  staff: { aal: 2 }\n"
+	"  recovery: { aal: match_account }\n"
+	"methods:\n"
+	"  helpdesk_video_id: { factor: have, alone: 1 }\n"
+	"  badge_question: { factor: have, alone: 1, prohibited: true }\n";
+
+static struct ag_policy *policy;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	struct ag_error err;
+	(void)argc;
+	(void)argv;
+	ag_error_init(&err);
+	if (ag_policy_load_buffer("policy.yaml", policy_yaml,
+				  strlen(policy_yaml), &policy, &err)) {
+		fprintf(stderr, "fuzz_recover: %s\n", err.msg);
+		abort();
+	}
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ag_recovery_request req;
+	struct ag_recovery_account acct;
+	struct ag_recovery_result res;
+	struct ag_error err;
+	uint16_t idx[AG_RECOVERY_ENROLLED_MAX];
+
+	ag_error_init(&err);
+	if (ag_recovery_request_parse("fuzz.json", (const char *)data, size,
+				      &req, &err) != AG_OK) {
+		if (!err.msg[0] || req.evidence || req.n_evidence)
+			abort();
+		return 0;
+	}
+	if (ag_recovery_request_account(policy, &req, "fuzz.json", idx,
+					AG_RECOVERY_ENROLLED_MAX, &acct,
+					&err) != AG_OK) {
+		if (!err.msg[0])
+			abort();
+		ag_recovery_request_release(&req);
+		return 0;
+	}
+	int64_t now = req.has_now ? req.now : 1800000000;
+	if (ag_recovery_check(policy, &acct, req.evidence, req.n_evidence,
+			      (const char *const *)req.used, req.n_used, now,
+			      &res) != AG_OK)
+		abort(); /* the parser let through what the check refuses */
+	if (res.n_status != req.n_evidence || res.held_to < 1 ||
+	    res.held_to > 3 || res.held_to < res.account_aal)
+		abort();
+	if (res.accepted) {
+		if (res.basis == AG_BASIS_NONE || res.n_notify == 0)
+			abort();
+		for (size_t i = 0; i < res.n_notes; i++)
+			if (res.notes[i].refusal)
+				abort();
+		for (size_t i = 0; i < res.n_status; i++)
+			if (res.status[i] != AG_RR_OK)
+				abort();
+		for (size_t i = 0; i < res.n_notify; i++)
+			if (res.notify[i] >= acct.n_notify)
+				abort();
+		for (size_t i = 0; i < res.n_invalidate; i++)
+			if (res.invalidate[i] >= req.n_evidence ||
+			    !req.evidence[res.invalidate[i]].code_id)
+				abort();
+		/* AAL3 proofed at IAL3, or not known: only onsite biometric
+		 * re-proofing recovers it. */
+		if (res.rule == AG_RULE_AAL3_IAL3 &&
+		    res.basis != AG_BASIS_ONSITE_BIOMETRIC)
+			abort();
+		for (size_t i = 0; i < req.n_evidence; i++)
+			if (req.evidence[i].kind == AG_RECOVERY_KBA)
+				abort();
+	} else if (res.basis != AG_BASIS_NONE || res.n_notify ||
+		   res.n_invalidate || res.issue_saved_code) {
+		abort();
+	}
+	for (size_t i = 0; i < res.n_notes; i++)
+		if (!memchr(res.notes[i].text, '\0', sizeof(res.notes[i].text)))
+			abort();
+	ag_recovery_request_release(&req);
+	return 0;
+}
