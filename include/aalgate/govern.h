@@ -234,6 +234,16 @@ AG_API ag_code ag_store_journal_pending(struct ag_store *s, uint64_t *n,
 
 /* ==== end of store ====================================================== */
 
+/* ==== grants: JIT elevation and break-glass (DESIGN §4.4) =============== */
+/* ==== end of grants ===================================================== */
+
+/* ==== sinks: alerts and notifications (DESIGN §4.6) ===================== */
+/* ==== end of sinks ====================================================== */
+
+/* ==== helpdesk: help-desk resets (DESIGN §4.3) ========================== */
+/* ==== end of helpdesk =================================================== */
+
+
 /* ==== recovery: account recovery held to the account's own level ======== */
 
 /*

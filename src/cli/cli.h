@@ -26,6 +26,8 @@ int cmd_decide(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+/* -- commands: grant -- */
+/* -- commands: helpdesk -- */
 
 /* "aalgate CMD: message" on stderr; returns AG_EXIT_USAGE. */
 int ag_cli_die(const char *cmd, const char *fmt, ...)

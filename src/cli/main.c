@@ -29,6 +29,8 @@ static const struct ag_cmd commands[] = {
 	 "record an account's authenticators in the state store"},
 	{"recover", cmd_recover,
 	 "check recovery evidence against the account's own level"},
+	/* -- commands: grant -- */
+	/* -- commands: helpdesk -- */
 };
 
 static void usage(FILE *f)

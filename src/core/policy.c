@@ -21,7 +21,10 @@ struct loader {
 static const char *const top_keys[] = {
 	"profile", "assume", "workflows", "break_glass", "acr", "methods",
 	"issuers", "trusted_proxies", "device_header", "device_claim",
-	"routes", "default_workflow", "nhi", NULL,
+	"routes", "default_workflow", "nhi",
+	/* -- policy keys: groups -- */
+	/* -- policy keys: sinks -- */
+	NULL,
 };
 
 static const char *const workflow_keys[] = {
@@ -1057,6 +1060,8 @@ static ag_code load_root(struct loader *l, const struct ag_ynode *root)
 		p->default_workflow = (long)w;
 	}
 
+	/* -- policy: groups -- */
+	/* -- policy: sinks -- */
 	if ((n = find_key(root, "nhi"))) {
 		if ((rc = ag_ynode_expect_map(r, n, "nhi")) ||
 		    (rc = ag_ynode_check_keys(r, n, "nhi", nhi_keys)))

@@ -69,6 +69,9 @@ struct server {
 	unsigned in_flight;
 	unsigned suspended; /* requests waiting for their log record */
 	bool draining;      /* SIGTERM: answer no new decisions */
+	/* -- server state: grants -- */
+	/* -- server state: PAM socket -- */
+	/* -- server state: sinks -- */
 };
 
 enum { ST_NEW = 0, ST_WAITING, ST_LOGGED };
@@ -807,6 +810,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		return authz ? do_authz(s, c, rc, url, method)
 			     : do_decide(s, c, rc);
 	}
+	/* -- govern endpoints: grants (/v1/grants) -- */
+	/* -- govern endpoints: accounts and recovery (/v1/accounts, /v1/recovery) -- */
 	if (!strcmp(url, "/healthz")) {
 		char why[200];
 		if (ag_dlog_failed(s->log, why, sizeof(why))) {

@@ -19,6 +19,7 @@ struct ag_server_opts {
 	unsigned drain;          /* seconds SIGTERM waits for requests */
 	unsigned threads;        /* HTTP worker threads */
 	bool quiet;
+	/* -- server options: PAM socket -- */
 };
 
 /* Runs until SIGTERM or SIGINT; returns an exit status (0 after a clean
