@@ -28,6 +28,7 @@ int cmd_enroll(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 /* -- commands: grant -- */
 /* -- commands: helpdesk -- */
+/* -- commands: sink -- */
 
 /* "aalgate CMD: message" on stderr; returns AG_EXIT_USAGE. */
 int ag_cli_die(const char *cmd, const char *fmt, ...)

@@ -31,6 +31,7 @@ static const struct ag_cmd commands[] = {
 	 "check recovery evidence against the account's own level"},
 	/* -- commands: grant -- */
 	/* -- commands: helpdesk -- */
+	/* -- commands: sink -- */
 };
 
 static void usage(FILE *f)
