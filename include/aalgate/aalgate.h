@@ -282,6 +282,47 @@ struct ag_route {
 	unsigned line, col;
 };
 
+/* A sink for alerts and notifications (DESIGN §4.6): `sinks:` in the
+ * policy.  The obligations themselves are decision-log records; the
+ * dispatcher that delivers them is in aalgate/govern.h. */
+enum ag_sink_type {
+	AG_SINK_FILE = 0, /* "file": appends one JSON line per obligation */
+	AG_SINK_EXEC,     /* "exec": runs a command, the record on stdin */
+	AG_SINK_WEBHOOK   /* "webhook": POSTs the record (application/json) */
+};
+
+AG_API const char *ag_sink_type_name(enum ag_sink_type t);
+
+/* The obligations a sink takes, as bits of ag_sink.events. */
+#define AG_SINK_ALERT 1u  /* "obligation": "alert" */
+#define AG_SINK_NOTIFY 2u /* "obligation": "notify" */
+
+/* Most sinks a policy may list. */
+#define AG_SINKS_MAX 64
+
+struct ag_sink {
+	char *name;      /* unique; letters, digits, '_' and '-' */
+	enum ag_sink_type type;
+	unsigned events; /* AG_SINK_ALERT | AG_SINK_NOTIFY (the default) */
+	char *path;      /* file: the JSON-lines file */
+	char **command;  /* exec: argv, run without a shell; command[0] is an
+			  * absolute path */
+	size_t n_command;
+	char *url;       /* webhook: https://, or http:// to a loopback
+			  * address (127.0.0.0/8, [::1]) */
+	char *ca_file;   /* webhook: the CAs to trust; NULL: the system's */
+	char *bearer_file; /* webhook: a file holding a bearer token, read
+			    * at each delivery; NULL: none */
+	char **headers;  /* webhook: extra "Name: value" header lines */
+	size_t n_headers;
+	int64_t timeout; /* exec, webhook: seconds an attempt may take */
+	unsigned line, col;
+};
+
+/* Deep copy (dst is overwritten) and release of a sink. */
+AG_API ag_code ag_sink_copy(struct ag_sink *dst, const struct ag_sink *src);
+AG_API void ag_sink_release(struct ag_sink *s);
+
 struct ag_policy {
 	char *file;
 	enum ag_profile profile;
@@ -312,6 +353,25 @@ struct ag_policy {
 		int64_t rotate;
 		int64_t max_lifetime;
 	} nhi;
+	/* groups: NAME -> accounts, for jit.approvers "group:NAME"
+	 * (DESIGN §4.4).  A member is an account as the state store names
+	 * it: the token's sub when the policy has one issuer (or none),
+	 * "ISSUER sub" when it has several.  set: the file has a groups:
+	 * section; only then is a group that jit.approvers names checked
+	 * at load (the DESIGN §1.5 example names one without it), and
+	 * without it no group has members. */
+	struct {
+		struct ag_policy_group {
+			char *name;
+			char **members;
+			size_t n_members;
+			unsigned line, col;
+		} *v;
+		size_t n;
+		bool set;
+	} groups;
+	struct ag_sink *sinks; /* `sinks:`, in the order written */
+	size_t n_sinks;
 };
 
 /* Largest policy file read, in bytes. */

@@ -21,7 +21,8 @@ extern "C" {
 /*
  * The state store keeps what the gate and the govern commands share:
  * accounts, their enrolled authenticators and, from them, each account's
- * own level.  Behind struct ag_store sits a backend (embedded SQLite in
+ * own level; spent recovery codes; JIT and break-glass grants (the grants
+ * section below).  Behind struct ag_store sits a backend (embedded SQLite in
  * WAL mode now; PostgreSQL later, DESIGN §9) chosen at open; callers never
  * see which.
  *
@@ -232,15 +233,797 @@ AG_API ag_code ag_store_journal_drain(struct ag_store *s, struct ag_dlog *log,
 AG_API ag_code ag_store_journal_pending(struct ag_store *s, uint64_t *n,
 					struct ag_error *err);
 
+/*
+ * Appends one journal row of type `type` (a short lower_case name) with
+ * fields (JSON object text) at now, in its own write transaction.  A row
+ * whose fields hold "obligation": "alert" or "notify" is an obligation
+ * the sinks deliver once it reaches the decision log.  The fields must be
+ * a JSON object without the keys the drain adds ("time", "type",
+ * "store", "journal_seq", "seq", "prev"), at most AG_STORE_FIELDS_MAX
+ * bytes: anything else is AG_ERR_INVALID (or AG_ERR_LIMIT) and nothing
+ * is written.  journal_seq (may be NULL) receives the row's seq.
+ */
+#define AG_STORE_FIELDS_MAX (16u * 1024u)
+
+AG_API ag_code ag_store_journal_add(struct ag_store *s, const char *type,
+				    const char *fields, int64_t now,
+				    uint64_t *journal_seq,
+				    struct ag_error *err);
+
+/* Longest recovery code id, in bytes. */
+#define AG_STORE_CODE_ID_MAX 128
+
+/* Saved recovery codes are single use (SP 800-63B-4 §4.2.1.1).  Marks
+ * code_id of account spent at now, with a journal row
+ * "recovery_code_spent" ({"account", "code_id"}) in the same
+ * transaction.  Spent before: AG_ERR_INVALID and *already true (nothing
+ * is written).  already may be NULL. */
+AG_API ag_code ag_store_code_spend(struct ag_store *s, const char *account,
+				   const char *code_id, int64_t now,
+				   bool *already, struct ag_error *err);
+
+/* Has code_id of account been spent?  On an error *spent is true: a
+ * caller that forgets to look at the return still refuses the code. */
+AG_API ag_code ag_store_code_spent(struct ag_store *s, const char *account,
+				   const char *code_id, bool *spent,
+				   struct ag_error *err);
+
+/* Does account hold a grant for workflow that is active at now and, when
+ * host is not NULL, covers host?  A grant covers a host when it names it,
+ * or when it names no hosts at all.  Active means approved (or needing no
+ * approval), not denied or revoked, and activated <= now < expires.
+ * Errors deny: *active is false on any error (the caller treats it as
+ * false).  A read only: a break-glass grant's use is recorded by
+ * ag_grant_use (the gate's hook), not here. */
+AG_API ag_code ag_store_grant_active(struct ag_store *s, const char *account,
+				     const char *workflow, const char *host,
+				     int64_t now, bool *active,
+				     struct ag_error *err);
+
 /* ==== end of store ====================================================== */
 
 /* ==== grants: JIT elevation and break-glass (DESIGN §4.4) =============== */
+
+/*
+ * Just-in-time elevation instead of standing privilege, and break-glass
+ * accounts (DESIGN §4.4).
+ *
+ * A grant gives one account one workflow (a workflow with `jit:`) for a
+ * while.  Its account requests it, naming the duration (at most the
+ * workflow's jit.max), a reason and, optionally, the hosts it is for (for
+ * PAM, DESIGN §4.5; a grant that names none covers every host).  Members
+ * of the workflow's jit.approvers, other than the requester, approve it;
+ * jit.approvals distinct approvals activate it, in the transaction of the
+ * approval that reaches the count, so two approvers at the same instant
+ * activate it once.  Each approver shows a token that meets the workflow
+ * itself: the gate's decision (ag_gate_decide) for that workflow, with
+ * the approver's token, must allow, the network and device of the
+ * approver aside.  A token is good for one approval: the same approver
+ * twice on a grant, or the same token (its issuer and jti, or the token
+ * itself when it has no jti) on a second approval anywhere, is refused as
+ * a replay.  An active grant lasts its duration from activation; the
+ * requester or an approver may revoke it sooner; an approver may deny a
+ * pending one.
+ *
+ * An account marked break-glass (ag_store_break_glass_set) gets only
+ * break-glass grants: they take break_glass.approvals approvals instead
+ * (0: active at once), last at most break_glass.max, and, when
+ * break_glass.alert is set, their activation writes a journal row with
+ * "obligation": "alert".  Every use the gate allows on a break-glass
+ * grant (ag_grant_use) writes an alert too, at most one per grant per
+ * AG_GRANT_ALERT_INTERVAL seconds, so that a busy session does not flood
+ * the sinks; a use whose alert cannot be written is refused.
+ *
+ * Accounts are named as in the store: a token's sub when the policy has
+ * one issuer, "ISSUER sub" (the issuer, one space, the sub) when it has
+ * several (ag_grant_account).  Approvers are "group:NAME" (the members of
+ * the policy's groups: NAME) or one account name.
+ *
+ * Every change writes a journal row in its transaction: "grant_request",
+ * "grant_approve", "grant_activate", "grant_deny", "grant_revoke",
+ * "break_glass_use", "break_glass_mark", "break_glass_unmark".  A refusal
+ * by the rules (not one for a missing or invalid token) changes nothing
+ * and writes one row "grant_refused" ({"op", "caller", "grant" or
+ * "workflow", "refusal", "message"}) on its own, so that replays and
+ * self-approvals show in the decision log; when even that cannot be
+ * written the refusal stands.
+ */
+
+struct ag_claims;
+struct ag_gate;
+
+/* Longest reason, in bytes; most hosts one grant names; longest host. */
+#define AG_GRANT_REASON_MAX 1024
+#define AG_GRANT_HOSTS_MAX 32
+#define AG_GRANT_HOST_MAX 253
+/* How long a request waits for its approvals: an older pending request
+ * is expired (ag_grant_state_at) and can no longer be approved. */
+#define AG_GRANT_PENDING_MAX (24 * 3600)
+/* Least time between two alerts for uses of one break-glass grant. */
+#define AG_GRANT_ALERT_INTERVAL 60
+/* Most grants one listing returns. */
+#define AG_GRANT_LIST_MAX 10000
+
+enum ag_grant_state {
+	AG_GRANT_PENDING = 0, /* "pending": waits for approvals */
+	AG_GRANT_ACTIVE,      /* "active" */
+	AG_GRANT_EXPIRED,     /* "expired": was active, now >= expires; or
+			       * waited too long for approvals */
+	AG_GRANT_DENIED,      /* "denied" */
+	AG_GRANT_REVOKED,     /* "revoked" */
+	AG_GRANT_STATE_COUNT
+};
+
+/* Stable names: "pending", "active", ... */
+AG_API const char *ag_grant_state_name(enum ag_grant_state s);
+
+struct ag_grant_approval {
+	char *approver;
+	int64_t time;
+};
+
+/* One grant.  Strings are owned.  Times are epoch seconds, 0 when not
+ * (yet) set. */
+struct ag_grant {
+	uint64_t id;
+	char *account; /* who asked, and holds it */
+	char *workflow;
+	char *reason;
+	char **hosts; /* none: every host */
+	size_t n_hosts;
+	bool break_glass;
+	int approvals_needed; /* as the policy said at the request */
+	int64_t duration;     /* asked for, seconds */
+	int64_t requested, activated, expires, closed;
+	char *closed_by; /* who denied or revoked it, or NULL */
+	int64_t last_alert;
+	enum ag_grant_state state; /* as stored: never AG_GRANT_EXPIRED */
+	struct ag_grant_approval *approvals;
+	size_t n_approvals;
+};
+
+AG_API void ag_grant_release(struct ag_grant *g);
+
+/* The grant's state at now: an active grant is expired once now >=
+ * expires, a pending one once it has waited AG_GRANT_PENDING_MAX. */
+AG_API enum ag_grant_state ag_grant_state_at(const struct ag_grant *g,
+					     int64_t now);
+
+struct ag_grants {
+	struct ag_grant *v;
+	size_t n;
+	size_t alloc;
+};
+
+AG_API void ag_grants_release(struct ag_grants *l);
+
+/* Why an operation was refused.  Names (ag_grant_refusal_name) are
+ * stable: they appear in the CLI's and the HTTP API's answers. */
+enum ag_grant_refusal {
+	AG_GREF_NONE = 0,         /* "none" */
+	AG_GREF_IDENTITY,         /* "identity": the token names no account */
+	AG_GREF_UNKNOWN_WORKFLOW, /* "unknown_workflow" */
+	AG_GREF_NO_JIT,           /* "no_jit": the workflow has no jit */
+	AG_GREF_TOO_LONG,         /* "too_long": over jit.max or
+				   * break_glass.max */
+	AG_GREF_BAD_REQUEST,      /* "bad_request": no reason, bad host... */
+	AG_GREF_NOT_FOUND,        /* "not_found" */
+	AG_GREF_NOT_PENDING,      /* "not_pending": approve or deny a grant
+				   * that is active or closed */
+	AG_GREF_CLOSED,           /* "closed": revoke one that is over */
+	AG_GREF_SELF_APPROVAL,    /* "self_approval" */
+	AG_GREF_NOT_APPROVER,     /* "not_approver" */
+	AG_GREF_ASSURANCE,        /* "assurance": the approver's token does
+				   * not meet the workflow */
+	AG_GREF_REPLAY,           /* "replay": an approver again, or a token
+				   * used for an approval before */
+	AG_GREF_NOT_ALLOWED,      /* "not_allowed": revoke by one who is
+				   * neither requester nor approver */
+	AG_GREF__COUNT
+};
+
+AG_API const char *ag_grant_refusal_name(enum ag_grant_refusal r);
+
+/* What a grant operation works with.  The gate must be built from the
+ * policy (ag_gate_new); both must outlive the call. */
+struct ag_grant_ctx {
+	const struct ag_policy *policy;
+	const struct ag_gate *gate;
+	struct ag_store *store;
+};
+
+/* Who is asking: the claims of a token the caller verified
+ * (ag_verifier_check) at now.  token (the compact JWS) tells reused
+ * tokens apart when they carry no jti; it may be NULL when claims has
+ * one. */
+struct ag_grant_caller {
+	const struct ag_claims *claims;
+	const char *token;
+	size_t token_len;
+};
+
+/* A request.  Strings are borrowed for the call. */
+struct ag_grant_ask {
+	const char *workflow;
+	int64_t duration; /* seconds */
+	const char *reason;
+	const char *const *hosts;
+	size_t n_hosts;
+};
+
+struct ag_grant_result {
+	enum ag_grant_refusal refusal; /* AG_GREF_NONE unless refused */
+	bool activated;       /* this call activated the grant */
+	uint64_t journal_seq; /* the last journal row written, or 0 */
+	struct ag_grant grant; /* the grant after the call, when there is
+				* one (release with ag_grant_release) */
+};
+
+/*
+ * The store's name for the subject of a token from issuer iss: sub when
+ * the policy has one issuer (and iss is it), "ISSUER sub" when it has
+ * several.  AG_ERR_INVALID for an issuer the policy does not hold, an
+ * empty or over-long name, or control characters.
+ */
+AG_API ag_code ag_grant_account(const struct ag_policy *p, const char *iss,
+				const char *sub, char *buf, size_t len,
+				struct ag_error *err);
+
+/* Is account among the approvers of workflow w (jit.approvers)?  False
+ * when w has no approvers, or names a group the policy does not define. */
+AG_API bool ag_grant_is_approver(const struct ag_policy *p,
+				 const struct ag_workflow *w,
+				 const char *account);
+
+/*
+ * The operations.  Each returns AG_OK when done; AG_ERR_INVALID with
+ * res->refusal set (and err saying why, naming limits) when refused;
+ * another code for an error (a busy, read-only or full store...), which
+ * the caller must treat as a refusal.  res->grant holds the grant as it
+ * is after the call whenever it could be read.
+ *
+ * request: the caller's account asks for ask.  With no approvals needed
+ * (jit.approvals 0, or break_glass.approvals 0 for a break-glass
+ * account) it is active at once.
+ * approve: one approval of pending grant id (see above).
+ * deny: an approver closes a pending grant.
+ * revoke: the requester or an approver closes a pending or active grant.
+ */
+AG_API ag_code ag_grant_request(const struct ag_grant_ctx *ctx,
+				const struct ag_grant_caller *caller,
+				const struct ag_grant_ask *ask, int64_t now,
+				struct ag_grant_result *res,
+				struct ag_error *err);
+AG_API ag_code ag_grant_approve(const struct ag_grant_ctx *ctx,
+				const struct ag_grant_caller *caller,
+				uint64_t id, int64_t now,
+				struct ag_grant_result *res,
+				struct ag_error *err);
+AG_API ag_code ag_grant_deny(const struct ag_grant_ctx *ctx,
+			     const struct ag_grant_caller *caller, uint64_t id,
+			     int64_t now, struct ag_grant_result *res,
+			     struct ag_error *err);
+AG_API ag_code ag_grant_revoke(const struct ag_grant_ctx *ctx,
+			       const struct ag_grant_caller *caller,
+			       uint64_t id, int64_t now,
+			       struct ag_grant_result *res,
+			       struct ag_error *err);
+
+/* One grant; AG_ERR_NOT_FOUND when there is none. */
+AG_API ag_code ag_grant_get(struct ag_store *s, uint64_t id,
+			    struct ag_grant *out, struct ag_error *err);
+
+/* The grants of account (NULL: every grant), newest first, at most
+ * AG_GRANT_LIST_MAX, appended to out. */
+AG_API ag_code ag_grant_list(struct ag_store *s, const char *account,
+			     struct ag_grants *out, struct ag_error *err);
+
+/*
+ * The gate's step 7 (DESIGN §3.3): may the subject (iss, sub) use
+ * workflow at now, on host?  True when the account holds an active grant
+ * that covers host (ag_store_grant_active); with host NULL (the gate's
+ * hook is not told the host) only a grant that names no hosts counts, as
+ * a grant for some hosts is not one for all.  When that grant is a
+ * break-glass one, the use is alerted ("break_glass_use", "obligation":
+ * "alert") at most once per AG_GRANT_ALERT_INTERVAL; if that row cannot
+ * be written the use is refused.  *allowed is false on any error.
+ */
+AG_API ag_code ag_grant_use(struct ag_store *s, const struct ag_policy *p,
+			    const char *iss, const char *sub,
+			    const char *workflow, const char *host,
+			    int64_t now, bool *allowed, struct ag_error *err);
+
+/* Marks account as a break-glass account (on) or not, creating the
+ * account when new ("break_glass_mark" / "break_glass_unmark").  Marking
+ * what is marked already writes nothing and is AG_OK with *changed
+ * false (changed may be NULL). */
+AG_API ag_code ag_store_break_glass_set(struct ag_store *s,
+					const char *account, bool on,
+					int64_t now, bool *changed,
+					struct ag_error *err);
+
+/* Is account marked break-glass?  False for an unknown account. */
+AG_API ag_code ag_store_break_glass_get(struct ag_store *s,
+					const char *account, bool *on,
+					struct ag_error *err);
+
+/*
+ * /v1/grants (the gate's HTTP API for grants).  The server hands over the
+ * request; ag_grant_http verifies the bearer token with v at now (the
+ * caller is its subject, and nothing in the body says otherwise), does
+ * what was asked and fills out:
+ *
+ *   POST /v1/grants              {"workflow": W, "duration": "1h" or
+ *                                 seconds, "reason": R, "hosts": [H]?}
+ *                                -> 201 {"result": "done", "activated",
+ *                                "grant": {...ag_grant_json...}}
+ *   POST /v1/grants/ID/approve   -> 200, likewise (also deny, revoke)
+ *   GET  /v1/grants              -> 200 {"grants": [...]}: the caller's,
+ *                                and those the caller may approve
+ *   GET  /v1/grants/ID           -> 200 {"grant": {...}}, or 404
+ *
+ * A refusal is {"result": "refused", "refusal": NAME, "message"} with 400
+ * (bad request, too long, unknown or non-JIT workflow), 401 (no or an
+ * invalid token: send a challenge), 403 (the rules) or 404 (no such
+ * grant, or one the caller may not see); a store that fails (locked,
+ * read-only, full) is 503 {"result": "error", "message"}: nothing
+ * changed.  ctx->store NULL (no --state) is 503.
+ */
+struct ag_verifier;
+
+struct ag_grant_http {
+	int status;
+	char *body;         /* JSON text (malloc'd) */
+	bool challenge;     /* 401: send WWW-Authenticate: Bearer */
+	bool invalid_token; /* ...with error="invalid_token" */
+	const char *allow;  /* 405: the Allow header's value (static) */
+};
+
+AG_API void ag_grant_http(const struct ag_grant_ctx *ctx,
+			  struct ag_verifier *v, const char *method,
+			  const char *path, const char *bearer, bool bad_auth,
+			  const char *body, size_t len, int64_t now,
+			  struct ag_grant_http *out);
+AG_API void ag_grant_http_release(struct ag_grant_http *out);
+
+/* The grant as a JSON object text (malloc'd; NULL when out of memory):
+ * {"id", "account", "workflow", "state" (at now), "break_glass",
+ * "reason", "hosts", "duration", "requested", "activated", "expires",
+ * "closed", "closed_by", "approvals_needed", "approvals": [{"approver",
+ * "time"}]}; times are RFC 3339 or null. */
+AG_API char *ag_grant_json(const struct ag_grant *g, int64_t now);
+
 /* ==== end of grants ===================================================== */
 
 /* ==== sinks: alerts and notifications (DESIGN §4.6) ===================== */
+
+/*
+ * Obligations are records of the hash-chained decision log whose JSON
+ * holds "obligation": "alert" or "notify" (state changes reach the log
+ * through the store's journal, ag_store_journal_drain).  A dispatcher
+ * reads the log and hands each obligation to every sink of the policy's
+ * `sinks:` (struct ag_sink) whose events take it, in log order:
+ *
+ *  - file:    appends the record as one line (O_APPEND, fdatasync), the
+ *             file created 0600, never through a symbolic link;
+ *  - exec:    runs the command (no shell, no PATH search) in its own
+ *             process group with the record and a newline on stdin, a
+ *             minimal environment (PATH, AALGATE_SINK, AALGATE_SEQ,
+ *             AALGATE_OBLIGATION, AALGATE_RECORD_SHA256) and "/" as its
+ *             directory; exit status 0 is success, and the process group
+ *             is killed at the timeout;
+ *  - webhook: POSTs the record (Content-Type: application/json,
+ *             Idempotency-Key: the record's SHA-256) with libcurl;
+ *             a 2xx answer is success, redirects are not followed.
+ *
+ * What is delivered is the record's line, byte for byte: a receiver can
+ * check it against the log, and drop a repeat by its seq (or by "store"
+ * and "journal_seq", which name a state change).
+ *
+ * Each sink has its own cursor, the file LOG.sink-NAME beside the log:
+ * "SEQ OFFSET SHA256\n", the last record the sink has dealt with (an
+ * obligation delivered, or a record it does not take), where that
+ * record's line starts, and the SHA-256 of the line.  The cursor moves
+ * only after a delivery succeeded, and is replaced atomically (a
+ * temporary file, fsync, rename, fsync of the folder).  Delivery is at
+ * least once: a crash between a delivery and the cursor's move delivers
+ * that obligation again.  Removing the cursor delivers the whole log
+ * again.  A lock file LOG.sink-NAME.lock keeps two processes from
+ * delivering to one sink from one log at the same time.
+ *
+ * Reading resumes at the cursor: the record there must still hash to the
+ * cursor's SHA-256, and every record after it must carry the next seq
+ * and, as prev, the SHA-256 of the line before it (the checks of
+ * ag_dlog_verify_file).  A record that fails stops delivery to the sink
+ * at that line, loudly, until the log is repaired or the cursor removed:
+ * nothing is skipped.  Only complete, newline-terminated records are
+ * read, so a log being appended to is safe to follow.  Memory is bounded
+ * by one record whatever the log's size.
+ *
+ * A sink that fails is retried with a backoff that doubles from
+ * backoff_min to backoff_max, for ever; every failure is counted and
+ * reported (the first at once, then at most once a minute with how many
+ * were not, and the recovery), and nothing is dropped.
+ */
+
+struct ag_sinks;
+
+struct ag_sinks_opts {
+	unsigned backoff_min_ms; /* first retry after this; 0 means 1000 */
+	unsigned backoff_max_ms; /* the cap; 0 means 300000 (5 min) */
+	unsigned poll_ms;        /* the thread's pause between rounds; 0
+				  * means 1000 */
+	/* Where reports go (failures, recoveries, a log that does not
+	 * verify): one line each, without a newline.  NULL: standard error,
+	 * after prefix (NULL: "aalgate: "). */
+	void (*report)(void *ctx, const char *line);
+	void *report_ctx;
+	const char *prefix;
+};
+
+/* A dispatcher for the decision log at log_path (which need not exist
+ * yet).  opts may be NULL for the defaults.  It has no sinks until
+ * ag_sinks_configure. */
+AG_API ag_code ag_sinks_new(const char *log_path,
+			    const struct ag_sinks_opts *opts,
+			    struct ag_sinks **out, struct ag_error *err);
+
+/* Stops and joins the thread (ag_sinks_start), if any, and frees d.  A
+ * delivery in progress is given up (its obligation stays waiting). */
+AG_API void ag_sinks_free(struct ag_sinks *d);
+
+/* Sets the sinks to deliver to, copying them; the next round applies
+ * them.  A sink whose name and configuration are unchanged keeps its
+ * retry state; a changed one is tried again at once.  Thread-safe: a
+ * server calls it after each reload. */
+AG_API ag_code ag_sinks_configure(struct ag_sinks *d,
+				  const struct ag_sink *sinks, size_t n,
+				  struct ag_error *err);
+
+struct ag_sinks_round {
+	uint64_t delivered;    /* obligations delivered in this round */
+	size_t failing;        /* sinks whose last attempt failed */
+	size_t broken;         /* of those, sinks stopped by a record or a
+				* cursor that does not verify */
+	int64_t next_retry_ms; /* until the earliest retry; -1 when none */
+};
+
+/*
+ * One round: every sink whose retry is due delivers, in log order, what
+ * waits after its cursor, up to the first failure.  Returns AG_OK with
+ * res filled (failures are in res and the reports, not the return), or
+ * AG_ERR_NOMEM / AG_ERR_USAGE.  Rounds are serialised; do not mix them
+ * with ag_sinks_start.
+ */
+AG_API ag_code ag_sinks_deliver(struct ag_sinks *d,
+				struct ag_sinks_round *res);
+
+/* Runs rounds in a thread of d's own (all signals blocked) every
+ * poll_ms, sooner when a retry is due, until ag_sinks_free. */
+AG_API ag_code ag_sinks_start(struct ag_sinks *d, struct ag_error *err);
+
+/* Asks the round in progress to give up and every later round to do
+ * nothing.  Only sets a flag: safe in a signal handler. */
+AG_API void ag_sinks_stop(struct ag_sinks *d);
+
+struct ag_sink_state {
+	uint64_t cursor;      /* seq of the last record dealt with */
+	uint64_t delivered;   /* obligations delivered by this dispatcher */
+	uint64_t failures;    /* failed attempts by this dispatcher */
+	bool failing;         /* the last attempt failed */
+	bool broken;          /* ...because the log or the cursor does not
+			       * verify */
+	int64_t retry_in_ms;  /* failing: until the next attempt */
+	char error[512];      /* the last failure; "" when none */
+};
+
+/* The state of the configured sink called name (AG_ERR_NOT_FOUND when
+ * there is none).  Thread-safe. */
+AG_API ag_code ag_sinks_state(struct ag_sinks *d, const char *name,
+			      struct ag_sink_state *out);
+
+/* The cursor file of sink name for the log at log_path: "LOG.sink-NAME".
+ * AG_ERR_USAGE when it does not fit in len or name is not a sink name. */
+AG_API ag_code ag_sink_cursor_path(const char *log_path, const char *name,
+				   char *buf, size_t len);
+
+struct ag_sink_status {
+	uint64_t cursor;        /* seq of the last record dealt with */
+	uint64_t records;       /* the last complete record's seq */
+	uint64_t waiting;       /* obligations after the cursor it takes */
+	uint64_t first_waiting; /* the first one's seq; 0 when none */
+	bool broken;            /* the cursor or a record after it does not
+				 * verify; nothing after it is counted */
+	char why[512];          /* broken: "FILE:LINE: reason" */
+};
+
+/* What waits for sink s in the log at log_path, read without taking the
+ * sink's lock or changing anything.  AG_OK (with out->broken for a log
+ * that does not verify), or AG_ERR_IO for a log or cursor that cannot be
+ * read. */
+AG_API ag_code ag_sink_status(const char *log_path, const struct ag_sink *s,
+			      struct ag_sink_status *out,
+			      struct ag_error *err);
+
 /* ==== end of sinks ====================================================== */
 
 /* ==== helpdesk: help-desk resets (DESIGN §4.3) ========================== */
+
+/*
+ * Recovery against the state store, and help-desk resets (DESIGN §4.2,
+ * §4.3; NIST SP 800-63B-4 §4.2).  ag_recovery_check (the recovery section
+ * below) decides on evidence; the functions here give it what only the
+ * store knows and carry out what it obliges (src/govern/helpdesk.c):
+ *
+ *  - the account's own level is that of its enrolments in the store.  A
+ *    request's "level" or "enrolled" may raise it, never lower it, and
+ *    only the store's enrolments count as authenticators bound to the
+ *    account (for "authenticator" evidence);
+ *  - code ids the store has spent are refused: a code is used once
+ *    (§4.2.1.1);
+ *  - on acceptance every code id the check invalidates is spent, in the
+ *    order of the ids, before the recovery counts: of two recoveries
+ *    racing with one code, one spends it first and the other is refused
+ *    (and a code spent by a recovery refused that way stays spent);
+ *  - a journal row records the outcome.  Accepted: "recovery" (or
+ *    "helpdesk_reset") with "obligation": "notify" and "notify": the
+ *    addresses to tell (§4.2.3, §4.6: at least two, postal ones for
+ *    AAL3, as the check says).  Refused: "recovery_refused" (or
+ *    "helpdesk_reset_refused") with the reasons and no obligation.
+ *
+ * The store holds neither the account's IAL nor its notification
+ * addresses: those are the request's, so whoever sends it must be
+ * trusted for them (POST /v1/recovery answers trusted proxies only), and
+ * the journal row keeps both.
+ *
+ * Fail closed: unless a call returns AG_OK, the recovery is refused
+ * (res->accepted false), whatever was done before the error.  Without a
+ * store (s NULL) only the check is made, on the levels the request gives.
+ */
+
+struct ag_claims;
+struct ag_recovery_request;
+struct ag_recovery_result;
+
+/* What the state store added to a recovery. */
+struct ag_recovery_state {
+	bool stored;                     /* a store was used */
+	struct ag_assurance store_level; /* what the account's enrolments
+					  * reach together */
+	size_t n_enrolments;
+	/* The level the request claimed ("level", or what its "enrolled"
+	 * reach, the higher), or AG_AAL_UNSET; ignored when lower than the
+	 * store's (request_ignored). */
+	int request_aal;
+	bool request_ignored;
+	/* Evidence whose code id this call spent: bit i for evidence i. */
+	uint32_t spent;
+	/* A code was spent by another recovery between the check and the
+	 * spending: refused. */
+	bool raced;
+	/* An error came from the store (busy, read-only, I/O...), not from
+	 * the request. */
+	bool store_failed;
+	uint64_t journal_seq; /* the outcome's journal row; 0 when none */
+};
+
+/* Names of the journal rows ("via") for where a recovery came from. */
+#define AG_RECOVERY_VIA_CLI "cli"
+#define AG_RECOVERY_VIA_HTTP "http"
+
+/*
+ * Parses a recovery request for use with a store: as
+ * ag_recovery_request_parse, except that "enrolled" and "level" may be
+ * left out, "account" is required and "now" is refused (a recovery that
+ * spends codes happens at the current time).
+ */
+AG_API ag_code ag_recovery_request_parse_stored(const char *name,
+						const char *buf, size_t len,
+						struct ag_recovery_request *out,
+						struct ag_error *err);
+
+/*
+ * Recovery of r->account at now, against the store s (NULL: the check
+ * alone) as described above.  via is journalled (AG_RECOVERY_VIA_...).
+ * name is used in messages.  Returns AG_OK when a decision was made:
+ * res->accepted says which, res->notes why (with a warning when the
+ * request claimed a lower level than the store's).  AG_ERR_NOT_FOUND
+ * when the store holds no enrolment of the account (its level is not
+ * known: refused); AG_ERR_INVALID for a request the policy cannot read
+ * (an unknown method); any other error is the store's (st->store_failed).
+ */
+AG_API ag_code ag_recovery_run(struct ag_store *s, const struct ag_policy *p,
+			       const struct ag_recovery_request *r,
+			       const char *name, const char *via, int64_t now,
+			       struct ag_recovery_result *res,
+			       struct ag_recovery_state *st,
+			       struct ag_error *err);
+
+/*
+ * The answer of `aalgate recover check` and POST /v1/recovery, as JSON
+ * text (malloc'd, ending in a newline; NULL when out of memory):
+ * {"accepted", "account", "account_aal", "account_ial", "held_to",
+ * "rule", "basis", "now", "evidence": [{"kind", ..., "status"}],
+ * "refusals": [{"reason", "evidence", "text"}], "warnings": [...],
+ * "notify": {"postal", "addresses"} or null, "invalidate_codes",
+ * "issue_saved_code"}, and with a store (st not NULL and st->stored)
+ * "state": {"store_aal", "request_aal", "request_ignored",
+ * "codes_spent", "journal_seq"}.
+ */
+AG_API char *ag_recovery_answer(const struct ag_recovery_request *r,
+				const struct ag_recovery_result *res,
+				const struct ag_recovery_state *st,
+				int64_t now);
+
+/*
+ * A help-desk reset (DESIGN §4.3).  SP 800-63B-4 §4.2.1 allows a CSP
+ * agent's interaction as a recovery method only on a documented risk
+ * analysis; aalgate holds it to the table of §4.2.2 instead: what the
+ * agent verified is the evidence, and it must meet the account's own
+ * level as a self-service recovery would.
+ *
+ * The request is the recovery request (ag_recovery_request_parse; the
+ * same evidence kinds) with "account" required and these keys more:
+ *
+ *   "ticket":   "INC-1234"             optional, journalled
+ *   "verified": ["date of birth", ...] optional: every other check the
+ *                                      agent made, as the tool names it
+ *   "lost":     [{"method": "totp", "label": "phone"}]
+ *               optional, with a store: authenticators the subscriber
+ *               reports lost, removed on acceptance (§4.4)
+ *
+ * Knowledge-based verification is refused with the reason, under any
+ * name: an evidence "kind" or a "verified" step such as "date_of_birth",
+ * "ssn_last4", "mothers_maiden_name", "security_question", "address" or
+ * "employee_id" (ag_helpdesk_kba), and an "authenticator" whose method
+ * is such a name.  SP 800-63A-4 §2.5.1: KBV SHALL NOT be used for
+ * identity verification; SP 800-63B-4 §4.2.1 names the recovery methods
+ * and KBA is none of them.  One KBA item refuses the reset, even beside
+ * enough evidence: the agent relied on it.  Other "verified" steps do
+ * not count and do not refuse (the answer marks them not counted).
+ *
+ * The agent shows a token (verified by the caller with
+ * ag_verifier_check).  Its assurance (ag_claims_assurance) must be AAL2
+ * or more; when the policy defines a workflow named "helpdesk", the
+ * gate's decision for it (ag_gate_decide) must also allow the token.
+ * An agent never resets their own account.
+ *
+ * On acceptance with a store, besides ag_recovery_run's work: the lost
+ * authenticators are removed (ag_store_enroll_remove, each journalled)
+ * and the row "helpdesk_reset" names the agent (iss, sub, level), the
+ * ticket, the evidence kinds, what was removed and "rebind": true.  The
+ * other enrolments stay: the subscriber binds new authenticators under
+ * the binding rule (ag_store_enroll_add).
+ */
+
+/* Most "verified" steps and "lost" authenticators; longest step. */
+#define AG_HELPDESK_STEPS_MAX 32
+#define AG_HELPDESK_LOST_MAX 16
+#define AG_HELPDESK_STEP_TEXT 128
+#define AG_HELPDESK_TICKET_MAX 128
+
+/* One "verified" step: the text as given, and its KBA category
+ * (ag_helpdesk_kba) or NULL when it is not KBA. */
+struct ag_helpdesk_step {
+	char *text;
+	const char *kba;
+};
+
+/* Evidence the tool gave under a KBA name: its index, the kind or
+ * method as given, and the category. */
+struct ag_helpdesk_kba_item {
+	size_t evidence;
+	char *given;
+	const char *kba;
+};
+
+struct ag_helpdesk_lost {
+	char *method;
+	char *label; /* "" when none */
+};
+
+/* The help-desk part of a request.  Strings are owned. */
+struct ag_helpdesk_request {
+	char *ticket; /* NULL when not given */
+	struct ag_helpdesk_step *verified;
+	size_t n_verified;
+	struct ag_helpdesk_kba_item *kba; /* evidence given as KBA */
+	size_t n_kba;
+	struct ag_helpdesk_lost *lost;
+	size_t n_lost;
+};
+
+/*
+ * The KBA category of a name an agent's tool gives a check, or NULL:
+ * the name is read without case, with every run of other characters
+ * than letters and digits as one separator ("Date of Birth",
+ * "date-of-birth" and "dob" are "date_of_birth").  Categories:
+ * "kba", "date_of_birth", "government_id", "address",
+ * "mothers_maiden_name", "security_question", "employee_details",
+ * "account_details", "personal_details".  A recovery evidence kind is
+ * never KBA, except "kba", and neither are runs that only look like it
+ * ("email address", "IP address", "smart card").  The words are a list:
+ * a name they miss is not KBA to aalgate, so a tool should name its
+ * checks plainly.
+ */
+AG_API const char *ag_helpdesk_kba(const char *name);
+
+/*
+ * Parses a help-desk request into rec (the recovery part) and out.
+ * stored: for use with a store (as ag_recovery_request_parse_stored).
+ * p (may be NULL) lets an "authenticator" with a method the catalogue
+ * does not hold but that names KBA be refused as KBA rather than as an
+ * unknown method.  Messages and codes as ag_recovery_request_parse.
+ * On failure both are released.
+ */
+AG_API ag_code ag_helpdesk_request_parse(const struct ag_policy *p,
+					 const char *name, const char *buf,
+					 size_t len, bool stored,
+					 struct ag_recovery_request *rec,
+					 struct ag_helpdesk_request *out,
+					 struct ag_error *err);
+
+AG_API void ag_helpdesk_request_release(struct ag_helpdesk_request *r);
+
+/* Why the agent may not reset.  Names (ag_helpdesk_refusal_name) are
+ * stable. */
+enum ag_helpdesk_refusal {
+	AG_HD_OK = 0,          /* "ok" */
+	AG_HD_NO_AGENT,        /* "agent_unidentified": no claims, or no
+				* sub */
+	AG_HD_AGENT_AAL,       /* "agent_below_aal2" */
+	AG_HD_AGENT_WORKFLOW,  /* "agent_workflow": the policy's helpdesk
+				* workflow does not allow the token */
+	AG_HD_SELF,            /* "self_reset" */
+	AG_HD__COUNT
+};
+
+AG_API const char *ag_helpdesk_refusal_name(enum ag_helpdesk_refusal r);
+
+#define AG_HELPDESK_WORKFLOW "helpdesk"
+
+struct ag_helpdesk_result {
+	bool accepted;
+	enum ag_helpdesk_refusal agent_refusal;
+	char agent_why[320];
+	struct ag_assurance agent;     /* what the agent's token proves */
+	bool kba;                      /* KBA was given: refused */
+	struct ag_recovery_state state;
+	uint32_t removed;              /* "lost" removed: bit i for lost i */
+};
+
+/*
+ * The reset of rec->account by the agent whose verified claims are
+ * agent, at now, as described above.  res receives the recovery check
+ * (KBA steps among its refusals; an acceptance taken back when the agent
+ * or KBA refuses), out the rest: the agent's refusal, if any, is
+ * out->agent_refusal and out->agent_why.  Returns as ag_recovery_run;
+ * AG_ERR_INVALID also for "lost" without a store, or naming an
+ * authenticator the account does not hold or one shown as evidence.
+ * out->accepted is false unless AG_OK.
+ */
+AG_API ag_code ag_helpdesk_reset(struct ag_store *s, const struct ag_policy *p,
+				 const struct ag_recovery_request *rec,
+				 const struct ag_helpdesk_request *hd,
+				 const char *name,
+				 const struct ag_claims *agent, int64_t now,
+				 struct ag_recovery_result *res,
+				 struct ag_helpdesk_result *out,
+				 struct ag_error *err);
+
+/* The answer of `aalgate helpdesk reset`: ag_recovery_answer's object,
+ * its "accepted" for the reset as a whole and the agent's refusal, if
+ * any, first among "refusals" ({"reason": "agent_below_aal2", ...}), and
+ * "agent": {"iss", "sub", "aal", "phishing_resistant", "hardware",
+ * "refusal"}, "ticket", "verified": [{"step", "kba", "counted"}],
+ * "lost": [{"method", "label", "removed"}]. */
+AG_API char *ag_helpdesk_answer(const struct ag_recovery_request *rec,
+				const struct ag_helpdesk_request *hd,
+				const struct ag_claims *agent,
+				const struct ag_recovery_result *res,
+				const struct ag_helpdesk_result *out,
+				int64_t now);
+
 /* ==== end of helpdesk =================================================== */
 
 

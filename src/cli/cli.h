@@ -27,8 +27,29 @@ int cmd_log(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 /* -- commands: grant -- */
+int cmd_grant(int argc, char **argv);
 /* -- commands: helpdesk -- */
+int cmd_helpdesk(int argc, char **argv);
+#include "aalgate/aalgate.h"
+struct ag_store;
+struct ag_recovery_request;
+struct ag_recovery_result;
+struct ag_recovery_state;
+/* Shared by recover and helpdesk (cmd-recover.c): reads path (- for
+ * standard input) of at most cap bytes; the recovery answer as text; the
+ * state's journal into the decision log (a running gate does it
+ * instead); the exit status and message of a failed ag_recovery_run. */
+int ag_cli_read_input(const char *cmd, const char *path, size_t cap,
+		      char **body, size_t *len);
+void ag_cli_recovery_text(const struct ag_recovery_request *r,
+			  const struct ag_recovery_result *res,
+			  const struct ag_recovery_state *st);
+void ag_cli_journal_to_log(const char *cmd, const char *state,
+			   const char *log_path, struct ag_store *st);
+int ag_cli_recovery_exit(ag_code rc, const struct ag_recovery_state *st,
+			 const struct ag_error *err);
 /* -- commands: sink -- */
+int cmd_sink(int argc, char **argv);
 
 /* "aalgate CMD: message" on stderr; returns AG_EXIT_USAGE. */
 int ag_cli_die(const char *cmd, const char *fmt, ...)

@@ -1,32 +1,42 @@
 /*
- * aalgate recover check -p POLICY [--format json|text] EVIDENCE.json
+ * aalgate recover check -p POLICY [--state DB] [--format json|text]
+ *                       EVIDENCE.json
  *
  * Holds account recovery to the account's own level (DESIGN §4.2, NIST
  * SP 800-63B-4 §4.2): reads what the account holds and the evidence a
  * claimant showed, and says whether it is enough and what must follow.
- * The rules are the library's (ag_recovery_check); this file reads the
- * input and writes the answer.
+ * The rules are the library's (ag_recovery_check, and ag_recovery_run
+ * against the state store); this file reads the input and writes the
+ * answer.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "aalgate/gate.h"
 #include "aalgate/govern.h"
 #include "cli.h"
-#include "report/report.h"
 #include "util.h"
 #include "banned.h"
 
 static const char usage_text[] =
 	"usage: aalgate recover check -p POLICY [--format json|text] "
 	"EVIDENCE.json\n"
+	"       aalgate recover check -p POLICY --state DB "
+	"[--decision-log FILE]\n"
+	"                             [--format json|text] EVIDENCE.json\n"
 	"\n"
 	"Check account recovery evidence against the account's own level\n"
 	"(NIST SP 800-63B-4 §4.2).  EVIDENCE.json (or - for standard input):\n"
 	"\n"
-	"  {\"enrolled\": [\"password\", \"totp\"],   the account's methods, or\n"
+	"  {\"account\": \"alice\",                  required with --state\n"
+	"   \"enrolled\": [\"password\", \"totp\"],   the account's methods, or\n"
 	"   \"level\": 2,                          its level (0..3)\n"
 	"   \"ial\": 2,                            how it was proofed (0..3)\n"
 	"   \"notify\": [{\"channel\": \"email\", \"address\": \"a@example.org\"}],\n"
@@ -48,9 +58,26 @@ static const char usage_text[] =
 	"24 hours more.  Proofing: remote_unattended, remote_attended,\n"
 	"onsite_unattended, onsite_attended.  KBA is never evidence.\n"
 	"\n"
-	"  -p, --policy FILE    the policy (required)\n"
-	"  -f, --format FORMAT  json (default) or text\n"
-	"  -h, --help           this text\n"
+	"With --state the account's own level is that of its enrolments in\n"
+	"the store (\"level\" and \"enrolled\" may only raise it), only those\n"
+	"count as bound authenticators, and codes the store has spent are\n"
+	"refused.  An accepted recovery spends its codes before it counts (of\n"
+	"two recoveries with one code, one passes) and journals \"recovery\"\n"
+	"with the obligation to notify the addresses; a refused one journals\n"
+	"\"recovery_refused\".  \"account\" is required and \"now\" refused.\n"
+	"\n"
+	"'aalgate serve' answers the same request, with the same answer, on\n"
+	"POST /v1/recovery (against its --state when given).  As it spends\n"
+	"codes and sends notifications, only peers in the policy's\n"
+	"trusted_proxies may call it (the recovery front end); any other,\n"
+	"loopback included, is refused with 403.\n"
+	"\n"
+	"  -p, --policy FILE        the policy (required)\n"
+	"  -s, --state DB           the state store\n"
+	"  -d, --decision-log FILE  where the journal goes (default\n"
+	"                           aalgate-decisions.jsonl beside the state)\n"
+	"  -f, --format FORMAT      json (default) or text\n"
+	"  -h, --help               this text\n"
 	"\n"
 	"Exit status: 0 accepted, 1 refused, 2 bad input or usage.\n";
 
@@ -74,126 +101,8 @@ static const char *rule_text(enum ag_recovery_rule r)
 	return "";
 }
 
-static void json_ial(struct ag_jsonw *w, int ial)
-{
-	if (ial == AG_IAL_UNKNOWN)
-		ag_jw_null(w);
-	else
-		ag_jw_int(w, ial);
-}
-
-static void json_out(const struct ag_recovery_request *r,
-		     const struct ag_recovery_result *res, int64_t now)
-{
-	struct ag_jsonw w;
-
-	ag_jw_init(&w, stdout, 2);
-	ag_jw_obj(&w);
-	ag_jw_key(&w, "accepted");
-	ag_jw_bool(&w, res->accepted);
-	ag_jw_key(&w, "account");
-	ag_jw_str(&w, r->account);
-	ag_jw_key(&w, "account_aal");
-	ag_jw_int(&w, res->account_aal);
-	ag_jw_key(&w, "account_ial");
-	json_ial(&w, res->account_ial);
-	ag_jw_key(&w, "held_to");
-	ag_jw_int(&w, res->held_to);
-	ag_jw_key(&w, "rule");
-	ag_jw_str(&w, ag_recovery_rule_name(res->rule));
-	ag_jw_key(&w, "basis");
-	if (res->accepted)
-		ag_jw_str(&w, ag_recovery_basis_name(res->basis));
-	else
-		ag_jw_null(&w);
-	ag_jw_key(&w, "now");
-	ag_jw_int(&w, (long long)now);
-
-	ag_jw_key(&w, "evidence");
-	ag_jw_arr(&w);
-	for (size_t i = 0; i < res->n_status; i++) {
-		const struct ag_recovery_evidence *e = &r->evidence[i];
-		ag_jw_obj(&w);
-		ag_jw_key(&w, "kind");
-		ag_jw_str(&w, ag_recovery_kind_name(e->kind));
-		if (e->channel) {
-			ag_jw_key(&w, "channel");
-			ag_jw_str(&w, ag_recovery_channel_name(e->channel));
-		}
-		if (e->code_id) {
-			ag_jw_key(&w, "code_id");
-			ag_jw_str(&w, e->code_id);
-		}
-		if (e->method) {
-			ag_jw_key(&w, "method");
-			ag_jw_str(&w, e->method);
-		}
-		ag_jw_key(&w, "status");
-		ag_jw_str(&w, ag_recovery_reason_name(res->status[i]));
-		ag_jw_obj_end(&w);
-	}
-	ag_jw_arr_end(&w);
-
-	for (int pass = 0; pass < 2; pass++) {
-		bool refusals = pass == 0;
-		ag_jw_key(&w, refusals ? "refusals" : "warnings");
-		ag_jw_arr(&w);
-		for (size_t i = 0; i < res->n_notes; i++) {
-			const struct ag_recovery_note *n = &res->notes[i];
-			if (n->refusal != refusals)
-				continue;
-			ag_jw_obj(&w);
-			ag_jw_key(&w, "reason");
-			ag_jw_str(&w, ag_recovery_reason_name(n->reason));
-			if (refusals) {
-				ag_jw_key(&w, "evidence");
-				if (n->evidence >= 0)
-					ag_jw_int(&w, n->evidence);
-				else
-					ag_jw_null(&w);
-			}
-			ag_jw_key(&w, "text");
-			ag_jw_str(&w, n->text);
-			ag_jw_obj_end(&w);
-		}
-		ag_jw_arr_end(&w);
-	}
-
-	ag_jw_key(&w, "notify");
-	if (res->accepted) {
-		ag_jw_obj(&w);
-		ag_jw_key(&w, "postal");
-		ag_jw_bool(&w, res->notify_postal);
-		ag_jw_key(&w, "addresses");
-		ag_jw_arr(&w);
-		for (size_t i = 0; i < res->n_notify; i++) {
-			const struct ag_recovery_address *a =
-				&r->notify[res->notify[i]];
-			ag_jw_obj(&w);
-			ag_jw_key(&w, "channel");
-			ag_jw_str(&w, ag_recovery_channel_name(a->channel));
-			ag_jw_key(&w, "address");
-			ag_jw_str(&w, a->address);
-			ag_jw_obj_end(&w);
-		}
-		ag_jw_arr_end(&w);
-		ag_jw_obj_end(&w);
-	} else {
-		ag_jw_null(&w);
-	}
-	ag_jw_key(&w, "invalidate_codes");
-	ag_jw_arr(&w);
-	for (size_t i = 0; i < res->n_invalidate; i++)
-		ag_jw_str(&w, r->evidence[res->invalidate[i]].code_id);
-	ag_jw_arr_end(&w);
-	ag_jw_key(&w, "issue_saved_code");
-	ag_jw_bool(&w, res->issue_saved_code);
-	ag_jw_obj_end(&w);
-	ag_jw_end(&w);
-}
-
-static void text_out(const struct ag_recovery_request *r,
-		     const struct ag_recovery_result *res)
+static void text_body(const struct ag_recovery_request *r,
+		      const struct ag_recovery_result *res)
 {
 	if (res->accepted)
 		printf("recovery:  accepted (%s)\n",
@@ -266,21 +175,156 @@ static void text_out(const struct ag_recovery_request *r,
 		       "§4.2.1.1)\n");
 }
 
+/* What the store said and did, in text. */
+static void state_text(const struct ag_recovery_request *r,
+		       const struct ag_recovery_state *st)
+{
+	if (!st || !st->stored)
+		return;
+	printf("state:     own level AAL%d from %zu enrolment%s",
+	       st->store_level.aal, st->n_enrolments,
+	       st->n_enrolments == 1 ? "" : "s");
+	if (st->request_aal != AG_AAL_UNSET)
+		printf("; the request's AAL%d %s", st->request_aal,
+		       st->request_ignored ? "ignored (it may only raise it)"
+					   : "taken");
+	printf("\n");
+	if (st->spent) {
+		printf("spent now:");
+		for (size_t i = 0; i < r->n_evidence; i++)
+			if (st->spent & ((uint32_t)1 << i))
+				printf(" '%s'", r->evidence[i].code_id);
+		printf("\n");
+	}
+	if (st->journal_seq)
+		printf("journal:   row %llu\n",
+		       (unsigned long long)st->journal_seq);
+}
+
+void ag_cli_recovery_text(const struct ag_recovery_request *r,
+			  const struct ag_recovery_result *res,
+			  const struct ag_recovery_state *st)
+{
+	text_body(r, res);
+	state_text(r, st);
+}
+
+int ag_cli_read_input(const char *cmd, const char *path, size_t cap,
+		      char **body, size_t *len)
+{
+	struct ag_error err;
+
+	*body = NULL;
+	*len = 0;
+	ag_error_init(&err);
+	if (strcmp(path, "-")) {
+		if (ag_read_file(path, cap, body, len, &err) != AG_OK) {
+			fprintf(stderr, "%s\n", err.msg);
+			return AG_EXIT_USAGE;
+		}
+		return AG_EXIT_OK;
+	}
+	struct ag_buf b;
+	char chunk[4096];
+	size_t n;
+	ag_buf_init(&b, cap);
+	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+		if (ag_buf_add(&b, chunk, n))
+			break;
+	if (b.failed || ferror(stdin)) {
+		ag_buf_release(&b);
+		return ag_cli_die(cmd, "standard input: unreadable or over %zu "
+				  "bytes", cap);
+	}
+	*body = b.data ? b.data : ag_strdup("");
+	*len = b.len;
+	if (!*body)
+		return ag_cli_die(cmd, "out of memory");
+	return AG_EXIT_OK;
+}
+
+void ag_cli_journal_to_log(const char *cmd, const char *state,
+			   const char *log_path, struct ag_store *st)
+{
+	char path[4096];
+	struct ag_dlog *log = NULL;
+	struct ag_error err;
+	uint64_t n = 0;
+
+	if (log_path) {
+		ag_strlcpy(path, log_path, sizeof(path));
+	} else {
+		const char *slash = strrchr(state, '/');
+		if (slash)
+			snprintf(path, sizeof(path),
+				 "%.*s/aalgate-decisions.jsonl",
+				 (int)(slash - state), state);
+		else
+			ag_strlcpy(path, "aalgate-decisions.jsonl",
+				   sizeof(path));
+	}
+	/* A running gate holds the log's lock and drains the journal
+	 * itself every second. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd >= 0) {
+		bool held = flock(fd, LOCK_SH | LOCK_NB) < 0 &&
+			    errno == EWOULDBLOCK;
+		close(fd);
+		if (held) {
+			fprintf(stderr,
+				"aalgate %s: note: a running gate holds the "
+				"decision log %s; it logs this from the "
+				"state's journal\n",
+				cmd, path);
+			return;
+		}
+	}
+	ag_error_init(&err);
+	if (ag_dlog_open(path, &log, &err) != AG_OK) {
+		fprintf(stderr,
+			"aalgate %s: note: the journal waits in the state for "
+			"the decision log: %s\n",
+			cmd, err.msg);
+		return;
+	}
+	if (ag_store_journal_drain(st, log, &n, &err) != AG_OK)
+		fprintf(stderr,
+			"aalgate %s: note: the journal waits in the state for "
+			"the decision log: %s\n",
+			cmd, err.msg);
+	ag_dlog_close(log);
+}
+
+int ag_cli_recovery_exit(ag_code rc, const struct ag_recovery_state *st,
+			 const struct ag_error *err)
+{
+	fprintf(stderr, "%s%s\n", err->msg,
+		rc == AG_ERR_NOT_FOUND || (st && st->store_failed)
+			? " (refused)"
+			: "");
+	/* An account the store does not know is a refusal; anything else
+	 * is bad input or a store that failed (and refuses too). */
+	return rc == AG_ERR_NOT_FOUND ? AG_EXIT_FINDINGS : AG_EXIT_USAGE;
+}
+
 static int check(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"policy", required_argument, NULL, 'p'},
+		{"state", required_argument, NULL, 's'},
+		{"decision-log", required_argument, NULL, 'd'},
 		{"format", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *policy_path = NULL, *format = "json";
+	const char *policy_path = NULL, *format = "json", *state = NULL;
+	const char *log_path = NULL;
 	struct ag_policy *p = NULL;
+	struct ag_store *st = NULL;
 	struct ag_recovery_request req;
-	struct ag_recovery_account acct;
 	struct ag_recovery_result res;
+	struct ag_recovery_state rs;
 	struct ag_error err;
-	uint16_t idx[AG_RECOVERY_ENROLLED_MAX];
 	char *body = NULL;
 	size_t len = 0;
 	int ret = AG_EXIT_USAGE, c;
@@ -288,10 +332,16 @@ static int check(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":p:f:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:s:d:f:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			policy_path = optarg;
+			break;
+		case 's':
+			state = optarg;
+			break;
+		case 'd':
+			log_path = optarg;
 			break;
 		case 'f':
 			format = optarg;
@@ -317,6 +367,9 @@ static int check(int argc, char **argv)
 	if (optind != argc - 1)
 		return ag_cli_die("recover check", "give one EVIDENCE.json "
 				  "(or -)");
+	if (log_path && !state)
+		return ag_cli_die("recover check", "--decision-log goes with "
+				  "--state");
 	const char *path = argv[optind];
 	const char *name = strcmp(path, "-") ? path : "<stdin>";
 
@@ -325,58 +378,48 @@ static int check(int argc, char **argv)
 		fprintf(stderr, "%s\n", err.msg);
 		goto out;
 	}
-	if (!strcmp(path, "-")) {
-		struct ag_buf b;
-		char chunk[4096];
-		size_t n;
-		ag_buf_init(&b, AG_RECOVERY_REQUEST_MAX);
-		while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
-			if (ag_buf_add(&b, chunk, n))
-				break;
-		if (b.failed || ferror(stdin)) {
-			ag_buf_release(&b);
-			ag_cli_die("recover check", "standard input: "
-				   "unreadable or over %u bytes",
-				   AG_RECOVERY_REQUEST_MAX);
-			goto out;
-		}
-		body = b.data ? b.data : ag_strdup("");
-		len = b.len;
-		if (!body) {
-			ag_cli_die("recover check", "out of memory");
-			goto out;
-		}
-	} else if (ag_read_file(path, AG_RECOVERY_REQUEST_MAX, &body, &len,
-				&err)) {
-		fprintf(stderr, "%s\n", err.msg);
+	if (ag_cli_read_input("recover check", path, AG_RECOVERY_REQUEST_MAX,
+			      &body, &len))
 		goto out;
-	}
-	if (ag_recovery_request_parse(name, body, len, &req, &err)) {
+	ag_code rc = state ? ag_recovery_request_parse_stored(name, body, len,
+							      &req, &err)
+			   : ag_recovery_request_parse(name, body, len, &req,
+						       &err);
+	if (rc) {
 		fprintf(stderr, "%s\n", err.msg);
 		goto out;
 	}
 	have_req = true;
-	if (ag_recovery_request_account(p, &req, name, idx,
-					AG_ARRAY_SIZE(idx), &acct, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
+	if (state && ag_store_open(state, NULL, &st, &err)) {
+		fprintf(stderr, "aalgate recover check: %s\n", err.msg);
 		goto out;
 	}
 	int64_t now = req.has_now ? req.now : (int64_t)time(NULL);
-	ag_code rc = ag_recovery_check(p, &acct, req.evidence, req.n_evidence,
-				       (const char *const *)req.used,
-				       req.n_used, now, &res);
+	rc = ag_recovery_run(st, p, &req, name, AG_RECOVERY_VIA_CLI, now, &res,
+			     &rs, &err);
+	/* The outcome's row goes to the decision log whatever happened. */
+	if (st)
+		ag_cli_journal_to_log("recover check", state, log_path, st);
 	if (rc != AG_OK) {
-		ag_cli_die("recover check", "%s: %s", name, ag_strerror(rc));
+		ret = ag_cli_recovery_exit(rc, &rs, &err);
 		goto out;
 	}
-	if (!strcmp(format, "text"))
-		text_out(&req, &res);
-	else
-		json_out(&req, &res, now);
+	if (!strcmp(format, "text")) {
+		ag_cli_recovery_text(&req, &res, &rs);
+	} else {
+		char *txt = ag_recovery_answer(&req, &res, &rs, now);
+		if (!txt) {
+			ag_cli_die("recover check", "out of memory");
+			goto out;
+		}
+		fputs(txt, stdout);
+		free(txt);
+	}
 	ret = res.accepted ? AG_EXIT_OK : AG_EXIT_FINDINGS;
 out:
 	if (have_req)
 		ag_recovery_request_release(&req);
+	ag_store_close(st);
 	free(body);
 	ag_policy_free(p);
 	return ret;

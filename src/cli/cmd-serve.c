@@ -1,9 +1,11 @@
 /*
  * aalgate serve -p POLICY [--listen ADDR] [--state DB] [--decision-log FILE]
- *               [--user USER]
+ *               [--user USER] [--pam-socket PATH]
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +18,17 @@
 static const char usage_text[] =
 	"usage: aalgate serve -p POLICY [--listen ADDR] [--state DB]\n"
 	"                     [--decision-log FILE] [--user USER]\n"
+	"                     [--pam-socket PATH [--pam-peer-uid USER]\n"
+	"                      [--pam-peer-group GROUP]]\n"
 	"\n"
 	"Run the gate: an HTTP service that decides every request against the\n"
 	"policy's workflows.  Endpoints: GET /v1/authz (forward-auth for nginx\n"
 	"auth_request, Envoy ext_authz and Traefik ForwardAuth), POST\n"
-	"/v1/decide, GET /healthz and GET /metrics.\n"
+	"/v1/decide, GET /healthz and GET /metrics.  With --state also:\n"
+	"/v1/grants (JIT elevation, see 'aalgate grant'), POST /v1/recovery\n"
+	"(for trusted proxies only, see 'aalgate recover') and\n"
+	"/v1/accounts/ID/enrolments (self-service, see 'aalgate enroll');\n"
+	"the policy's sinks: get its alerts and notifications.\n"
 	"\n"
 	"  -p, --policy FILE        the policy (required)\n"
 	"  -l, --listen ADDR        HOST:PORT or [V6]:PORT (default\n"
@@ -41,6 +49,15 @@ static const char usage_text[] =
 	"                           flight (default 10)\n"
 	"      --threads N          HTTP worker threads (default: one per\n"
 	"                           CPU, at least 2)\n"
+	"      --pam-socket PATH    answer pam_aalgate.so on this Unix socket\n"
+	"                           (needs --state): does the user hold an\n"
+	"                           active grant for the workflow on the\n"
+	"                           host?  Root and the daemon's own user may\n"
+	"                           ask; the socket is mode 0600\n"
+	"      --pam-peer-uid USER  one more user that may ask\n"
+	"      --pam-peer-group GROUP\n"
+	"                           processes whose effective group is GROUP\n"
+	"                           may ask (the socket is then GROUP's, 0660)\n"
 	"  -q, --quiet              log only errors\n"
 	"  -h, --help               this text\n"
 	"\n"
@@ -61,6 +78,25 @@ static bool number(const char *s, unsigned lo, unsigned hi, unsigned *out)
 	return true;
 }
 
+/* A user or group by name or number, for --pam-peer-*. */
+static bool pam_peer(const char *s, bool group, unsigned *out)
+{
+	if (group) {
+		struct group *gr = getgrnam(s);
+		if (gr) {
+			*out = (unsigned)gr->gr_gid;
+			return true;
+		}
+	} else {
+		struct passwd *pw = getpwnam(s);
+		if (pw) {
+			*out = (unsigned)pw->pw_uid;
+			return true;
+		}
+	}
+	return number(s, 0, 0xfffffffeu, out);
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -73,6 +109,9 @@ int cmd_serve(int argc, char **argv)
 		{"timeout", required_argument, NULL, 'T'},
 		{"drain", required_argument, NULL, 'D'},
 		{"threads", required_argument, NULL, 'N'},
+		{"pam-socket", required_argument, NULL, 'P'},
+		{"pam-peer-uid", required_argument, NULL, 'U'},
+		{"pam-peer-group", required_argument, NULL, 'G'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -125,6 +164,24 @@ int cmd_serve(int argc, char **argv)
 				return ag_cli_die("serve", "--threads must be "
 					"1..256, not '%s'", optarg);
 			break;
+		case 'P':
+			if (!*optarg)
+				return ag_cli_die("serve", "--pam-socket needs "
+					"a path");
+			o.pam_socket = optarg;
+			break;
+		case 'U':
+			if (!pam_peer(optarg, false, &o.pam_peer_uid))
+				return ag_cli_die("serve", "--pam-peer-uid: no "
+					"user '%s'", optarg);
+			o.pam_peer_uid_set = true;
+			break;
+		case 'G':
+			if (!pam_peer(optarg, true, &o.pam_peer_gid))
+				return ag_cli_die("serve", "--pam-peer-group: "
+					"no group '%s'", optarg);
+			o.pam_peer_gid_set = true;
+			break;
 		case 'q':
 			o.quiet = true;
 			break;
@@ -144,5 +201,11 @@ int cmd_serve(int argc, char **argv)
 				  argv[optind]);
 	if (!o.policy_path)
 		return ag_cli_die("serve", "a policy is required (-p FILE)");
+	if (o.pam_socket && !o.state_path)
+		return ag_cli_die("serve", "--pam-socket needs --state DB: "
+			"the grants it answers for live there");
+	if ((o.pam_peer_uid_set || o.pam_peer_gid_set) && !o.pam_socket)
+		return ag_cli_die("serve", "--pam-peer-uid and --pam-peer-group "
+			"need --pam-socket");
 	return ag_server_run(&o);
 }

@@ -30,8 +30,14 @@ static const struct ag_cmd commands[] = {
 	{"recover", cmd_recover,
 	 "check recovery evidence against the account's own level"},
 	/* -- commands: grant -- */
+	{"grant", cmd_grant,
+	 "just-in-time elevation and break-glass: request, approve, revoke"},
 	/* -- commands: helpdesk -- */
+	{"helpdesk", cmd_helpdesk,
+	 "hold a help-desk reset to the account recovery table"},
 	/* -- commands: sink -- */
+	{"sink", cmd_sink,
+	 "deliver alert and notification obligations to the policy's sinks"},
 };
 
 static void usage(FILE *f)

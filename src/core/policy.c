@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "policy-sinks.h"
 #include "ynode.h"
 #include "banned.h"
 
@@ -23,7 +24,9 @@ static const char *const top_keys[] = {
 	"issuers", "trusted_proxies", "device_header", "device_claim",
 	"routes", "default_workflow", "nhi",
 	/* -- policy keys: groups -- */
+	"groups",
 	/* -- policy keys: sinks -- */
+	"sinks",
 	NULL,
 };
 
@@ -1061,7 +1064,164 @@ static ag_code load_root(struct loader *l, const struct ag_ynode *root)
 	}
 
 	/* -- policy: groups -- */
+	/* groups: NAME -> [member, ...], then every "group:NAME" of a
+	 * jit.approvers is checked against them (when the file has the
+	 * section; see struct ag_policy).  Members are accounts: the sub
+	 * with one issuer, "ISSUER sub" with several. */
+	if ((n = find_key(root, "groups"))) {
+		if ((rc = ag_ynode_expect_map(r, n, "groups")))
+			return rc;
+		if (n->n / 2 > 10000)
+			return ag_ynode_err(r, n, AG_ERR_LIMIT,
+					    "too many groups (at most 10000)");
+		p->groups.set = true;
+		p->groups.v = calloc(n->n / 2 + 1, sizeof(*p->groups.v));
+		if (!p->groups.v)
+			return nomem(l);
+		for (size_t i = 0; i < n->n; i += 2) {
+			const struct ag_ynode *key = n->items[i];
+			const struct ag_ynode *val = n->items[i + 1];
+			struct ag_policy_group *gr = &p->groups.v[p->groups.n];
+			if (!(gr->name = ag_strdup(key->str)))
+				return nomem(l);
+			p->groups.n++;
+			gr->line = key->line;
+			gr->col = key->col;
+			if (!key->str[0] || strchr(key->str, ' ') ||
+			    strchr(key->str, ':'))
+				return ag_ynode_err(r, key, AG_ERR_INVALID,
+						    "group name '%s' must be "
+						    "non-empty, without spaces "
+						    "or ':'",
+						    key->str);
+			const struct ag_ynode *one = val;
+			const struct ag_ynode *const *items = &one;
+			size_t count = 1;
+			if (val->type == AG_Y_SEQ) {
+				items = (const struct ag_ynode *const *)
+						val->items;
+				count = val->n;
+			}
+			if (count > 10000)
+				return ag_ynode_err(r, val, AG_ERR_LIMIT,
+						    "group '%s' has too many "
+						    "members (at most 10000)",
+						    gr->name);
+			gr->members = calloc(count + 1, sizeof(char *));
+			if (!gr->members)
+				return nomem(l);
+			for (size_t k = 0; k < count; k++) {
+				const struct ag_ynode *m = items[k];
+				char what[300];
+				snprintf(what, sizeof(what),
+					 "a member of group '%.200s'",
+					 gr->name);
+				if ((rc = ag_ynode_string(r, m, what, &s)))
+					return rc;
+				const char *sp = strchr(s, ' ');
+				bool bad = !*s;
+				for (const char *c = s; *c; c++)
+					if ((unsigned char)*c < 0x20 ||
+					    *c == 0x7f)
+						bad = true;
+				if (bad)
+					return ag_ynode_err(
+						r, m, AG_ERR_INVALID,
+						"%s is empty or holds a "
+						"control character",
+						what);
+				size_t il = sp ? (size_t)(sp - s) : 0;
+				if (p->n_issuers >= 2) {
+					/* "ISSUER sub": a sub is unique only
+					 * within its issuer. */
+					bool known = false;
+					for (size_t q = 0; q < p->n_issuers;
+					     q++) {
+						const char *iss =
+							p->issuers[q].iss;
+						if (sp && strlen(iss) == il &&
+						    !strncmp(iss, s, il) &&
+						    sp[1])
+							known = true;
+					}
+					if (!known) {
+						rc = ag_ynode_err(
+							r, m, AG_ERR_INVALID,
+							"member '%s' of group "
+							"'%s': with several "
+							"issuers a member is "
+							"written 'ISSUER sub', "
+							"ISSUER one of the "
+							"policy's issuers",
+							s, gr->name);
+						if (!sp) {
+							char hint[600];
+							snprintf(hint,
+								 sizeof(hint),
+								 "%s %s",
+								 p->issuers[0]
+									 .iss,
+								 s);
+							ag_err_hint(r->err,
+								    hint);
+						}
+						return rc;
+					}
+				} else if (sp && p->n_issuers == 1 &&
+					   il == strlen(p->issuers[0].iss) &&
+					   !strncmp(s, p->issuers[0].iss,
+						    il)) {
+					rc = ag_ynode_err(
+						r, m, AG_ERR_INVALID,
+						"member '%s' of group '%s': "
+						"with one issuer a member is "
+						"its sub alone",
+						s, gr->name);
+					ag_err_hint(r->err, sp + 1);
+					return rc;
+				}
+				if (!(gr->members[gr->n_members] =
+					      ag_strdup(s)))
+					return nomem(l);
+				gr->n_members++;
+			}
+		}
+	}
+	if (p->groups.set && (n = find_key(root, "workflows")) &&
+	    n->type == AG_Y_MAP) {
+		for (size_t i = 0; i + 1 < n->n; i += 2) {
+			const struct ag_ynode *wf = n->items[i + 1];
+			const struct ag_ynode *jit, *ap;
+			if (wf->type != AG_Y_MAP ||
+			    !(jit = find_key(wf, "jit")) ||
+			    jit->type != AG_Y_MAP ||
+			    !(ap = find_key(jit, "approvers")) ||
+			    ap->type != AG_Y_SCALAR ||
+			    strncmp(ap->str, "group:", 6) != 0)
+				continue;
+			const char *want = ap->str + 6;
+			bool found = false;
+			struct ag_suggest sg;
+			ag_suggest_init(&sg, want);
+			for (size_t k = 0; k < p->groups.n; k++) {
+				ag_suggest_add(&sg, p->groups.v[k].name);
+				if (!strcmp(p->groups.v[k].name, want))
+					found = true;
+			}
+			if (!found) {
+				rc = ag_ynode_err(r, ap, AG_ERR_INVALID,
+						  "unknown group '%s' in jit "
+						  "approvers of workflow '%s'",
+						  want, n->items[i]->str);
+				ag_err_hint(r->err, ag_suggest_best(&sg));
+				return rc;
+			}
+		}
+	}
 	/* -- policy: sinks -- */
+	if ((n = find_key(root, "sinks")) &&
+	    (rc = ag_policy_load_sinks(r, p, n)))
+		return rc;
 	if ((n = find_key(root, "nhi"))) {
 		if ((rc = ag_ynode_expect_map(r, n, "nhi")) ||
 		    (rc = ag_ynode_check_keys(r, n, "nhi", nhi_keys)))
@@ -1113,6 +1273,14 @@ void ag_policy_free(struct ag_policy *p)
 		free(p->routes[i].method);
 	}
 	free(p->routes);
+	ag_policy_free_sinks(p);
+	for (size_t i = 0; i < p->groups.n; i++) {
+		for (size_t k = 0; k < p->groups.v[i].n_members; k++)
+			free(p->groups.v[i].members[k]);
+		free(p->groups.v[i].members);
+		free(p->groups.v[i].name);
+	}
+	free(p->groups.v);
 	free(p);
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "aalgate/govern.h"
+#include "recovery-int.h"
 #include "util.h"
 #include "banned.h"
 
@@ -1068,30 +1069,21 @@ static const char *const request_keys[] = {
 
 static const char *const notify_keys[] = {"channel", "address", NULL};
 
-ag_code ag_recovery_request_parse(const char *name, const char *buf,
-				  size_t len, struct ag_recovery_request *out,
-				  struct ag_error *err)
+ag_code ag_recovery_request_from_json(const char *name, json_t *root,
+				      unsigned flags,
+				      struct ag_recovery_request *out,
+				      struct ag_error *err)
 {
 	struct rctx c = {.name = name ? name : "request", .err = err};
-	json_error_t je;
-	json_t *root = NULL, *x;
+	json_t *x;
 	ag_code rc = AG_ERR_INVALID;
+	bool stored = flags & AG_RREQ_STORED;
 
 	memset(out, 0, sizeof(*out));
 	out->aal = AG_AAL_UNSET;
 	out->ial = AG_IAL_UNKNOWN;
-	if (!buf)
-		return bad(&c, AG_ERR_USAGE, "no request");
-	if (len > AG_RECOVERY_REQUEST_MAX)
-		return ag_err_at(err, AG_ERR_LIMIT, c.name, 1, 1,
-				 "request over %u bytes",
-				 AG_RECOVERY_REQUEST_MAX);
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
-		return ag_err_at(err, AG_ERR_SYNTAX, c.name,
-				 je.line > 0 ? (unsigned)je.line : 1,
-				 je.column > 0 ? (unsigned)je.column : 1, "%s",
-				 je.text);
+		return bad(&c, AG_ERR_USAGE, "no request");
 	if (!json_is_object(root)) {
 		rc = bad(&c, AG_ERR_INVALID, "the request must be a JSON "
 			 "object");
@@ -1103,6 +1095,19 @@ ag_code ag_recovery_request_parse(const char *name, const char *buf,
 	if ((x = json_object_get(root, "account")) &&
 	    (rc = get_str(&c, x, "account", &out->account)))
 		goto out;
+	/* The store knows accounts by name, and spends codes now. */
+	if (stored && !out->account) {
+		rc = bad(&c, AG_ERR_INVALID, "'account' is required: the "
+			 "account's level and spent codes come from the state "
+			 "store");
+		goto out;
+	}
+	if (stored && json_object_get(root, "now")) {
+		rc = bad(&c, AG_ERR_INVALID, "'now' cannot be set when the "
+			 "state store is used: a recovery that spends codes "
+			 "happens at the current time");
+		goto out;
+	}
 	if ((x = json_object_get(root, "enrolled"))) {
 		out->has_enrolled = true;
 		if ((rc = get_strs(&c, x, "enrolled", AG_RECOVERY_ENROLLED_MAX,
@@ -1112,7 +1117,7 @@ ag_code ag_recovery_request_parse(const char *name, const char *buf,
 	if ((x = json_object_get(root, "level")) &&
 	    (rc = get_int(&c, x, "level", 0, 3, &out->aal)))
 		goto out;
-	if (!out->has_enrolled && out->aal == AG_AAL_UNSET) {
+	if (!stored && !out->has_enrolled && out->aal == AG_AAL_UNSET) {
 		rc = bad(&c, AG_ERR_INVALID, "give the account's 'enrolled' "
 			 "methods or its 'level'");
 		goto out;
@@ -1202,9 +1207,36 @@ ag_code ag_recovery_request_parse(const char *name, const char *buf,
 	}
 	rc = AG_OK;
 out:
-	json_decref(root);
 	if (rc != AG_OK)
 		ag_recovery_request_release(out);
+	return rc;
+}
+
+ag_code ag_recovery_request_parse(const char *name, const char *buf,
+				  size_t len, struct ag_recovery_request *out,
+				  struct ag_error *err)
+{
+	json_error_t je;
+
+	memset(out, 0, sizeof(*out));
+	out->aal = AG_AAL_UNSET;
+	out->ial = AG_IAL_UNKNOWN;
+	if (!name)
+		name = "request";
+	if (!buf)
+		return ag_err(err, AG_ERR_USAGE, "%s: no request", name);
+	if (len > AG_RECOVERY_REQUEST_MAX)
+		return ag_err_at(err, AG_ERR_LIMIT, name, 1, 1,
+				 "request over %u bytes",
+				 AG_RECOVERY_REQUEST_MAX);
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root)
+		return ag_err_at(err, AG_ERR_SYNTAX, name,
+				 je.line > 0 ? (unsigned)je.line : 1,
+				 je.column > 0 ? (unsigned)je.column : 1, "%s",
+				 je.text);
+	ag_code rc = ag_recovery_request_from_json(name, root, 0, out, err);
+	json_decref(root);
 	return rc;
 }
 

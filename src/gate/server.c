@@ -37,7 +37,9 @@
 
 #include "aalgate/gate.h"
 #include "aalgate/govern.h"
+#include "aalgate/pamd.h"
 #include "gate/api.h"
+#include "gate/api-govern.h"
 #include "gate/gate-int.h"
 #include "gate/metrics.h"
 #include "gate/server.h"
@@ -70,8 +72,11 @@ struct server {
 	unsigned suspended; /* requests waiting for their log record */
 	bool draining;      /* SIGTERM: answer no new decisions */
 	/* -- server state: grants -- */
+	bool grants_failing; /* the last grant lookup failed (said once) */
 	/* -- server state: PAM socket -- */
+	struct ag_pamd *pamd; /* --pam-socket; NULL */
 	/* -- server state: sinks -- */
+	struct ag_sinks *sinks; /* delivers the log's obligations (a thread) */
 };
 
 enum { ST_NEW = 0, ST_WAITING, ST_LOGGED };
@@ -220,6 +225,20 @@ static void drain_journal(struct server *s)
 	else if (s->journal_failing)
 		say(s, "the state's journal is logged again");
 	s->journal_failing = false;
+}
+
+/* The PAM socket's view of the policy: the current generation, held
+ * while a question is decided, so that a reload may swap it. */
+static const struct ag_policy *pam_policy_get(void *ctx, void **ref)
+{
+	struct gen *g = gen_get(ctx);
+	*ref = g;
+	return g->policy;
+}
+
+static void pam_policy_put(void *ctx, void *ref)
+{
+	gen_put(ctx, ref);
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -686,6 +705,77 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 	return log_then_answer(s, rc, c, &lc);
 }
 
+/* hooks.grant_active, the gate's step 7: an active grant from the state
+ * store (ag_grant_use, which also alerts on break-glass use).  The hook
+ * is not told the request's host, so only grants that name no hosts
+ * count here; a grant for some hosts is for PAM.  Any error denies. */
+static bool grant_active(void *ctx, const char *iss, const char *sub,
+			 const char *workflow, int64_t now)
+{
+	struct server *s = ctx;
+	struct ag_error err;
+	bool allowed = false;
+	struct gen *g = gen_get(s);
+	ag_error_init(&err);
+	ag_code rc = ag_grant_use(s->store, g->policy, iss, sub, workflow,
+				  NULL, now, &allowed, &err);
+	gen_put(s, g);
+	bool was = __atomic_exchange_n(&s->grants_failing, rc != AG_OK,
+				       __ATOMIC_RELAXED);
+	if (rc != AG_OK && !was)
+		say(NULL, "grants cannot be checked, denying JIT workflows: %s",
+		    err.msg);
+	return rc == AG_OK && allowed;
+}
+
+/* /v1/grants (DESIGN §4.4), answered at once: a change is committed to
+ * the store before the answer, and its journal rows reach the decision
+ * log with the next drain (within a second). */
+static enum MHD_Result do_grants(struct server *s, struct MHD_Connection *c,
+				 struct req_ctx *rc, const char *url,
+				 const char *method)
+{
+	struct ag_grant_http out;
+	bool bad_auth = false;
+
+	if (rc->body.failed) {
+		ag_metrics_inc(s->metrics, AG_C_BAD_REQUESTS);
+		return send_text(c, 413, "request body too large\n");
+	}
+	const char *tok = bearer(c, &bad_auth);
+	struct gen *g = gen_get(s);
+	struct ag_grant_ctx ctx = {.policy = g->policy,
+				   .gate = g->gate,
+				   .store = s->store};
+	ag_grant_http(&ctx, g->verifier, method, url, tok, bad_auth,
+		      rc->body.data, rc->body.len, (int64_t)time(NULL), &out);
+	gen_put(s, g);
+	struct ag_buf b;
+	ag_buf_init(&b, AG_DLOG_RECORD_MAX * 64);
+	ag_buf_adds(&b, out.body ? out.body : "{}");
+	ag_buf_addc(&b, '\n');
+	struct MHD_Response *r = b.failed ? NULL : response(&b);
+	ag_buf_release(&b);
+	if (!r) {
+		ag_grant_http_release(&out);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (out.challenge)
+		MHD_add_response_header(r, "WWW-Authenticate",
+					out.invalid_token
+						? "Bearer realm=\"aalgate\", "
+						  "error=\"invalid_token\""
+						: "Bearer realm=\"aalgate\"");
+	if (out.allow)
+		MHD_add_response_header(r, "Allow", out.allow);
+	enum MHD_Result ret = MHD_queue_response(c, (unsigned)out.status, r);
+	MHD_destroy_response(r);
+	ag_grant_http_release(&out);
+	return ret;
+}
+
 static enum MHD_Result do_decide(struct server *s, struct MHD_Connection *c,
 				 struct req_ctx *rc)
 {
@@ -811,7 +901,27 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 			     : do_decide(s, c, rc);
 	}
 	/* -- govern endpoints: grants (/v1/grants) -- */
+	if (!strcmp(url, "/v1/grants") || !strncmp(url, "/v1/grants/", 11))
+		return do_grants(s, c, rc, url, method);
 	/* -- govern endpoints: accounts and recovery (/v1/accounts, /v1/recovery) -- */
+	if (ag_govern_http_handles(url)) {
+		char peer[INET6_ADDRSTRLEN];
+		bool bad = false;
+		struct gen *g = gen_get(s);
+		peer_text(c, peer, sizeof(peer));
+		struct ag_govern_http_ctx gx = {g->policy, g->verifier, s->store};
+		struct ag_govern_http_request gr = {
+			.method = method, .path = url, .peer = peer,
+			.peer_trusted = trusted(g->policy, peer),
+			.body = rc->body.data, .body_len = rc->body.len,
+			.body_too_large = rc->body.failed,
+			.now = (int64_t)time(NULL)};
+		gr.token = bearer(c, &bad);
+		gr.bad_authorization = bad;
+		enum MHD_Result r = ag_govern_serve(c, &gx, &gr);
+		gen_put(s, g);
+		return r;
+	}
 	if (!strcmp(url, "/healthz")) {
 		char why[200];
 		if (ag_dlog_failed(s->log, why, sizeof(why))) {
@@ -1016,13 +1126,45 @@ int ag_server_run(const struct ag_server_opts *o)
 	if (o->state_path) {
 		/* One connection per HTTP worker and one for this thread. */
 		struct ag_store_opts so = {.connections = o->threads + 1};
+		if (o->pam_socket)
+			so.connections += AG_PAMD_WORKERS;
 		if (ag_store_open(o->state_path, &so, &s.store, &err)) {
 			say(NULL, "%s", err.msg);
 			goto out;
 		}
 		s.hooks.ctx = &s;
 		s.hooks.account_level = account_level;
+		s.hooks.grant_active = grant_active;
 		drain_journal(&s);
+	}
+	if (o->pam_socket) {
+		/* Made before privileges are dropped: /run/aalgate may be
+		 * root's. */
+		struct ag_pamd_opts po = {
+			.path = o->pam_socket,
+			.has_peer_uid = o->pam_peer_uid_set,
+			.peer_uid = (uid_t)o->pam_peer_uid,
+			.has_peer_gid = o->pam_peer_gid_set,
+			.peer_gid = (gid_t)o->pam_peer_gid,
+			.store = s.store,
+			.log = s.log,
+			.id_prefix = s.id_prefix,
+			.ctx = &s,
+			.policy_get = pam_policy_get,
+			.policy_put = pam_policy_put,
+		};
+		/* The module trusts root or the socket's owner: with --user,
+		 * that is who will answer. */
+		struct passwd *pw = o->user ? getpwnam(o->user) : NULL;
+		if (pw) {
+			po.has_owner = true;
+			po.owner_uid = pw->pw_uid;
+		}
+		if (ag_pamd_start(&po, &s.pamd, &err) != AG_OK) {
+			say(NULL, "%s", err.msg);
+			goto out;
+		}
+		say(&s, "PAM socket %s", o->pam_socket);
 	}
 	fd = listen_socket(o->listen, shown, sizeof(shown));
 	if (fd == -1) {
@@ -1053,6 +1195,16 @@ int ag_server_run(const struct ag_server_opts *o)
 	fd = -1; /* the daemon owns it now */
 	if (o->user && drop_privileges(o->user) != 0)
 		goto out;
+	/* After dropping privileges: the sinks' cursors belong to the user
+	 * the gate runs as. */
+	struct ag_sinks_opts sko = {.prefix = "aalgate serve: "};
+	if (ag_sinks_new(log_path, &sko, &s.sinks, &err) ||
+	    ag_sinks_configure(s.sinks, s.cur->policy->sinks,
+			       s.cur->policy->n_sinks, &err) ||
+	    ag_sinks_start(s.sinks, &err)) {
+		say(NULL, "%s", err.msg);
+		goto out;
+	}
 	say(NULL, "listening on %s, policy %s, decision log %s", shown,
 	    o->policy_path, log_path);
 
@@ -1066,6 +1218,10 @@ int ag_server_run(const struct ag_server_opts *o)
 		}
 		if (sig == SIGHUP) {
 			reload(&s);
+			if (ag_sinks_configure(s.sinks, s.cur->policy->sinks,
+					       s.cur->policy->n_sinks, &err))
+				say(NULL, "sinks keep their old list: %s",
+				    err.msg);
 		} else if (sig == SIGTERM || sig == SIGINT) {
 			break;
 		}
@@ -1075,6 +1231,7 @@ int ag_server_run(const struct ag_server_opts *o)
 	 * connections as their answers go out, and let the decisions in
 	 * flight be logged and answered. */
 	say(&s, "draining");
+	ag_sinks_stop(s.sinks);
 	__atomic_store_n(&s.draining, true, __ATOMIC_SEQ_CST);
 	MHD_socket lfd = MHD_quiesce_daemon(daemon);
 	if (lfd != MHD_INVALID_SOCKET)
@@ -1099,10 +1256,12 @@ int ag_server_run(const struct ag_server_opts *o)
 	if (ret)
 		say(&s, "drain timed out with requests in flight");
 out:
+	ag_sinks_free(s.sinks);
 	if (daemon)
 		MHD_stop_daemon(daemon);
 	if (fd >= 0)
 		close(fd);
+	ag_pamd_stop(s.pamd);
 	if (s.store && s.log)
 		drain_journal(&s);
 	ag_store_close(s.store);

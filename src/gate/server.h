@@ -20,6 +20,11 @@ struct ag_server_opts {
 	unsigned threads;        /* HTTP worker threads */
 	bool quiet;
 	/* -- server options: PAM socket -- */
+	const char *pam_socket;  /* serve pam_aalgate.so here; NULL: not */
+	bool pam_peer_uid_set;   /* one more uid that may ask */
+	unsigned pam_peer_uid;
+	bool pam_peer_gid_set;   /* peers of this gid may ask */
+	unsigned pam_peer_gid;
 };
 
 /* Runs until SIGTERM or SIGINT; returns an exit status (0 after a clean

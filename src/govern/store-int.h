@@ -15,6 +15,7 @@
 #ifndef AG_GOVERN_STORE_INT_H
 #define AG_GOVERN_STORE_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "aalgate/govern.h"
@@ -43,6 +44,9 @@ struct ag_journal_row {
 typedef ag_code (*ag_store_emit_fn)(void *arg, const struct ag_journal_row *row,
 				    uint64_t *logged_as, struct ag_error *err);
 
+/* A backend's transaction (opaque to the generic layer). */
+struct ag_store_tx;
+
 struct ag_store_ops {
 	const char *name;
 	/* In one write transaction: read e->account's enrolments (at most
@@ -70,7 +74,81 @@ struct ag_store_ops {
 				   struct ag_error *err);
 	/* Releases the backend (s->be); the generic layer frees s. */
 	void (*close)(struct ag_store *s);
+
+	/*
+	 * Transactions, for the rules that read and write several things at
+	 * once (grants, recovery codes): the generic layer begins one, calls
+	 * the tx_ operations below and commits or aborts.  A write
+	 * transaction holds the write lock from its start (so that what it
+	 * read stays true until it commits); a read one sees one snapshot.
+	 * tx_commit and tx_abort end the transaction and give back its
+	 * connection, whatever happens.
+	 */
+	ag_code (*tx_begin)(struct ag_store *s, bool write,
+			    struct ag_store_tx **tx, struct ag_error *err);
+	ag_code (*tx_commit)(struct ag_store_tx *tx, struct ag_error *err);
+	void (*tx_abort)(struct ag_store_tx *tx);
+	/* A journal row; *seq is its seq. */
+	ag_code (*tx_journal)(struct ag_store_tx *tx, int64_t time,
+			      const char *type, const char *fields,
+			      uint64_t *seq, struct ag_error *err);
+	/* Recovery codes: spent (AG_OK, *spent) and spend (insert). */
+	ag_code (*tx_code_get)(struct ag_store_tx *tx, const char *account,
+			       const char *code_id, bool *spent,
+			       struct ag_error *err);
+	ag_code (*tx_code_put)(struct ag_store_tx *tx, const char *account,
+			       const char *code_id, int64_t now,
+			       struct ag_error *err);
+	/* Accounts: whether it exists and is marked break-glass; set the
+	 * mark (creating the account). */
+	ag_code (*tx_account_get)(struct ag_store_tx *tx, const char *account,
+				  bool *exists, bool *break_glass,
+				  struct ag_error *err);
+	ag_code (*tx_account_mark)(struct ag_store_tx *tx, const char *account,
+				   bool break_glass, int64_t now,
+				   struct ag_error *err);
+	/* Grants.  insert sets g->id and stores g with its hosts; get reads
+	 * one with hosts and approvals (AG_ERR_NOT_FOUND when there is
+	 * none); update writes state, activated, expires, closed, closed_by
+	 * and last_alert. */
+	ag_code (*tx_grant_insert)(struct ag_store_tx *tx, struct ag_grant *g,
+				   struct ag_error *err);
+	ag_code (*tx_grant_get)(struct ag_store_tx *tx, uint64_t id,
+				struct ag_grant *out, struct ag_error *err);
+	ag_code (*tx_grant_update)(struct ag_store_tx *tx,
+				   const struct ag_grant *g,
+				   struct ag_error *err);
+	/* The grants of account (NULL: all), newest first; more than max is
+	 * AG_ERR_LIMIT. */
+	ag_code (*tx_grant_list)(struct ag_store_tx *tx, const char *account,
+				 size_t max, struct ag_grants *out,
+				 struct ag_error *err);
+	/* The id of the newest grant of account for workflow active at now
+	 * that covers host (NULL: any); 0 when none. */
+	ag_code (*tx_grant_find)(struct ag_store_tx *tx, const char *account,
+				 const char *workflow, const char *host,
+				 int64_t now, uint64_t *id,
+				 struct ag_error *err);
+	/* Approvals.  used: has token_key served an approval before
+	 * (anywhere)?  add records one; the store refuses a second
+	 * (grant, approver) or a second token_key (AG_ERR_INVALID). */
+	ag_code (*tx_token_used)(struct ag_store_tx *tx, const char *token_key,
+				 bool *used, struct ag_error *err);
+	ag_code (*tx_approval_add)(struct ag_store_tx *tx, uint64_t id,
+				   const char *approver,
+				   const char *token_key, int64_t now,
+				   struct ag_error *err);
 };
+
+/* The generic layer's checks, shared with grants.c. */
+ag_code ag_store_check_name(const char *what, const char *v, size_t min,
+			    size_t max, struct ag_error *err);
+/* A host name as grants store it: lower case, no final dot. */
+void ag_store_host_fold(const char *host, char *buf, size_t len);
+/* Writes a journal row inside tx after checking type and fields. */
+ag_code ag_store_tx_journal(struct ag_store *s, struct ag_store_tx *tx,
+			    const char *type, const char *fields, int64_t now,
+			    uint64_t *seq, struct ag_error *err);
 
 #define AG_STORE_ID_LEN 32
 
@@ -88,6 +166,6 @@ ag_code ag_store_sqlite_open(struct ag_store *s, const char *path,
 			     struct ag_error *err);
 
 /* The schema version the SQLite backend writes. */
-#define AG_STORE_SQLITE_SCHEMA 1
+#define AG_STORE_SQLITE_SCHEMA 2
 
 #endif

@@ -1,6 +1,8 @@
 /*
- * The state store (DESIGN §4.1): accounts, enrolled authenticators and a
- * journal of every change, in an embedded SQLite database.
+ * The state store (DESIGN §4.1, §4.4): accounts, enrolled authenticators,
+ * spent recovery codes, grants and a journal of every change, in an
+ * embedded SQLite database.  The rules for grants are in grants.c; it
+ * reaches the data through the transaction operations (tx_*) below.
  *
  * The file has two halves.  The generic layer validates input, applies
  * the assurance rules (through the core: ag_combine, ag_binding_*) and
@@ -120,6 +122,12 @@ static ag_code check_name(const char *what, const char *v, size_t min,
 				      what);
 	}
 	return AG_OK;
+}
+
+ag_code ag_store_check_name(const char *what, const char *v, size_t min,
+			    size_t max, struct ag_error *err)
+{
+	return check_name(what, v, min, max, err);
 }
 
 ag_code ag_store_open(const char *path, const struct ag_store_opts *opts,
@@ -637,6 +645,196 @@ ag_code ag_store_journal_pending(struct ag_store *s, uint64_t *n,
 	return s->ops->journal_pending(s, n, err);
 }
 
+/* ---- the generic layer: journal rows, recovery codes, grants ---------- */
+
+ag_code ag_store_tx_journal(struct ag_store *s, struct ag_store_tx *tx,
+			    const char *type, const char *fields, int64_t now,
+			    uint64_t *seq, struct ag_error *err)
+{
+	char why[200];
+	json_t *f = NULL;
+
+	*seq = 0;
+	if (!type || !type_ok(type))
+		return ag_err(err, AG_ERR_INVALID,
+			      "journal row type '%s' is not a lower_case name "
+			      "of at most 32 letters",
+			      type ? type : "(null)");
+	if (!fields)
+		return ag_err(err, AG_ERR_USAGE, "no journal fields given");
+	size_t n = strlen(fields);
+	if (n > AG_STORE_FIELDS_MAX)
+		return ag_err(err, AG_ERR_LIMIT,
+			      "journal row '%s': fields longer than %u bytes",
+			      type, AG_STORE_FIELDS_MAX);
+	/* The same test the drain applies, so that a row written here is
+	 * always logged as itself and never as journal_invalid. */
+	struct ag_journal_row row = {.type = type, .fields = fields,
+				     .fields_len = n};
+	const char *problem = row_problem(&row, &f, why, sizeof(why));
+	json_decref(f);
+	if (problem)
+		return ag_err(err, AG_ERR_INVALID, "journal row '%s': %s",
+			      type, problem);
+	return s->ops->tx_journal(tx, now, type, fields, seq, err);
+}
+
+ag_code ag_store_journal_add(struct ag_store *s, const char *type,
+			     const char *fields, int64_t now,
+			     uint64_t *journal_seq, struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	uint64_t seq = 0;
+	ag_code rc;
+
+	if (journal_seq)
+		*journal_seq = 0;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if ((rc = s->ops->tx_begin(s, true, &tx, err)))
+		return rc;
+	if ((rc = ag_store_tx_journal(s, tx, type, fields, now, &seq, err))) {
+		s->ops->tx_abort(tx);
+		return rc;
+	}
+	if ((rc = s->ops->tx_commit(tx, err)))
+		return rc;
+	if (journal_seq)
+		*journal_seq = seq;
+	return AG_OK;
+}
+
+static ag_code check_code(const char *account, const char *code_id,
+			  struct ag_error *err)
+{
+	ag_code rc;
+	if ((rc = check_name("account", account, 1, AG_STORE_ACCOUNT_MAX,
+			     err)) ||
+	    (rc = check_name("code id", code_id, 1, AG_STORE_CODE_ID_MAX,
+			     err)))
+		return rc;
+	return AG_OK;
+}
+
+ag_code ag_store_code_spend(struct ag_store *s, const char *account,
+			    const char *code_id, int64_t now, bool *already,
+			    struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	bool spent = true;
+	uint64_t seq;
+	char *fields = NULL;
+	ag_code rc;
+
+	if (already)
+		*already = false;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if ((rc = check_code(account, code_id, err)))
+		return rc;
+	if ((rc = fields_text(json_pack("{s:s, s:s}", "account", account,
+					"code_id", code_id),
+			      &fields, err)))
+		return rc;
+	if ((rc = s->ops->tx_begin(s, true, &tx, err)))
+		goto out;
+	if ((rc = s->ops->tx_code_get(tx, account, code_id, &spent, err)))
+		goto abort;
+	if (spent) {
+		if (already)
+			*already = true;
+		rc = ag_err(err, AG_ERR_INVALID,
+			    "recovery code '%s' of '%s' was spent before; a "
+			    "saved code is used once (SP 800-63B-4 §4.2.1.1)",
+			    code_id, account);
+		goto abort;
+	}
+	if ((rc = s->ops->tx_code_put(tx, account, code_id, now, err)) ||
+	    (rc = ag_store_tx_journal(s, tx, "recovery_code_spent", fields,
+				      now, &seq, err)))
+		goto abort;
+	rc = s->ops->tx_commit(tx, err);
+	goto out;
+abort:
+	s->ops->tx_abort(tx);
+out:
+	free(fields);
+	return rc;
+}
+
+ag_code ag_store_code_spent(struct ag_store *s, const char *account,
+			    const char *code_id, bool *spent,
+			    struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	ag_code rc;
+
+	*spent = true;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if ((rc = check_code(account, code_id, err)) ||
+	    (rc = s->ops->tx_begin(s, false, &tx, err)))
+		return rc;
+	bool v = true;
+	rc = s->ops->tx_code_get(tx, account, code_id, &v, err);
+	if (rc != AG_OK) {
+		s->ops->tx_abort(tx);
+		return rc;
+	}
+	if ((rc = s->ops->tx_commit(tx, err)))
+		return rc;
+	*spent = v;
+	return AG_OK;
+}
+
+/* Hosts are names: compared without case, without a final dot. */
+void ag_store_host_fold(const char *host, char *buf, size_t len)
+{
+	size_t n = 0;
+	for (; host[n] && n + 1 < len; n++)
+		buf[n] = (host[n] >= 'A' && host[n] <= 'Z')
+				 ? (char)(host[n] - 'A' + 'a')
+				 : host[n];
+	buf[n] = '\0';
+	if (n > 1 && buf[n - 1] == '.')
+		buf[n - 1] = '\0';
+}
+
+ag_code ag_store_grant_active(struct ag_store *s, const char *account,
+			      const char *workflow, const char *host,
+			      int64_t now, bool *active, struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	char h[AG_GRANT_HOST_MAX + 2];
+	uint64_t id = 0;
+	ag_code rc;
+
+	*active = false;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if ((rc = check_name("account", account, 1, AG_STORE_ACCOUNT_MAX,
+			     err)) ||
+	    (rc = check_name("workflow", workflow, 1, AG_STORE_ACCOUNT_MAX,
+			     err)) ||
+	    (host && (rc = check_name("host", host, 1, AG_GRANT_HOST_MAX,
+				      err))))
+		return rc;
+	if (host)
+		ag_store_host_fold(host, h, sizeof(h));
+	if ((rc = s->ops->tx_begin(s, false, &tx, err)))
+		return rc;
+	rc = s->ops->tx_grant_find(tx, account, workflow, host ? h : NULL,
+				   now, &id, err);
+	if (rc != AG_OK) {
+		s->ops->tx_abort(tx);
+		return rc;
+	}
+	if ((rc = s->ops->tx_commit(tx, err)))
+		return rc;
+	*active = id != 0;
+	return AG_OK;
+}
+
 /* ---- the SQLite backend ------------------------------------------------ */
 
 /*
@@ -662,6 +860,22 @@ enum stmt_id {
 	ST_JOURNAL_NEXT,
 	ST_JOURNAL_MARK,
 	ST_JOURNAL_PENDING,
+	ST_BEGIN_READ,
+	ST_CODE_GET,
+	ST_CODE_PUT,
+	ST_ACCOUNT_GET,
+	ST_ACCOUNT_MARK,
+	ST_GRANT_INSERT,
+	ST_GRANT_HOST_ADD,
+	ST_GRANT_GET,
+	ST_GRANT_HOSTS,
+	ST_GRANT_APPROVALS,
+	ST_GRANT_UPDATE,
+	ST_GRANT_LIST_ACCOUNT,
+	ST_GRANT_LIST_ALL,
+	ST_GRANT_FIND,
+	ST_TOKEN_USED,
+	ST_APPROVAL_ADD,
 	ST__COUNT
 };
 
@@ -690,6 +904,51 @@ static const char *const stmt_sql[ST__COUNT] = {
 			    "WHERE seq = ?1 AND logged IS NULL",
 	[ST_JOURNAL_PENDING] = "SELECT count(*) FROM journal "
 			       "WHERE logged IS NULL",
+	[ST_BEGIN_READ] = "BEGIN",
+	[ST_CODE_GET] = "SELECT 1 FROM recovery_codes_spent "
+			"WHERE account = ?1 AND code_id = ?2",
+	[ST_CODE_PUT] = "INSERT INTO recovery_codes_spent "
+			"(account, code_id, spent) VALUES (?1, ?2, ?3)",
+	[ST_ACCOUNT_GET] = "SELECT break_glass FROM accounts WHERE id = ?1",
+	[ST_ACCOUNT_MARK] = "INSERT INTO accounts (id, break_glass, created) "
+			    "VALUES (?1, ?2, ?3) ON CONFLICT (id) "
+			    "DO UPDATE SET break_glass = excluded.break_glass",
+	[ST_GRANT_INSERT] = "INSERT INTO grants (account, workflow, reason, "
+			    "break_glass, approvals_needed, duration, state, "
+			    "requested, activated, expires, closed, closed_by, "
+			    "last_alert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+			    "?8, ?9, ?10, ?11, ?12, ?13)",
+	[ST_GRANT_HOST_ADD] = "INSERT INTO grant_hosts (grant_id, host) "
+			      "VALUES (?1, ?2)",
+	[ST_GRANT_GET] = "SELECT id, account, workflow, reason, break_glass, "
+			 "approvals_needed, duration, state, requested, "
+			 "activated, expires, closed, closed_by, last_alert "
+			 "FROM grants WHERE id = ?1",
+	[ST_GRANT_HOSTS] = "SELECT host FROM grant_hosts WHERE grant_id = ?1 "
+			   "ORDER BY host LIMIT ?2",
+	[ST_GRANT_APPROVALS] = "SELECT approver, time FROM grant_approvals "
+			       "WHERE grant_id = ?1 ORDER BY time, approver "
+			       "LIMIT ?2",
+	[ST_GRANT_UPDATE] = "UPDATE grants SET state = ?2, activated = ?3, "
+			    "expires = ?4, closed = ?5, closed_by = ?6, "
+			    "last_alert = ?7 WHERE id = ?1",
+	[ST_GRANT_LIST_ACCOUNT] = "SELECT id FROM grants WHERE account = ?1 "
+				  "ORDER BY id DESC LIMIT ?2",
+	[ST_GRANT_LIST_ALL] = "SELECT id FROM grants ORDER BY id DESC "
+			      "LIMIT ?1",
+	[ST_GRANT_FIND] = "SELECT g.id FROM grants g "
+			  "WHERE g.account = ?1 AND g.workflow = ?2 "
+			  "AND g.state = 'active' AND g.activated <= ?4 "
+			  "AND ?4 < g.expires "
+			  "AND (?3 IS NULL OR NOT EXISTS (SELECT 1 FROM "
+			  "grant_hosts h WHERE h.grant_id = g.id) "
+			  "OR EXISTS (SELECT 1 FROM grant_hosts h "
+			  "WHERE h.grant_id = g.id AND h.host = ?3)) "
+			  "ORDER BY g.id DESC LIMIT 1",
+	[ST_TOKEN_USED] = "SELECT 1 FROM grant_approvals WHERE token_key = ?1",
+	[ST_APPROVAL_ADD] = "INSERT INTO grant_approvals "
+			    "(grant_id, approver, token_key, time) "
+			    "VALUES (?1, ?2, ?3, ?4)",
 };
 
 /*
@@ -728,6 +987,55 @@ static const char *const migrations[] = {
 	"CREATE INDEX journal_unlogged ON journal (seq) WHERE logged IS NULL;"
 	"INSERT INTO meta (key, value)"
 	"  VALUES ('store_id', lower(hex(randomblob(16))));",
+	/* 2: spent recovery codes; JIT and break-glass grants, their hosts
+	 * and approvals.  A grant's token_key (issuer and jti, or the
+	 * token's digest) is unique across every approval: one token, one
+	 * approval. */
+	"CREATE TABLE recovery_codes_spent ("
+	"  account TEXT NOT NULL"
+	"    CHECK (typeof(account) = 'text' AND length(account) >= 1),"
+	"  code_id TEXT NOT NULL"
+	"    CHECK (typeof(code_id) = 'text' AND length(code_id) >= 1),"
+	"  spent INTEGER NOT NULL,"
+	"  PRIMARY KEY (account, code_id)"
+	");"
+	"CREATE TABLE grants ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  account TEXT NOT NULL"
+	"    CHECK (typeof(account) = 'text' AND length(account) >= 1),"
+	"  workflow TEXT NOT NULL"
+	"    CHECK (typeof(workflow) = 'text' AND length(workflow) >= 1),"
+	"  reason TEXT NOT NULL CHECK (typeof(reason) = 'text'),"
+	"  break_glass INTEGER NOT NULL CHECK (break_glass IN (0, 1)),"
+	"  approvals_needed INTEGER NOT NULL CHECK (approvals_needed >= 0),"
+	"  duration INTEGER NOT NULL CHECK (duration > 0),"
+	"  state TEXT NOT NULL"
+	"    CHECK (state IN ('pending', 'active', 'denied', 'revoked')),"
+	"  requested INTEGER NOT NULL,"
+	"  activated INTEGER,"
+	"  expires INTEGER,"
+	"  closed INTEGER,"
+	"  closed_by TEXT,"
+	"  last_alert INTEGER,"
+	"  CHECK (state <> 'active' OR (activated IS NOT NULL"
+	"    AND expires IS NOT NULL))"
+	");"
+	"CREATE INDEX grants_by_account ON grants (account, workflow, state);"
+	"CREATE TABLE grant_hosts ("
+	"  grant_id INTEGER NOT NULL REFERENCES grants (id) ON DELETE CASCADE,"
+	"  host TEXT NOT NULL"
+	"    CHECK (typeof(host) = 'text' AND length(host) >= 1),"
+	"  PRIMARY KEY (grant_id, host)"
+	");"
+	"CREATE TABLE grant_approvals ("
+	"  grant_id INTEGER NOT NULL REFERENCES grants (id) ON DELETE CASCADE,"
+	"  approver TEXT NOT NULL"
+	"    CHECK (typeof(approver) = 'text' AND length(approver) >= 1),"
+	"  token_key TEXT NOT NULL UNIQUE"
+	"    CHECK (typeof(token_key) = 'text' AND length(token_key) >= 1),"
+	"  time INTEGER NOT NULL,"
+	"  PRIMARY KEY (grant_id, approver)"
+	");",
 };
 
 #define SCHEMA_VERSION ((int)AG_ARRAY_SIZE(migrations))
@@ -735,10 +1043,19 @@ static const char *const migrations[] = {
 _Static_assert(SCHEMA_VERSION == AG_STORE_SQLITE_SCHEMA,
 	       "AG_STORE_SQLITE_SCHEMA must match the migrations");
 
+struct sq;
+
+/* A transaction: the connection it runs on, held until it ends. */
+struct ag_store_tx {
+	struct sq *q;
+	struct sq_conn *c;
+};
+
 struct sq_conn {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
 	struct sq_conn *next_free;
+	struct ag_store_tx tx;
 };
 
 struct sq {
@@ -1266,6 +1583,500 @@ static void sq_close(struct ag_store *s)
 	s->be = NULL;
 }
 
+/* ---- the SQLite backend: transactions ---------------------------------- */
+
+static ag_code sq_tx_begin(struct ag_store *s, bool write,
+			   struct ag_store_tx **out, struct ag_error *err)
+{
+	struct sq *q = s->be;
+	struct sq_conn *c = sq_get(q);
+	ag_code rc = sq_simple(q, c, write ? ST_BEGIN : ST_BEGIN_READ,
+			       write ? "begin a change" : "begin a read", err);
+	*out = NULL;
+	if (rc != AG_OK) {
+		sq_rollback(q, c);
+		sq_put(q, c);
+		return rc;
+	}
+	c->tx.q = q;
+	c->tx.c = c;
+	*out = &c->tx;
+	return AG_OK;
+}
+
+static ag_code sq_tx_commit(struct ag_store_tx *tx, struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	ag_code rc = sq_simple(q, c, ST_COMMIT, "commit", err);
+	if (rc != AG_OK)
+		sq_rollback(q, c);
+	sq_put(q, c);
+	return rc;
+}
+
+static void sq_tx_abort(struct ag_store_tx *tx)
+{
+	if (!tx)
+		return;
+	sq_rollback(tx->q, tx->c);
+	sq_put(tx->q, tx->c);
+}
+
+static ag_code sq_tx_journal(struct ag_store_tx *tx, int64_t time,
+			     const char *type, const char *fields,
+			     uint64_t *seq, struct ag_error *err)
+{
+	return sq_journal_add(tx->q, tx->c, time, type, fields, seq, err);
+}
+
+/* Steps a query whose answer is whether it returns a row. */
+static ag_code sq_exists(struct sq *q, struct sq_conn *c, sqlite3_stmt *st,
+			 const char *doing, bool *found, struct ag_error *err)
+{
+	int src = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (src == SQLITE_ROW || src == SQLITE_DONE) {
+		*found = src == SQLITE_ROW;
+		return AG_OK;
+	}
+	return sq_fail(q, c->db, src, doing, err);
+}
+
+static ag_code sq_tx_code_get(struct ag_store_tx *tx, const char *account,
+			      const char *code_id, bool *spent,
+			      struct ag_error *err)
+{
+	sqlite3_stmt *st;
+	ag_code rc;
+	if ((rc = sq_stmt(tx->q, tx->c, ST_CODE_GET, &st, err)) ||
+	    (rc = bind_text(tx->q, tx->c, st, 1, account, err)) ||
+	    (rc = bind_text(tx->q, tx->c, st, 2, code_id, err)))
+		return rc;
+	return sq_exists(tx->q, tx->c, st, "read spent codes", spent, err);
+}
+
+static ag_code sq_tx_code_put(struct ag_store_tx *tx, const char *account,
+			      const char *code_id, int64_t now,
+			      struct ag_error *err)
+{
+	sqlite3_stmt *st;
+	ag_code rc;
+	if ((rc = sq_stmt(tx->q, tx->c, ST_CODE_PUT, &st, err)) ||
+	    (rc = bind_text(tx->q, tx->c, st, 1, account, err)) ||
+	    (rc = bind_text(tx->q, tx->c, st, 2, code_id, err)) ||
+	    (rc = bind_int(tx->q, tx->c, st, 3, now, err)))
+		return rc;
+	return sq_done(tx->q, tx->c, st, "spend a recovery code", err);
+}
+
+static ag_code sq_tx_account_get(struct ag_store_tx *tx, const char *account,
+				 bool *exists, bool *break_glass,
+				 struct ag_error *err)
+{
+	sqlite3_stmt *st;
+	ag_code rc;
+	*exists = *break_glass = false;
+	if ((rc = sq_stmt(tx->q, tx->c, ST_ACCOUNT_GET, &st, err)) ||
+	    (rc = bind_text(tx->q, tx->c, st, 1, account, err)))
+		return rc;
+	int src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*exists = true;
+		*break_glass = sqlite3_column_int64(st, 0) != 0;
+	}
+	sqlite3_reset(st);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return sq_fail(tx->q, tx->c->db, src, "read an account", err);
+	return AG_OK;
+}
+
+static ag_code sq_tx_account_mark(struct ag_store_tx *tx, const char *account,
+				  bool break_glass, int64_t now,
+				  struct ag_error *err)
+{
+	sqlite3_stmt *st;
+	ag_code rc;
+	if ((rc = sq_stmt(tx->q, tx->c, ST_ACCOUNT_MARK, &st, err)) ||
+	    (rc = bind_text(tx->q, tx->c, st, 1, account, err)) ||
+	    (rc = bind_int(tx->q, tx->c, st, 2, break_glass ? 1 : 0, err)) ||
+	    (rc = bind_int(tx->q, tx->c, st, 3, now, err)))
+		return rc;
+	return sq_done(tx->q, tx->c, st, "mark an account", err);
+}
+
+static const char *const grant_states[] = {
+	[AG_GRANT_PENDING] = "pending",
+	[AG_GRANT_ACTIVE] = "active",
+	[AG_GRANT_DENIED] = "denied",
+	[AG_GRANT_REVOKED] = "revoked",
+};
+
+/* A time column: 0 stands for NULL. */
+static ag_code bind_time(struct sq *q, struct sq_conn *c, sqlite3_stmt *st,
+			 int i, int64_t v, struct ag_error *err)
+{
+	if (v == 0) {
+		int rc = sqlite3_bind_null(st, i);
+		return rc == SQLITE_OK ? AG_OK
+				       : sq_fail(q, c->db, rc, "bind a value",
+						 err);
+	}
+	return bind_int(q, c, st, i, v, err);
+}
+
+static ag_code bind_opt_text(struct sq *q, struct sq_conn *c,
+			     sqlite3_stmt *st, int i, const char *v,
+			     struct ag_error *err)
+{
+	if (!v) {
+		int rc = sqlite3_bind_null(st, i);
+		return rc == SQLITE_OK ? AG_OK
+				       : sq_fail(q, c->db, rc, "bind a value",
+						 err);
+	}
+	return bind_text(q, c, st, i, v, err);
+}
+
+static const char *state_text(enum ag_grant_state st)
+{
+	if ((unsigned)st < AG_ARRAY_SIZE(grant_states) && grant_states[st])
+		return grant_states[st];
+	return NULL;
+}
+
+static ag_code sq_tx_grant_insert(struct ag_store_tx *tx, struct ag_grant *g,
+				  struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	const char *state = state_text(g->state);
+	sqlite3_stmt *st;
+	ag_code rc;
+
+	if (!state)
+		return ag_err(err, AG_ERR_INTERNAL, "%s: a grant in state %d",
+			      q->path, (int)g->state);
+	if ((rc = sq_stmt(q, c, ST_GRANT_INSERT, &st, err)) ||
+	    (rc = bind_text(q, c, st, 1, g->account, err)) ||
+	    (rc = bind_text(q, c, st, 2, g->workflow, err)) ||
+	    (rc = bind_text(q, c, st, 3, g->reason, err)) ||
+	    (rc = bind_int(q, c, st, 4, g->break_glass ? 1 : 0, err)) ||
+	    (rc = bind_int(q, c, st, 5, g->approvals_needed, err)) ||
+	    (rc = bind_int(q, c, st, 6, g->duration, err)) ||
+	    (rc = bind_text(q, c, st, 7, state, err)) ||
+	    (rc = bind_int(q, c, st, 8, g->requested, err)) ||
+	    (rc = bind_time(q, c, st, 9, g->activated, err)) ||
+	    (rc = bind_time(q, c, st, 10, g->expires, err)) ||
+	    (rc = bind_time(q, c, st, 11, g->closed, err)) ||
+	    (rc = bind_opt_text(q, c, st, 12, g->closed_by, err)) ||
+	    (rc = bind_time(q, c, st, 13, g->last_alert, err)) ||
+	    (rc = sq_done(q, c, st, "record a grant", err)))
+		return rc;
+	g->id = (uint64_t)sqlite3_last_insert_rowid(c->db);
+	for (size_t i = 0; i < g->n_hosts; i++)
+		if ((rc = sq_stmt(q, c, ST_GRANT_HOST_ADD, &st, err)) ||
+		    (rc = bind_int(q, c, st, 1, (int64_t)g->id, err)) ||
+		    (rc = bind_text(q, c, st, 2, g->hosts[i], err)) ||
+		    (rc = sq_done(q, c, st, "record a grant's hosts", err)))
+			return rc;
+	return AG_OK;
+}
+
+static ag_code sq_damaged(const struct sq *q, uint64_t id, const char *what,
+			  struct ag_error *err)
+{
+	return ag_err(err, AG_ERR_INVALID, "%s: grant %llu: the stored %s is "
+		      "damaged",
+		      q->path, (unsigned long long)id, what);
+}
+
+/* Reads the row of ST_GRANT_GET into g (columns as listed there). */
+static ag_code read_grant_row(struct sq *q, sqlite3_stmt *st,
+			      struct ag_grant *g, struct ag_error *err)
+{
+	char *state = NULL;
+	ag_code rc;
+
+	g->id = (uint64_t)sqlite3_column_int64(st, 0);
+	if ((rc = col_text(q, st, 1, AG_STORE_ACCOUNT_MAX, &g->account, NULL,
+			   err)) ||
+	    (rc = col_text(q, st, 2, AG_STORE_ACCOUNT_MAX, &g->workflow, NULL,
+			   err)) ||
+	    (rc = col_text(q, st, 3, AG_GRANT_REASON_MAX, &g->reason, NULL,
+			   err)) ||
+	    (rc = col_text(q, st, 7, 16, &state, NULL, err)))
+		return rc;
+	g->break_glass = sqlite3_column_int64(st, 4) != 0;
+	int64_t needed = sqlite3_column_int64(st, 5);
+	g->approvals_needed = needed < 0 || needed > 1000 ? 1000 : (int)needed;
+	g->duration = sqlite3_column_int64(st, 6);
+	g->requested = sqlite3_column_int64(st, 8);
+	g->activated = sqlite3_column_int64(st, 9);
+	g->expires = sqlite3_column_int64(st, 10);
+	g->closed = sqlite3_column_int64(st, 11);
+	if (sqlite3_column_type(st, 12) != SQLITE_NULL &&
+	    (rc = col_text(q, st, 12, AG_STORE_ACCOUNT_MAX, &g->closed_by,
+			   NULL, err))) {
+		free(state);
+		return rc;
+	}
+	g->last_alert = sqlite3_column_int64(st, 13);
+	rc = AG_ERR_INVALID;
+	for (size_t i = 0; i < AG_ARRAY_SIZE(grant_states); i++)
+		if (grant_states[i] && !strcmp(state, grant_states[i])) {
+			g->state = (enum ag_grant_state)i;
+			rc = AG_OK;
+		}
+	free(state);
+	if (rc != AG_OK)
+		return sq_damaged(q, g->id, "state", err);
+	/* An active grant with no end would never expire. */
+	if (g->state == AG_GRANT_ACTIVE &&
+	    (g->activated <= 0 || g->expires <= g->activated))
+		return sq_damaged(q, g->id, "activation", err);
+	return AG_OK;
+}
+
+static ag_code sq_tx_grant_get(struct ag_store_tx *tx, uint64_t id,
+			       struct ag_grant *g, struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	ag_code rc;
+	int src;
+
+	memset(g, 0, sizeof(*g));
+	if (id > INT64_MAX)
+		return ag_err(err, AG_ERR_NOT_FOUND, "no grant %llu",
+			      (unsigned long long)id);
+	if ((rc = sq_stmt(q, c, ST_GRANT_GET, &st, err)) ||
+	    (rc = bind_int(q, c, st, 1, (int64_t)id, err)))
+		return rc;
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return ag_err(err, AG_ERR_NOT_FOUND, "no grant %llu",
+			      (unsigned long long)id);
+	}
+	if (src != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return sq_fail(q, c->db, src, "read a grant", err);
+	}
+	rc = read_grant_row(q, st, g, err);
+	sqlite3_reset(st);
+	if (rc != AG_OK)
+		goto fail;
+
+	if ((rc = sq_stmt(q, c, ST_GRANT_HOSTS, &st, err)) ||
+	    (rc = bind_int(q, c, st, 1, (int64_t)id, err)) ||
+	    (rc = bind_int(q, c, st, 2, AG_GRANT_HOSTS_MAX + 1, err)))
+		goto fail;
+	size_t alloc = 0;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		char *h = NULL;
+		if (g->n_hosts >= AG_GRANT_HOSTS_MAX) {
+			rc = sq_damaged(q, id, "host list", err);
+		} else if (!(rc = AG_GROW(g->hosts, alloc, g->n_hosts + 1)) &&
+			   !(rc = col_text(q, st, 0, AG_GRANT_HOST_MAX, &h,
+					   NULL, err))) {
+			g->hosts[g->n_hosts++] = h;
+			continue;
+		} else if (rc == AG_ERR_NOMEM) {
+			rc = ag_err(err, rc, "%s: out of memory", q->path);
+		}
+		sqlite3_reset(st);
+		goto fail;
+	}
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE) {
+		rc = sq_fail(q, c->db, src, "read a grant's hosts", err);
+		goto fail;
+	}
+
+	if ((rc = sq_stmt(q, c, ST_GRANT_APPROVALS, &st, err)) ||
+	    (rc = bind_int(q, c, st, 1, (int64_t)id, err)) ||
+	    (rc = bind_int(q, c, st, 2, 1001, err)))
+		goto fail;
+	alloc = 0;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		char *a = NULL;
+		if (g->n_approvals >= 1000) {
+			rc = sq_damaged(q, id, "approval list", err);
+		} else if (!(rc = AG_GROW(g->approvals, alloc,
+					  g->n_approvals + 1)) &&
+			   !(rc = col_text(q, st, 0, AG_STORE_ACCOUNT_MAX, &a,
+					   NULL, err))) {
+			g->approvals[g->n_approvals].approver = a;
+			g->approvals[g->n_approvals].time =
+				sqlite3_column_int64(st, 1);
+			g->n_approvals++;
+			continue;
+		} else if (rc == AG_ERR_NOMEM) {
+			rc = ag_err(err, rc, "%s: out of memory", q->path);
+		}
+		sqlite3_reset(st);
+		goto fail;
+	}
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE) {
+		rc = sq_fail(q, c->db, src, "read a grant's approvals", err);
+		goto fail;
+	}
+	return AG_OK;
+fail:
+	ag_grant_release(g);
+	return rc;
+}
+
+static ag_code sq_tx_grant_update(struct ag_store_tx *tx,
+				  const struct ag_grant *g,
+				  struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	const char *state = state_text(g->state);
+	sqlite3_stmt *st;
+	ag_code rc;
+
+	if (!state)
+		return ag_err(err, AG_ERR_INTERNAL, "%s: a grant in state %d",
+			      q->path, (int)g->state);
+	if ((rc = sq_stmt(q, c, ST_GRANT_UPDATE, &st, err)) ||
+	    (rc = bind_int(q, c, st, 1, (int64_t)g->id, err)) ||
+	    (rc = bind_text(q, c, st, 2, state, err)) ||
+	    (rc = bind_time(q, c, st, 3, g->activated, err)) ||
+	    (rc = bind_time(q, c, st, 4, g->expires, err)) ||
+	    (rc = bind_time(q, c, st, 5, g->closed, err)) ||
+	    (rc = bind_opt_text(q, c, st, 6, g->closed_by, err)) ||
+	    (rc = bind_time(q, c, st, 7, g->last_alert, err)) ||
+	    (rc = sq_done(q, c, st, "update a grant", err)))
+		return rc;
+	if (sqlite3_changes(c->db) != 1)
+		return ag_err(err, AG_ERR_INTERNAL,
+			      "%s: grant %llu vanished while it was changed",
+			      q->path, (unsigned long long)g->id);
+	return AG_OK;
+}
+
+static ag_code sq_tx_grant_list(struct ag_store_tx *tx, const char *account,
+				size_t max, struct ag_grants *out,
+				struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	int64_t *ids = NULL;
+	size_t n = 0, alloc = 0;
+	ag_code rc;
+	int src;
+
+	if (account) {
+		if ((rc = sq_stmt(q, c, ST_GRANT_LIST_ACCOUNT, &st, err)) ||
+		    (rc = bind_text(q, c, st, 1, account, err)) ||
+		    (rc = bind_int(q, c, st, 2, (int64_t)max + 1, err)))
+			return rc;
+	} else if ((rc = sq_stmt(q, c, ST_GRANT_LIST_ALL, &st, err)) ||
+		   (rc = bind_int(q, c, st, 1, (int64_t)max + 1, err))) {
+		return rc;
+	}
+	/* The ids first: the statement cannot stay open while each grant
+	 * is read with the others. */
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n >= max) {
+			sqlite3_reset(st);
+			free(ids);
+			return ag_err(err, AG_ERR_LIMIT, "%s: more than %zu "
+				      "grants",
+				      q->path, max);
+		}
+		if (AG_GROW(ids, alloc, n + 1)) {
+			sqlite3_reset(st);
+			free(ids);
+			return ag_err(err, AG_ERR_NOMEM, "%s: out of memory",
+				      q->path);
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE) {
+		free(ids);
+		return sq_fail(q, c->db, src, "list grants", err);
+	}
+	size_t before = out->n;
+	rc = AG_OK;
+	for (size_t i = 0; rc == AG_OK && i < n; i++) {
+		if ((rc = AG_GROW(out->v, out->alloc, out->n + 1))) {
+			rc = ag_err(err, rc, "%s: out of memory", q->path);
+			break;
+		}
+		rc = sq_tx_grant_get(tx, (uint64_t)ids[i], &out->v[out->n],
+				     err);
+		if (rc == AG_OK)
+			out->n++;
+	}
+	free(ids);
+	if (rc != AG_OK) {
+		for (size_t i = before; i < out->n; i++)
+			ag_grant_release(&out->v[i]);
+		out->n = before;
+	}
+	return rc;
+}
+
+static ag_code sq_tx_grant_find(struct ag_store_tx *tx, const char *account,
+				const char *workflow, const char *host,
+				int64_t now, uint64_t *id, struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	ag_code rc;
+
+	*id = 0;
+	if ((rc = sq_stmt(q, c, ST_GRANT_FIND, &st, err)) ||
+	    (rc = bind_text(q, c, st, 1, account, err)) ||
+	    (rc = bind_text(q, c, st, 2, workflow, err)) ||
+	    (rc = bind_opt_text(q, c, st, 3, host, err)) ||
+	    (rc = bind_int(q, c, st, 4, now, err)))
+		return rc;
+	int src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		*id = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return sq_fail(q, c->db, src, "look for a grant", err);
+	return AG_OK;
+}
+
+static ag_code sq_tx_token_used(struct ag_store_tx *tx, const char *token_key,
+				bool *used, struct ag_error *err)
+{
+	sqlite3_stmt *st;
+	ag_code rc;
+	if ((rc = sq_stmt(tx->q, tx->c, ST_TOKEN_USED, &st, err)) ||
+	    (rc = bind_text(tx->q, tx->c, st, 1, token_key, err)))
+		return rc;
+	return sq_exists(tx->q, tx->c, st, "look for a used token", used,
+			 err);
+}
+
+static ag_code sq_tx_approval_add(struct ag_store_tx *tx, uint64_t id,
+				  const char *approver, const char *token_key,
+				  int64_t now, struct ag_error *err)
+{
+	sqlite3_stmt *st;
+	ag_code rc;
+	if ((rc = sq_stmt(tx->q, tx->c, ST_APPROVAL_ADD, &st, err)) ||
+	    (rc = bind_int(tx->q, tx->c, st, 1, (int64_t)id, err)) ||
+	    (rc = bind_text(tx->q, tx->c, st, 2, approver, err)) ||
+	    (rc = bind_text(tx->q, tx->c, st, 3, token_key, err)) ||
+	    (rc = bind_int(tx->q, tx->c, st, 4, now, err)))
+		return rc;
+	return sq_done(tx->q, tx->c, st, "record an approval", err);
+}
+
 static const struct ag_store_ops sqlite_ops = {
 	.name = "sqlite",
 	.enroll_add = sq_enroll_add,
@@ -1274,6 +2085,21 @@ static const struct ag_store_ops sqlite_ops = {
 	.journal_drain = sq_journal_drain,
 	.journal_pending = sq_journal_pending,
 	.close = sq_close,
+	.tx_begin = sq_tx_begin,
+	.tx_commit = sq_tx_commit,
+	.tx_abort = sq_tx_abort,
+	.tx_journal = sq_tx_journal,
+	.tx_code_get = sq_tx_code_get,
+	.tx_code_put = sq_tx_code_put,
+	.tx_account_get = sq_tx_account_get,
+	.tx_account_mark = sq_tx_account_mark,
+	.tx_grant_insert = sq_tx_grant_insert,
+	.tx_grant_get = sq_tx_grant_get,
+	.tx_grant_update = sq_tx_grant_update,
+	.tx_grant_list = sq_tx_grant_list,
+	.tx_grant_find = sq_tx_grant_find,
+	.tx_token_used = sq_tx_token_used,
+	.tx_approval_add = sq_tx_approval_add,
 };
 
 /* ---- the SQLite backend: opening --------------------------------------- */

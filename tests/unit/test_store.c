@@ -5,7 +5,8 @@
  * file at once, threads reading while one writes, a read-only store, a
  * busy one, a write that fails part way, and the journal drained into a
  * real decision log (with a repeat after a lost mark, rows that cannot be
- * records, and a log that fails in the middle of a drain).
+ * records, and a log that fails in the middle of a drain); journal rows
+ * added on their own, spent recovery codes, and the grant query.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -248,12 +249,12 @@ static void test_migrate_from_empty(void **state)
 	assert_int_equal(lstat(d->db, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0600);
-	assert_int_equal(ag_store_schema_version(), 1);
+	assert_int_equal(ag_store_schema_version(), 2);
 	assert_int_equal(sql_int(d->db, "SELECT max(version) FROM "
 					"schema_version"),
-			 1);
+			 2);
 	assert_int_equal(sql_int(d->db, "SELECT count(*) FROM schema_version"),
-			 1);
+			 2);
 	char mode[16];
 	sql_text(d->db, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
@@ -285,9 +286,9 @@ static void test_reopen(void **state)
 	assert_int_equal(l.v[0].created, 1700000000);
 	ag_enrolments_release(&l);
 	ag_store_close(s);
-	/* The migration ran once. */
+	/* Each migration ran once. */
 	assert_int_equal(sql_int(d->db, "SELECT count(*) FROM schema_version"),
-			 1);
+			 2);
 }
 
 static void test_newer_schema(void **state)
@@ -298,7 +299,7 @@ static void test_newer_schema(void **state)
 	ag_store_close(open_ok(d->db, NULL));
 	sql_exec(d->db, "INSERT INTO schema_version VALUES (7, 0)");
 	snprintf(msg, sizeof(msg),
-		 "%s: schema version 7 is newer than this aalgate knows (1); "
+		 "%s: schema version 7 is newer than this aalgate knows (2); "
 		 "use aalgate %s or later, or the release that wrote it",
 		 d->db, AG_VERSION);
 	open_fails(d->db, NULL, AG_ERR_INVALID, msg);
@@ -1391,6 +1392,197 @@ static void test_journal_batches(void **state)
 	ag_store_close(s);
 }
 
+/* ---- journal rows, recovery codes, the grant query --------------------- */
+
+static void test_journal_add(void **state)
+{
+	struct dir *d = *state;
+	struct ag_store *s = open_ok(d->db, NULL);
+	struct ag_error err;
+	uint64_t seq = 0, pending = 0;
+
+	ag_error_init(&err);
+	assert_int_equal(ag_store_journal_add(s, "sink_test",
+					      "{\"obligation\":\"alert\","
+					      "\"to\":\"soc\"}",
+					      1700000000, &seq, &err),
+			 AG_OK);
+	assert_int_equal(seq, 1);
+	/* Bad input writes nothing. */
+	static const struct {
+		const char *type, *fields, *msg;
+		ag_code code;
+	} bad[] = {
+		{"Bad Type", "{}",
+		 "journal row type 'Bad Type' is not a lower_case name of at "
+		 "most 32 letters",
+		 AG_ERR_INVALID},
+		{"x", "[1]", "journal row 'x': the fields are not a JSON object",
+		 AG_ERR_INVALID},
+		{"x", "{\"time\":1}",
+		 "journal row 'x': the fields hold 'time' of their own",
+		 AG_ERR_INVALID},
+		{"x", "{\"a\":1,\"a\":2}",
+		 "journal row 'x': the fields are not a JSON object",
+		 AG_ERR_INVALID},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ag_error_init(&err);
+		seq = 9;
+		assert_int_equal(ag_store_journal_add(s, bad[i].type,
+						      bad[i].fields, 1, &seq,
+						      &err),
+				 bad[i].code);
+		assert_string_equal(err.msg, bad[i].msg);
+		assert_int_equal(seq, 0);
+	}
+	char *big = malloc(AG_STORE_FIELDS_MAX + 16);
+	assert_non_null(big);
+	snprintf(big, AG_STORE_FIELDS_MAX + 16, "{\"x\":\"%0*d\"}",
+		 (int)AG_STORE_FIELDS_MAX, 0);
+	assert_int_equal(ag_store_journal_add(s, "x", big, 1, NULL, &err),
+			 AG_ERR_LIMIT);
+	free(big);
+	assert_int_equal(ag_store_journal_pending(s, &pending, NULL), AG_OK);
+	assert_int_equal(pending, 1);
+	drain(s, d->log, 1);
+	json_t *recs = records(d->log);
+	json_t *r = json_array_get(recs, 0);
+	assert_string_equal(str_of(r, "type"), "sink_test");
+	assert_string_equal(str_of(r, "obligation"), "alert");
+	assert_string_equal(str_of(r, "to"), "soc");
+	json_decref(recs);
+	ag_store_close(s);
+
+	/* A read-only store refuses, and says why. */
+	struct ag_store_opts ro = {.read_only = true};
+	s = open_ok(d->db, &ro);
+	ag_error_init(&err);
+	assert_int_equal(ag_store_journal_add(s, "x", "{}", 1, NULL, &err),
+			 AG_ERR_IO);
+	assert_non_null(strstr(err.msg, "read-only"));
+	ag_store_close(s);
+}
+
+static void test_recovery_codes(void **state)
+{
+	struct dir *d = *state;
+	struct ag_store *s = open_ok(d->db, NULL);
+	struct ag_error err;
+	bool spent = false, already = true;
+
+	ag_error_init(&err);
+	assert_int_equal(ag_store_code_spent(s, "alice", "s1", &spent, &err),
+			 AG_OK);
+	assert_false(spent);
+	assert_int_equal(ag_store_code_spend(s, "alice", "s1", 1700000000,
+					     &already, &err),
+			 AG_OK);
+	assert_false(already);
+	assert_int_equal(ag_store_code_spent(s, "alice", "s1", &spent, &err),
+			 AG_OK);
+	assert_true(spent);
+	/* Another account's code of the same id is its own. */
+	assert_int_equal(ag_store_code_spent(s, "bob", "s1", &spent, &err),
+			 AG_OK);
+	assert_false(spent);
+	/* Twice: refused, nothing written. */
+	assert_int_equal(ag_store_code_spend(s, "alice", "s1", 1700000001,
+					     &already, &err),
+			 AG_ERR_INVALID);
+	assert_true(already);
+	assert_string_equal(err.msg,
+			    "recovery code 's1' of 'alice' was spent before; "
+			    "a saved code is used once (SP 800-63B-4 "
+			    "§4.2.1.1)");
+	assert_int_equal(sql_int(d->db, "SELECT count(*) FROM journal WHERE "
+					"type = 'recovery_code_spent'"),
+			 1);
+	drain(s, d->log, 1);
+	json_t *recs = records(d->log);
+	json_t *r = json_array_get(recs, 0);
+	assert_string_equal(str_of(r, "type"), "recovery_code_spent");
+	assert_string_equal(str_of(r, "account"), "alice");
+	assert_string_equal(str_of(r, "code_id"), "s1");
+	json_decref(recs);
+	/* Bad names. */
+	assert_int_equal(ag_store_code_spend(s, "alice", "", 1, &already,
+					     &err),
+			 AG_ERR_USAGE);
+	assert_string_equal(err.msg, "the code id is empty");
+	spent = false;
+	assert_int_equal(ag_store_code_spent(s, "al\nice", "x", &spent, &err),
+			 AG_ERR_INVALID);
+	assert_true(spent); /* fails closed */
+	ag_store_close(s);
+}
+
+static void test_grant_active_query(void **state)
+{
+	struct dir *d = *state;
+	struct ag_store *s = open_ok(d->db, NULL);
+	struct ag_error err;
+	bool active = true;
+
+	ag_error_init(&err);
+	assert_int_equal(ag_store_grant_active(s, "alice", "admin", NULL,
+					       1000, &active, &err),
+			 AG_OK);
+	assert_false(active);
+	sql_exec(d->db,
+		 "INSERT INTO grants (id, account, workflow, reason, "
+		 "break_glass, approvals_needed, duration, state, requested, "
+		 "activated, expires) VALUES "
+		 "(1, 'alice', 'admin', 'r', 0, 1, 100, 'active', 900, 1000, "
+		 "1100),"
+		 "(2, 'bob', 'admin', 'r', 0, 1, 100, 'active', 900, 1000, "
+		 "1100),"
+		 "(3, 'carol', 'admin', 'r', 0, 1, 100, 'pending', 900, NULL, "
+		 "NULL),"
+		 "(4, 'dave', 'admin', 'r', 0, 1, 100, 'revoked', 900, 1000, "
+		 "1100);"
+		 "INSERT INTO grant_hosts VALUES (2, 'db1.example');");
+	static const struct {
+		const char *acct, *wf, *host;
+		int64_t now;
+		bool want;
+	} cases[] = {
+		{"alice", "admin", NULL, 1000, true},
+		{"alice", "admin", NULL, 1099, true},
+		{"alice", "admin", NULL, 1100, false}, /* expired */
+		{"alice", "admin", NULL, 999, false},  /* not yet */
+		{"alice", "admin", "any.example", 1050, true},
+		{"alice", "staff", NULL, 1050, false},
+		{"bob", "admin", NULL, 1050, true},
+		{"bob", "admin", "db1.example", 1050, true},
+		{"bob", "admin", "DB1.Example.", 1050, true},
+		{"bob", "admin", "db2.example", 1050, false},
+		{"carol", "admin", NULL, 1050, false},
+		{"dave", "admin", NULL, 1050, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		active = !cases[i].want;
+		assert_int_equal(ag_store_grant_active(s, cases[i].acct,
+						       cases[i].wf,
+						       cases[i].host,
+						       cases[i].now, &active,
+						       &err),
+				 AG_OK);
+		if (active != cases[i].want)
+			fail_msg("case %zu: %s %s %s at %lld: %d", i,
+				 cases[i].acct, cases[i].wf,
+				 cases[i].host ? cases[i].host : "-",
+				 (long long)cases[i].now, active);
+	}
+	/* Errors deny. */
+	active = true;
+	assert_int_equal(ag_store_grant_active(s, "", "admin", NULL, 1050,
+					       &active, &err),
+			 AG_ERR_USAGE);
+	assert_false(active);
+	ag_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1422,6 +1614,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_batches, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_journal_log_fails, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_journal_add, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_codes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_grant_active_query, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
