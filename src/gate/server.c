@@ -6,6 +6,12 @@
  *                        Traefik ForwardAuth)
  *   GET  /healthz        liveness
  *   GET  /metrics        Prometheus text
+ *   *    /v1/grants[/...] JIT grants (src/govern/grants-http.c)
+ *   POST /v1/recovery    the recovery check, for trusted proxies
+ *   *    /v1/accounts/... self-service enrolment (src/gate/api-govern.c)
+ *
+ * With --pam-socket it also answers pam_aalgate.so (src/govern/pamd.c),
+ * and a thread delivers the log's obligations to the policy's sinks.
  *
  * The policy, the decision data built from it and the token verifier form
  * a generation.  Requests hold a reference to the generation they started

@@ -28,10 +28,13 @@
 # build-fuzz/corpus-decide, is seeded from tests/fuzz/seeds-decide.
 # fuzz_recover feeds it to the recovery request parser, then resolves
 # and checks it; its corpus, build-fuzz/corpus-recover, is seeded from
-# tests/fuzz/seeds-recover.
+# tests/fuzz/seeds-recover.  fuzz_sinks feeds it to the sinks' cursor
+# parser and their log reader (a head, a cursor line, then the log; see
+# fuzz_sinks.c); its corpus, build-fuzz/corpus-sinks, is seeded from
+# tests/fuzz/seeds-sinks.
 #
 # Environment: CC (default clang), JOBS (build parallelism, default 2),
-# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover").
+# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks").
 set -eu
 
 secs=${1:-60}
@@ -46,7 +49,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 build="build-fuzz"
 cc=${CC:-clang}
-targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover"}
+targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks"}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "fuzz: '$cc' not found; libFuzzer needs clang" >&2
@@ -146,7 +149,7 @@ echo "fuzz: $ndlog decision logs for fuzz_dlog"
 
 # The token verifier's corpora (tokens, JWK sets) and the decision API's
 # and the recovery check's (request bodies).
-for kind in jwt jwks decide recover; do
+for kind in jwt jwks decide recover sinks; do
 	mkdir -p "$build/corpus-$kind"
 	find "tests/fuzz/seeds-$kind" -type f | sort >"$list"
 	nk=0
@@ -170,6 +173,7 @@ for t in $targets; do
 	fuzz_jwks) corpus=$build/corpus-jwks ;;
 	fuzz_decide) corpus=$build/corpus-decide ;;
 	fuzz_recover) corpus=$build/corpus-recover ;;
+	fuzz_sinks) corpus=$build/corpus-sinks ;;
 	*) corpus=$build/corpus-$t && mkdir -p "$corpus" ;;
 	esac
 	art=$build/artifacts/$t
