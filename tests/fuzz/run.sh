@@ -31,10 +31,17 @@
 # tests/fuzz/seeds-recover.  fuzz_sinks feeds it to the sinks' cursor
 # parser and their log reader (a head, a cursor line, then the log; see
 # fuzz_sinks.c); its corpus, build-fuzz/corpus-sinks, is seeded from
-# tests/fuzz/seeds-sinks.
+# tests/fuzz/seeds-sinks.  fuzz_pam feeds it to the PAM socket's request
+# parser; its corpus, build-fuzz/corpus-pam, is seeded from
+# tests/fuzz/seeds-pam.  fuzz_helpdesk feeds it to the help-desk reset
+# request parser (without and with a store) and to the govern HTTP path
+# segment decoder; its corpus, build-fuzz/corpus-helpdesk, is seeded from
+# tests/fuzz/seeds-helpdesk.
 #
 # Environment: CC (default clang), JOBS (build parallelism, default 2),
-# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks").
+# FUZZ_BUILD (the build directory, relative to the project root; default
+# build-fuzz, which the paths above name),
+# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks fuzz_pam fuzz_helpdesk").
 set -eu
 
 secs=${1:-60}
@@ -47,9 +54,9 @@ esac
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-build="build-fuzz"
+build=${FUZZ_BUILD:-build-fuzz}
 cc=${CC:-clang}
-targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks"}
+targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks fuzz_pam fuzz_helpdesk"}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "fuzz: '$cc' not found; libFuzzer needs clang" >&2
@@ -147,9 +154,10 @@ while IFS= read -r f; do
 done <"$list"
 echo "fuzz: $ndlog decision logs for fuzz_dlog"
 
-# The token verifier's corpora (tokens, JWK sets) and the decision API's
-# and the recovery check's (request bodies).
-for kind in jwt jwks decide recover sinks; do
+# The token verifier's corpora (tokens, JWK sets), the decision API's,
+# the recovery check's and the help desk's (request bodies), the sinks'
+# and the PAM socket's (request lines).
+for kind in jwt jwks decide recover sinks pam helpdesk; do
 	mkdir -p "$build/corpus-$kind"
 	find "tests/fuzz/seeds-$kind" -type f | sort >"$list"
 	nk=0
@@ -174,6 +182,8 @@ for t in $targets; do
 	fuzz_decide) corpus=$build/corpus-decide ;;
 	fuzz_recover) corpus=$build/corpus-recover ;;
 	fuzz_sinks) corpus=$build/corpus-sinks ;;
+	fuzz_pam) corpus=$build/corpus-pam ;;
+	fuzz_helpdesk) corpus=$build/corpus-helpdesk ;;
 	*) corpus=$build/corpus-$t && mkdir -p "$corpus" ;;
 	esac
 	art=$build/artifacts/$t
