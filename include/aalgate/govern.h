@@ -413,8 +413,8 @@ enum ag_grant_refusal {
 	AG_GREF_CLOSED,           /* "closed": revoke one that is over */
 	AG_GREF_SELF_APPROVAL,    /* "self_approval" */
 	AG_GREF_NOT_APPROVER,     /* "not_approver" */
-	AG_GREF_ASSURANCE,        /* "assurance": the approver's token does
-				   * not meet the workflow */
+	AG_GREF_ASSURANCE,        /* "assurance": the requester's or approver's
+				   * token does not meet the workflow */
 	AG_GREF_REPLAY,           /* "replay": an approver again, or a token
 				   * used for an approval before */
 	AG_GREF_NOT_ALLOWED,      /* "not_allowed": revoke by one who is

@@ -575,6 +575,13 @@ static ag_code request(const struct ag_grant_ctx *ctx,
 	    (rc = check_ask(ask, res, err)) ||
 	    (rc = grant_workflow(ctx, ask->workflow, &w, res, err)))
 		return rc;
+	/* The requester authenticates at the workflow's own level: PAM
+	 * sees no token when the grant is used, so a grant asked for with a
+	 * weaker one would lift a stolen password to the workflow.  (A
+	 * break-glass account is exempt: its approvals and alerts govern
+	 * it, and in an emergency its usual authenticators may be gone.) */
+	struct ag_decision d;
+	bool meets = meets_workflow(ctx, w, caller->claims, now, &d);
 	/* Hosts folded and without repeats. */
 	size_t nh = 0;
 	for (size_t i = 0; i < ask->n_hosts; i++) {
@@ -595,6 +602,13 @@ static ag_code request(const struct ag_grant_ctx *ctx,
 	bool exists = false, bg = false;
 	if ((rc = ops->tx_account_get(tx, account, &exists, &bg, err)))
 		goto abort;
+	if (!meets && !bg) {
+		rc = refuse(res, AG_GREF_ASSURANCE, err,
+			    "the requester's token does not meet workflow "
+			    "'%s': %s",
+			    w->name, d.detail[0] ? d.detail : "refused");
+		goto abort;
+	}
 	const struct ag_policy *p = ctx->policy;
 	int64_t cap = bg ? p->break_glass.max : w->jit_max;
 	if (ask->duration > cap) {

@@ -62,7 +62,10 @@ tok() {
 		"$testsign" sign --key key.pem --alg ES256 --kid k1 >"$1.jwt" ||
 		fail "ag-testsign sign $1 failed"
 }
-for n in 1 2 3 4 5 6 7 8 9; do tok alice$n alice aal1; done
+# The requester authenticates at the workflow's level (PAM sees no token
+# when the grant is used); aliceweak cannot ask for admin.
+for n in 1 2 3 4 5 6 7 8 9; do tok alice$n alice phrh; done
+tok aliceweak alice aal2
 tok bob1 bob phrh
 tok bob2 bob phrh
 tok bob3 bob phrh
@@ -109,6 +112,8 @@ run baddur 2 "$aalgate" grant request $P --token alice1.jwt -w admin -D 1hour -r
 has baddur.err "--duration takes a duration"
 
 # ---- request, refusals, approval, expiry ----------------------------------
+run weakreq 1 "$aalgate" grant request $P --token aliceweak.jwt -w admin -D 30m -r "deploy"
+has weakreq.err "refused: the requester's token does not meet workflow 'admin'"
 run toolong 1 "$aalgate" grant request $P --token alice1.jwt -w admin -D 2h -r "deploy"
 has toolong.err "refused: workflow 'admin' grants at most jit.max (1h), not 2h"
 run nojit 1 "$aalgate" grant request $P --token alice1.jwt -w staff -D 1h -r "x"

@@ -133,7 +133,8 @@ static struct ag_claims tok(const char *sub, const char *acr, const char *jti,
 static uint64_t request_ok(struct fix *f, const char *who, const char *wf,
 			   int64_t dur, int64_t now, struct ag_grant_result *res)
 {
-	struct ag_claims c = tok(who, "aal1", NULL, 60);
+	/* The requester authenticates at the workflow's level. */
+	struct ag_claims c = tok(who, "phrh", NULL, 60);
 	struct ag_grant_caller caller = {.claims = &c, .token = "t.o.k",
 					 .token_len = 5};
 	struct ag_grant_ask ask = {.workflow = wf, .duration = dur,
@@ -151,7 +152,7 @@ static void request_fails(struct fix *f, const char *who,
 			  const struct ag_grant_ask *ask,
 			  enum ag_grant_refusal why, const char *msg)
 {
-	struct ag_claims c = tok(who, "aal1", NULL, 60);
+	struct ag_claims c = tok(who, "phrh", NULL, 60);
 	struct ag_grant_caller caller = {.claims = &c, .token = "t.o.k",
 					 .token_len = 5};
 	struct ag_grant_result res;
@@ -542,6 +543,37 @@ static void test_replay_refused(void **state)
 	json_decref(recs);
 }
 
+/* PAM sees no token when a grant is used: the requester authenticates at
+ * the workflow's own level when asking, or an AAL1 password would be lifted
+ * to the workflow by one approval.  A break-glass account is exempt. */
+static void test_weak_requester_refused(void **state)
+{
+	struct fix *f = *state;
+	struct ag_claims c = tok("alice", "aal2", NULL, 60);
+	struct ag_grant_caller caller = {.claims = &c, .token = "w.e.a",
+					 .token_len = 5};
+	struct ag_grant_ask ask = {.workflow = "admin", .duration = 600,
+				   .reason = "r"};
+	struct ag_grant_result res;
+	struct ag_error err;
+	ag_error_init(&err);
+	assert_int_equal(ag_grant_request(&f->ctx, &caller, &ask, T0, &res,
+					  &err),
+			 AG_ERR_INVALID);
+	assert_int_equal(res.refusal, AG_GREF_ASSURANCE);
+	assert_non_null(strstr(err.msg, "the requester's token does not meet "
+					"workflow 'admin'"));
+	ag_grant_release(&res.grant);
+	/* AAL2 is enough for ops. */
+	ask.workflow = "ops";
+	assert_int_equal(ag_grant_request(&f->ctx, &caller, &ask, T0, &res,
+					  &err),
+			 AG_OK);
+	assert_int_equal(res.refusal, AG_GREF_NONE);
+	ag_grant_release(&res.grant);
+	ag_claims_release(&c);
+}
+
 static void test_request_checks(void **state)
 {
 	struct fix *f = *state;
@@ -612,7 +644,7 @@ static void test_request_checks(void **state)
 static void test_hosts(void **state)
 {
 	struct fix *f = *state;
-	struct ag_claims c = tok("alice", "aal1", NULL, 60);
+	struct ag_claims c = tok("alice", "phrh", NULL, 60);
 	struct ag_grant_caller caller = {.claims = &c, .token = "x.y.z",
 					 .token_len = 5};
 	const char *hosts[] = {"DB1.example.", "db2.example", "db1.example"};
@@ -1098,6 +1130,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 			test_approve_activates_and_expires, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_weak_requester_refused,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_self_approval_refused,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_member_refused, setup,
