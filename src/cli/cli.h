@@ -44,6 +44,9 @@ int ag_cli_read_input(const char *cmd, const char *path, size_t cap,
 void ag_cli_recovery_text(const struct ag_recovery_request *r,
 			  const struct ag_recovery_result *res,
 			  const struct ag_recovery_state *st);
+/* src/cli/state.c: after a change to the state store, moves its journal
+ * into the decision log (log_path, or aalgate-decisions.jsonl beside the
+ * state), unless a running gate holds the log; failures are notes. */
 void ag_cli_journal_to_log(const char *cmd, const char *state,
 			   const char *log_path, struct ag_store *st);
 int ag_cli_recovery_exit(ag_code rc, const struct ag_recovery_state *st,

@@ -73,62 +73,6 @@ struct args {
 	const char *account, *method;
 };
 
-static void log_path_of(const struct args *a, char *buf, size_t len)
-{
-	if (a->log) {
-		ag_strlcpy(buf, a->log, len);
-		return;
-	}
-	const char *slash = strrchr(a->state, '/');
-	if (slash)
-		snprintf(buf, len, "%.*s/aalgate-decisions.jsonl",
-			 (int)(slash - a->state), a->state);
-	else
-		ag_strlcpy(buf, "aalgate-decisions.jsonl", len);
-}
-
-/* Moves the journal into the decision log if this process can hold it.
- * The change is committed either way: a failure here is a warning. */
-static void log_changes(const struct args *a, struct ag_store *st)
-{
-	char path[4096];
-	struct ag_dlog *log = NULL;
-	struct ag_error err;
-	uint64_t n = 0;
-
-	log_path_of(a, path, sizeof(path));
-	/* A running gate holds the log's lock, and drains the journal
-	 * itself every second. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd >= 0) {
-		bool held = flock(fd, LOCK_SH | LOCK_NB) < 0 &&
-			    errno == EWOULDBLOCK;
-		close(fd);
-		if (held) {
-			fprintf(stderr,
-				"aalgate %s: note: a running gate holds the "
-				"decision log %s; it logs this change from "
-				"the state's journal\n",
-				a->name, path);
-			return;
-		}
-	}
-	ag_error_init(&err);
-	if (ag_dlog_open(path, &log, &err) != AG_OK) {
-		fprintf(stderr,
-			"aalgate %s: note: the change waits in the state's "
-			"journal for the decision log: %s\n",
-			a->name, err.msg);
-		return;
-	}
-	if (ag_store_journal_drain(st, log, &n, &err) != AG_OK)
-		fprintf(stderr,
-			"aalgate %s: note: the change waits in the state's "
-			"journal for the decision log: %s\n",
-			a->name, err.msg);
-	ag_dlog_close(log);
-}
-
 static void level_text(const struct ag_assurance *l, char *buf, size_t len)
 {
 	snprintf(buf, len, "AAL%d%s%s", l->aal,
@@ -236,7 +180,7 @@ static int do_add(const struct args *a, struct ag_store *st,
 	} else {
 		printf("  own level: unknown: %s\n", err.msg);
 	}
-	log_changes(a, st);
+	ag_cli_journal_to_log(a->name, a->state, a->log, st);
 	return AG_EXIT_OK;
 }
 
@@ -273,7 +217,7 @@ static int do_remove(const struct args *a, struct ag_store *st,
 			printf("  own level: unknown: %s\n", err.msg);
 		}
 	}
-	log_changes(a, st);
+	ag_cli_journal_to_log(a->name, a->state, a->log, st);
 	return AG_EXIT_OK;
 }
 

@@ -139,60 +139,6 @@ static bool json_out(const struct args *a)
 
 /* ---- the decision log -------------------------------------------------- */
 
-static void log_path_of(const struct args *a, char *buf, size_t len)
-{
-	if (a->log) {
-		ag_strlcpy(buf, a->log, len);
-		return;
-	}
-	const char *slash = strrchr(a->state, '/');
-	if (slash)
-		snprintf(buf, len, "%.*s/aalgate-decisions.jsonl",
-			 (int)(slash - a->state), a->state);
-	else
-		ag_strlcpy(buf, "aalgate-decisions.jsonl", len);
-}
-
-/* Moves the journal into the decision log if this process can hold it.
- * The change is committed either way: a failure here is a note. */
-static void log_changes(const struct args *a, struct ag_store *st)
-{
-	char path[4096];
-	struct ag_dlog *log = NULL;
-	struct ag_error err;
-	uint64_t n = 0;
-
-	log_path_of(a, path, sizeof(path));
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd >= 0) {
-		bool held = flock(fd, LOCK_SH | LOCK_NB) < 0 &&
-			    errno == EWOULDBLOCK;
-		close(fd);
-		if (held) {
-			fprintf(stderr,
-				"aalgate %s: note: a running gate holds the "
-				"decision log %s; it logs this change from "
-				"the state's journal\n",
-				a->name, path);
-			return;
-		}
-	}
-	ag_error_init(&err);
-	if (ag_dlog_open(path, &log, &err) != AG_OK) {
-		fprintf(stderr,
-			"aalgate %s: note: the change waits in the state's "
-			"journal for the decision log: %s\n",
-			a->name, err.msg);
-		return;
-	}
-	if (ag_store_journal_drain(st, log, &n, &err) != AG_OK)
-		fprintf(stderr,
-			"aalgate %s: note: the change waits in the state's "
-			"journal for the decision log: %s\n",
-			a->name, err.msg);
-	ag_dlog_close(log);
-}
-
 /* ---- output ------------------------------------------------------------ */
 
 static void time_text(int64_t t, char *buf, size_t len)
@@ -453,7 +399,7 @@ static int do_change(const struct args *a, const struct ag_grant_ctx *ctx,
 	ag_grant_release(&res.grant);
 	/* A refusal by the rules is journalled too. */
 	if (rc == AG_OK || res.refusal != AG_GREF_NONE)
-		log_changes(a, ctx->store);
+		ag_cli_journal_to_log(a->name, a->state, a->log, ctx->store);
 	return ret;
 }
 
@@ -551,7 +497,7 @@ static int do_break_glass(const struct args *a, struct ag_store *st)
 		printf("'%s' is %sa break-glass account%s\n", acct,
 		       on ? "" : "not ", changed ? "" : " (unchanged)");
 	if (changed)
-		log_changes(a, st);
+		ag_cli_journal_to_log(a->name, a->state, a->log, st);
 	return AG_EXIT_OK;
 }
 
