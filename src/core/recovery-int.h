@@ -22,4 +22,10 @@ ag_code ag_recovery_request_from_json(const char *name, json_t *root,
 				      struct ag_recovery_request *out,
 				      struct ag_error *err);
 
+/* As ag_recovery_request_parse, with flags (AG_RREQ_*). */
+ag_code ag_recovery_request_parse_flags(const char *name, const char *buf,
+					size_t len, unsigned flags,
+					struct ag_recovery_request *out,
+					struct ag_error *err);
+
 #endif

@@ -1212,9 +1212,10 @@ out:
 	return rc;
 }
 
-ag_code ag_recovery_request_parse(const char *name, const char *buf,
-				  size_t len, struct ag_recovery_request *out,
-				  struct ag_error *err)
+ag_code ag_recovery_request_parse_flags(const char *name, const char *buf,
+					size_t len, unsigned flags,
+					struct ag_recovery_request *out,
+					struct ag_error *err)
 {
 	json_error_t je;
 
@@ -1235,9 +1236,16 @@ ag_code ag_recovery_request_parse(const char *name, const char *buf,
 				 je.line > 0 ? (unsigned)je.line : 1,
 				 je.column > 0 ? (unsigned)je.column : 1, "%s",
 				 je.text);
-	ag_code rc = ag_recovery_request_from_json(name, root, 0, out, err);
+	ag_code rc = ag_recovery_request_from_json(name, root, flags, out, err);
 	json_decref(root);
 	return rc;
+}
+
+ag_code ag_recovery_request_parse(const char *name, const char *buf,
+				  size_t len, struct ag_recovery_request *out,
+				  struct ag_error *err)
+{
+	return ag_recovery_request_parse_flags(name, buf, len, 0, out, err);
 }
 
 static ag_code unknown_method(const struct ag_catalogue *cat,

@@ -216,29 +216,8 @@ ag_code ag_recovery_request_parse_stored(const char *name, const char *buf,
 					 struct ag_recovery_request *out,
 					 struct ag_error *err)
 {
-	json_error_t je;
-
-	memset(out, 0, sizeof(*out));
-	out->aal = AG_AAL_UNSET;
-	out->ial = AG_IAL_UNKNOWN;
-	if (!name)
-		name = "request";
-	if (!buf)
-		return ag_err(err, AG_ERR_USAGE, "%s: no request", name);
-	if (len > AG_RECOVERY_REQUEST_MAX)
-		return ag_err_at(err, AG_ERR_LIMIT, name, 1, 1,
-				 "request over %u bytes",
-				 AG_RECOVERY_REQUEST_MAX);
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-	if (!root)
-		return ag_err_at(err, AG_ERR_SYNTAX, name,
-				 je.line > 0 ? (unsigned)je.line : 1,
-				 je.column > 0 ? (unsigned)je.column : 1, "%s",
-				 je.text);
-	ag_code rc = ag_recovery_request_from_json(name, root, AG_RREQ_STORED,
-						   out, err);
-	json_decref(root);
-	return rc;
+	return ag_recovery_request_parse_flags(name, buf, len, AG_RREQ_STORED,
+					       out, err);
 }
 
 void ag_helpdesk_request_release(struct ag_helpdesk_request *r)
