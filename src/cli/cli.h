@@ -39,8 +39,14 @@ struct ag_recovery_state;
  * standard input) of at most cap bytes; the recovery answer as text; the
  * state's journal into the decision log (a running gate does it
  * instead); the exit status and message of a failed ag_recovery_run. */
+/* src/cli/input.c: reads path ("-": standard input), at most cap bytes;
+ * AG_EXIT_OK, or a message on stderr and an exit status. */
 int ag_cli_read_input(const char *cmd, const char *path, size_t cap,
 		      char **body, size_t *len);
+/* The same for a token: the whitespace around it dropped, and none left
+ * is an error. */
+int ag_cli_read_token(const char *cmd, const char *path, size_t cap,
+		      char **tok, size_t *len);
 void ag_cli_recovery_text(const struct ag_recovery_request *r,
 			  const struct ag_recovery_result *res,
 			  const struct ag_recovery_state *st);

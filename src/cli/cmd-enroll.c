@@ -10,14 +10,11 @@
  * logs the change within a second.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "aalgate/gate.h"
 #include "aalgate/govern.h"

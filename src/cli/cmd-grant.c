@@ -9,14 +9,11 @@
  * a gate holds it, the gate logs the change within a second.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -289,57 +286,6 @@ static int answer(const struct args *a, ag_code rc,
 }
 
 /* ---- the caller -------------------------------------------------------- */
-
-/* Reads the token: a file or standard input, whitespace trimmed. */
-static int read_token(const struct args *a, char **out, size_t *len)
-{
-	struct ag_error err;
-	char *buf = NULL;
-	size_t n = 0;
-
-	ag_error_init(&err);
-	if (!strcmp(a->token, "-")) {
-		struct ag_buf b;
-		char chunk[4096];
-		size_t r;
-		ag_buf_init(&b, AG_TOKEN_MAX + 64);
-		while ((r = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
-			if (ag_buf_add(&b, chunk, r))
-				break;
-		if (b.failed || ferror(stdin)) {
-			ag_buf_release(&b);
-			return ag_cli_die(a->name, "standard input: "
-					  "unreadable or over %u bytes",
-					  AG_TOKEN_MAX);
-		}
-		buf = b.data ? b.data : ag_strdup("");
-		n = b.len;
-		if (!buf)
-			return ag_cli_die(a->name, "out of memory");
-	} else if (ag_read_file(a->token, AG_TOKEN_MAX + 64, &buf, &n,
-				&err)) {
-		return ag_cli_die(a->name, "%s", err.msg);
-	}
-	size_t s = 0;
-	while (s < n && (buf[s] == ' ' || buf[s] == '\n' || buf[s] == '\r' ||
-			 buf[s] == '\t'))
-		s++;
-	while (n > s && (buf[n - 1] == ' ' || buf[n - 1] == '\n' ||
-			 buf[n - 1] == '\r' || buf[n - 1] == '\t'))
-		n--;
-	memmove(buf, buf + s, n - s);
-	n -= s;
-	buf[n] = '\0';
-	if (!n) {
-		free(buf);
-		return ag_cli_die(a->name, "%s: no token in it",
-				  strcmp(a->token, "-") ? a->token
-							: "standard input");
-	}
-	*out = buf;
-	*len = n;
-	return -1;
-}
 
 /* Verifies the token at now into claims; 1 when refused. */
 static int verify(const struct args *a, struct ag_verifier *v,
@@ -761,7 +707,8 @@ int cmd_grant(int argc, char **argv)
 	}
 	if (a.token) {
 		int r;
-		if ((r = read_token(&a, &token, &token_len)) >= 0) {
+		if ((r = ag_cli_read_token(a.name, a.token, AG_TOKEN_MAX + 64,
+					   &token, &token_len))) {
 			ret = r;
 			goto out;
 		}

@@ -141,28 +141,6 @@ static int parse(int argc, char **argv, struct args *a)
 	return -1;
 }
 
-/* The token without the whitespace around it. */
-static int read_token(const struct args *a, char **tok, size_t *len)
-{
-	int ret = ag_cli_read_input(CMD, a->token, AG_TOKEN_MAX + 256, tok,
-				    len);
-	if (ret)
-		return ret;
-	char *s = *tok, *e = *tok + *len;
-	while (s < e && strchr(" \t\r\n", *s))
-		s++;
-	while (e > s && strchr(" \t\r\n", e[-1]))
-		e--;
-	*len = (size_t)(e - s);
-	memmove(*tok, s, *len);
-	(*tok)[*len] = '\0';
-	if (!*len)
-		return ag_cli_die(CMD, "%s: no token in it",
-				  strcmp(a->token, "-") ? a->token
-							: "standard input");
-	return AG_EXIT_OK;
-}
-
 static void text_out(const struct ag_recovery_request *rec,
 		     const struct ag_helpdesk_request *hd,
 		     const struct ag_claims *agent,
@@ -222,7 +200,8 @@ static int reset(const struct args *a)
 		fprintf(stderr, "%s\n", err.msg);
 		goto out;
 	}
-	if (read_token(a, &tok, &tok_len) ||
+	if (ag_cli_read_token(CMD, a->token, AG_TOKEN_MAX + 256, &tok,
+			      &tok_len) ||
 	    ag_cli_read_input(CMD, a->evidence, AG_RECOVERY_REQUEST_MAX, &body,
 			      &len))
 		goto out;

@@ -9,15 +9,11 @@
  * against the state store); this file reads the input and writes the
  * answer.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "aalgate/gate.h"
 #include "aalgate/govern.h"
@@ -207,40 +203,6 @@ void ag_cli_recovery_text(const struct ag_recovery_request *r,
 {
 	text_body(r, res);
 	state_text(r, st);
-}
-
-int ag_cli_read_input(const char *cmd, const char *path, size_t cap,
-		      char **body, size_t *len)
-{
-	struct ag_error err;
-
-	*body = NULL;
-	*len = 0;
-	ag_error_init(&err);
-	if (strcmp(path, "-")) {
-		if (ag_read_file(path, cap, body, len, &err) != AG_OK) {
-			fprintf(stderr, "%s\n", err.msg);
-			return AG_EXIT_USAGE;
-		}
-		return AG_EXIT_OK;
-	}
-	struct ag_buf b;
-	char chunk[4096];
-	size_t n;
-	ag_buf_init(&b, cap);
-	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
-		if (ag_buf_add(&b, chunk, n))
-			break;
-	if (b.failed || ferror(stdin)) {
-		ag_buf_release(&b);
-		return ag_cli_die(cmd, "standard input: unreadable or over %zu "
-				  "bytes", cap);
-	}
-	*body = b.data ? b.data : ag_strdup("");
-	*len = b.len;
-	if (!*body)
-		return ag_cli_die(cmd, "out of memory");
-	return AG_EXIT_OK;
 }
 
 int ag_cli_recovery_exit(ag_code rc, const struct ag_recovery_state *st,
