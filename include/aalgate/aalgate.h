@@ -344,6 +344,10 @@ struct ag_policy {
 	struct ag_cidr *trusted_proxies;
 	size_t n_trusted_proxies;
 	char *device_header;
+	/* A header in which a trusted proxy passes the TLS client
+	 * certificate (nginx's $ssl_client_escaped_cert: URL-escaped PEM),
+	 * for the cnf "x5t#S256" check of mtls clients (RFC 8705 §3). */
+	char *client_cert_header;
 	char *device_claim;
 	struct ag_route *routes;
 	size_t n_routes;
@@ -352,6 +356,10 @@ struct ag_policy {
 		int64_t stale;
 		int64_t rotate;
 		int64_t max_lifetime;
+		/* Environment names that are production (AG-N07); when
+		 * the policy names none: prod, production, prd, live. */
+		char **production;
+		size_t n_production;
 	} nhi;
 	/* groups: NAME -> accounts, for jit.approvers "group:NAME"
 	 * (DESIGN §4.4).  A member is an account as the state store names

@@ -161,8 +161,17 @@ enum ag_rule {
 	AG_P11,     /* standing-privilege */
 	AG_P12,     /* break-glass-ungoverned */
 	AG_P13,     /* undescribed-dependency */
+	/* Machine identities (DESIGN §5.2, aalgate/nhi.h).  `audit` itself
+	 * reports N02 and N06 on estate paths that carry dates. */
+	AG_N01,     /* orphaned: owner unknown or offboarded */
 	AG_N02,     /* stale: a credential unused longer than nhi.stale */
+	AG_N03,     /* weak-auth: a static secret where key-bound is required */
+	AG_N04,     /* overprivileged: granted scopes beyond used scopes */
+	AG_N05,     /* long-lived: no expiry, or beyond nhi.max_lifetime */
 	AG_N06,     /* unrotated: not rotated within nhi.rotate */
+	AG_N07,     /* cross-environment: production and non-production */
+	AG_N08,     /* reused: used by several services */
+	AG_N09,     /* human-use: interactive use of a machine identity */
 	AG_RULE_COUNT
 };
 

@@ -59,13 +59,37 @@ static const struct ag_rule_info rules[AG_RULE_COUNT] = {
 		    "A result rests on an assume default for an account the "
 		    "estate does not describe",
 		    {NULL}},
+	[AG_N01] = {"AG-N01", "orphaned",
+		    "A machine identity's owner is unknown or offboarded",
+		    {"OWASP NHI1:2025", NULL}},
 	[AG_N02] = {"AG-N02", "stale",
 		    "A credential has not been used for longer than "
 		    "nhi.stale but is still active",
 		    {"OWASP NHI1:2025", NULL}},
+	[AG_N03] = {"AG-N03", "weak-auth",
+		    "A static secret or password where the workflow requires "
+		    "a key-bound credential",
+		    {"OWASP NHI4:2025", NULL}},
+	[AG_N04] = {"AG-N04", "overprivileged",
+		    "A machine identity holds scopes it does not use",
+		    {"OWASP NHI5:2025", NULL}},
+	[AG_N05] = {"AG-N05", "long-lived",
+		    "A credential has no expiry, or one beyond "
+		    "nhi.max_lifetime",
+		    {"OWASP NHI7:2025", NULL}},
 	[AG_N06] = {"AG-N06", "unrotated",
 		    "A credential has not been rotated within nhi.rotate",
 		    {"OWASP NHI7:2025", NULL}},
+	[AG_N07] = {"AG-N07", "cross-environment",
+		    "One credential is used in production and "
+		    "non-production",
+		    {"OWASP NHI8:2025", NULL}},
+	[AG_N08] = {"AG-N08", "reused",
+		    "One credential is used by several services",
+		    {"OWASP NHI9:2025", NULL}},
+	[AG_N09] = {"AG-N09", "human-use",
+		    "A machine identity is used interactively, as a person",
+		    {"OWASP NHI10:2025", NULL}},
 };
 
 const struct ag_rule_info *ag_rule_info(enum ag_rule r)

@@ -27,6 +27,7 @@ static const char *const top_keys[] = {
 	"groups",
 	/* -- policy keys: sinks -- */
 	"sinks",
+	"client_cert_header",
 	NULL,
 };
 
@@ -51,7 +52,7 @@ static const char *const issuer_keys[] = {
 static const char *const route_keys[] = {"host", "path_prefix", "method",
 					 "workflow", NULL};
 static const char *const nhi_keys[] = {"stale", "rotate", "max_lifetime",
-				       NULL};
+				       "production", NULL};
 static const char *const assume_keys[] = {"mailbox", "phone", "external",
 					  "device", NULL};
 
@@ -1036,6 +1037,10 @@ static ag_code load_root(struct loader *l, const struct ag_ynode *root)
 	    (rc = cidr_list(l, n, "trusted_proxies", &p->trusted_proxies,
 			    &p->n_trusted_proxies)))
 		return rc;
+	if ((n = find_key(root, "client_cert_header")) &&
+	    (rc = dup_str(l, n, "client_cert_header",
+			  &p->client_cert_header)))
+		return rc;
 	if ((n = find_key(root, "device_header")) &&
 	    (rc = dup_str(l, n, "device_header", &p->device_header)))
 		return rc;
@@ -1229,6 +1234,13 @@ static ag_code load_root(struct loader *l, const struct ag_ynode *root)
 		for (size_t i = 0; i < n->n; i += 2) {
 			const char *k = n->items[i]->str;
 			const struct ag_ynode *val = n->items[i + 1];
+			if (!strcmp(k, "production")) {
+				if ((rc = str_list(l, val, "nhi production",
+						   &p->nhi.production,
+						   &p->nhi.n_production)))
+					return rc;
+				continue;
+			}
 			int64_t *dst = !strcmp(k, "stale")    ? &p->nhi.stale
 				       : !strcmp(k, "rotate") ? &p->nhi.rotate
 							      : &p->nhi.max_lifetime;
@@ -1266,7 +1278,11 @@ void ag_policy_free(struct ag_policy *p)
 	free(p->issuers);
 	free(p->trusted_proxies);
 	free(p->device_header);
+	free(p->client_cert_header);
 	free(p->device_claim);
+	for (size_t i = 0; i < p->nhi.n_production; i++)
+		free(p->nhi.production[i]);
+	free(p->nhi.production);
 	for (size_t i = 0; i < p->n_routes; i++) {
 		free(p->routes[i].host);
 		free(p->routes[i].path_prefix);

@@ -244,6 +244,13 @@ void ag_report_message(const struct ag_estate *e, const struct ag_audit *A,
 			      when, f->detail, d2);
 		break;
 	}
+	case AG_N01: /* machine-identity rules the estate audit does */
+	case AG_N03: /* not raise: aalgate/nhi.h reports them */
+	case AG_N04:
+	case AG_N05:
+	case AG_N07:
+	case AG_N08:
+	case AG_N09:
 	case AG_RULE_COUNT:
 		break;
 	}

@@ -42,8 +42,16 @@ static enum ag_severity rule_severity(enum ag_rule r)
 	case AG_P09:
 		return AG_SEV_LOW;
 	case AG_N02:
+	case AG_N04:
+	case AG_N05:
 	case AG_N06:
+	case AG_N08:
 		return AG_SEV_MEDIUM;
+	case AG_N01:
+	case AG_N03:
+	case AG_N07:
+	case AG_N09:
+		return AG_SEV_HIGH;
 	case AG_P13:
 	case AG_RULE_COUNT:
 		break;
