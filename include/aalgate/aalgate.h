@@ -361,6 +361,21 @@ struct ag_policy {
 		char **production;
 		size_t n_production;
 	} nhi;
+	/* watch: (DESIGN §7) windows and limits of the detections. */
+	struct {
+		int64_t recovery_window; /* AG-W02: reset, then privileged
+					  * access within (24h) */
+		int64_t takeover_window; /* AG-W03: help-desk reset, enrolment,
+					  * new device within (72h) */
+		int64_t dormant;         /* AG-W04: a key unused this long,
+					  * then used (0: nhi.stale) */
+		int64_t state_ttl;       /* per-subject state kept (7d; at
+					  * least the largest window) */
+		size_t max_subjects;     /* subjects tracked at once (1M) */
+		char **legacy_protocols; /* AG-W06; none named: imap, pop3,
+					  * smtp, basic, ntlm, ropc, ... */
+		size_t n_legacy_protocols;
+	} watch;
 	/* groups: NAME -> accounts, for jit.approvers "group:NAME"
 	 * (DESIGN §4.4).  A member is an account as the state store names
 	 * it: the token's sub when the policy has one issuer (or none),

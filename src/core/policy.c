@@ -28,6 +28,7 @@ static const char *const top_keys[] = {
 	/* -- policy keys: sinks -- */
 	"sinks",
 	"client_cert_header",
+	"watch",
 	NULL,
 };
 
@@ -53,6 +54,9 @@ static const char *const route_keys[] = {"host", "path_prefix", "method",
 					 "workflow", NULL};
 static const char *const nhi_keys[] = {"stale", "rotate", "max_lifetime",
 				       "production", NULL};
+static const char *const watch_keys[] = {
+	"recovery_window", "takeover_window", "dormant", "state_ttl",
+	"max_subjects", "legacy_protocols", NULL};
 static const char *const assume_keys[] = {"mailbox", "phone", "external",
 					  "device", NULL};
 
@@ -1227,6 +1231,40 @@ static ag_code load_root(struct loader *l, const struct ag_ynode *root)
 	if ((n = find_key(root, "sinks")) &&
 	    (rc = ag_policy_load_sinks(r, p, n)))
 		return rc;
+	if ((n = find_key(root, "watch"))) {
+		if ((rc = ag_ynode_expect_map(r, n, "watch")) ||
+		    (rc = ag_ynode_check_keys(r, n, "watch", watch_keys)))
+			return rc;
+		for (size_t i = 0; i < n->n; i += 2) {
+			const char *k = n->items[i]->str;
+			const struct ag_ynode *val = n->items[i + 1];
+			char what[40];
+			snprintf(what, sizeof(what), "watch %s", k);
+			if (!strcmp(k, "legacy_protocols")) {
+				if ((rc = str_list(l, val, what,
+						   &p->watch.legacy_protocols,
+						   &p->watch.n_legacy_protocols)))
+					return rc;
+			} else if (!strcmp(k, "max_subjects")) {
+				long cap;
+				if ((rc = ag_ynode_int(r, val, what, 1,
+						       100000000, &cap)))
+					return rc;
+				p->watch.max_subjects = (size_t)cap;
+			} else {
+				int64_t *dst =
+					!strcmp(k, "recovery_window")
+						? &p->watch.recovery_window
+					: !strcmp(k, "takeover_window")
+						? &p->watch.takeover_window
+					: !strcmp(k, "dormant")
+						? &p->watch.dormant
+						: &p->watch.state_ttl;
+				if ((rc = ag_ynode_duration(r, val, what, dst)))
+					return rc;
+			}
+		}
+	}
 	if ((n = find_key(root, "nhi"))) {
 		if ((rc = ag_ynode_expect_map(r, n, "nhi")) ||
 		    (rc = ag_ynode_check_keys(r, n, "nhi", nhi_keys)))
@@ -1280,6 +1318,9 @@ void ag_policy_free(struct ag_policy *p)
 	free(p->device_header);
 	free(p->client_cert_header);
 	free(p->device_claim);
+	for (size_t i = 0; i < p->watch.n_legacy_protocols; i++)
+		free(p->watch.legacy_protocols[i]);
+	free(p->watch.legacy_protocols);
 	for (size_t i = 0; i < p->nhi.n_production; i++)
 		free(p->nhi.production[i]);
 	free(p->nhi.production);
@@ -1330,6 +1371,10 @@ ag_code ag_policy_load_buffer(const char *name, const char *buf, size_t len,
 	p->nhi.stale = 90 * 86400;
 	p->nhi.rotate = 90 * 86400;
 	p->nhi.max_lifetime = 365 * 86400;
+	p->watch.recovery_window = 24 * 3600;
+	p->watch.takeover_window = 72 * 3600;
+	p->watch.state_ttl = 7 * 86400;
+	p->watch.max_subjects = 1000000;
 	if ((rc = ag_catalogue_builtin(&p->catalogue))) {
 		ag_err(err, rc, "%s: out of memory", name);
 		goto out;
