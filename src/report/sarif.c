@@ -22,6 +22,22 @@ static const char *level(enum ag_severity s)
 	return "note";
 }
 
+/* The rules `audit` raises, in SARIF's rule order: the estate rules and
+ * the two machine-identity rules it judges on estate paths (the others
+ * are `aalgate nhi audit`'s). */
+static const enum ag_rule audit_rules[] = {
+	AG_P01, AG_P02, AG_P03, AG_P04, AG_P05, AG_P06, AG_P07, AG_P08,
+	AG_P09, AG_P10, AG_P11, AG_P12, AG_P13, AG_N02, AG_N06,
+};
+
+static long rule_index(enum ag_rule r)
+{
+	for (size_t i = 0; i < AG_ARRAY_SIZE(audit_rules); i++)
+		if (audit_rules[i] == r)
+			return (long)i;
+	return -1;
+}
+
 /* Default severity of each rule, for the rule's defaultConfiguration. */
 static enum ag_severity rule_severity(enum ag_rule r)
 {
@@ -107,8 +123,9 @@ ag_code ag_report_sarif(FILE *f, const struct ag_estate *e,
 	ag_jw_str(&w, AG_VERSION);
 	ag_jw_key(&w, "rules");
 	ag_jw_arr(&w);
-	for (int r = AG_P01; r < AG_RULE_COUNT; r++) {
-		const struct ag_rule_info *ri = ag_rule_info((enum ag_rule)r);
+	for (size_t k = 0; k < AG_ARRAY_SIZE(audit_rules); k++) {
+		enum ag_rule r = audit_rules[k];
+		const struct ag_rule_info *ri = ag_rule_info(r);
 		ag_jw_obj(&w);
 		ag_jw_key(&w, "id");
 		ag_jw_str(&w, ri->code);
@@ -122,7 +139,7 @@ ag_code ag_report_sarif(FILE *f, const struct ag_estate *e,
 		ag_jw_key(&w, "defaultConfiguration");
 		ag_jw_obj(&w);
 		ag_jw_key(&w, "level");
-		ag_jw_str(&w, level(rule_severity((enum ag_rule)r)));
+		ag_jw_str(&w, level(rule_severity(r)));
 		ag_jw_obj_end(&w);
 		ag_jw_key(&w, "properties");
 		ag_jw_obj(&w);
@@ -165,7 +182,7 @@ ag_code ag_report_sarif(FILE *f, const struct ag_estate *e,
 		ag_jw_key(&w, "ruleId");
 		ag_jw_str(&w, ri->code);
 		ag_jw_key(&w, "ruleIndex");
-		ag_jw_int(&w, fd->rule - AG_P01);
+		ag_jw_int(&w, rule_index((enum ag_rule)fd->rule));
 		ag_jw_key(&w, "level");
 		ag_jw_str(&w, level((enum ag_severity)fd->severity));
 		ag_jw_key(&w, "message");
