@@ -63,6 +63,10 @@ struct ag_claims {
 	int64_t exp, nbf, iat, auth_time;
 	bool has_exp, has_nbf, has_iat, has_auth_time;
 	bool cnf; /* a "cnf" claim binds the token to a key (RFC 7800) */
+	/* cnf's thumbprints, when it has them: "x5t#S256", the certificate
+	 * of a mutual-TLS client (RFC 8705 §3.1), and "jkt", the JWK of a
+	 * DPoP key (RFC 9449 §6.1); base64url SHA-256, or NULL. */
+	char *cnf_x5t, *cnf_jkt;
 };
 
 AG_API void ag_claims_init(struct ag_claims *c);
@@ -158,6 +162,26 @@ struct ag_request {
 	const char *ip;     /* the client address, or NULL when unknown */
 	const char *device; /* posture from a trusted header, or NULL */
 	int64_t now;        /* epoch seconds */
+	/* The TLS client certificate a trusted proxy passed in the policy's
+	 * client_cert_header: its x5t#S256 (ag_cert_x5t), or NULL when none
+	 * was passed; client_cert_problem says why one that was passed
+	 * could not be read (NULL otherwise). */
+	const char *client_cert_x5t;
+	const char *client_cert_problem;
+};
+
+/* Longest thumbprint of a machine client the gate compares. */
+#define AG_THUMBPRINT_MAX 128
+
+/* What a machine workflow needs of the client's inventory record. */
+struct ag_gate_client {
+	int method;     /* its kind: a catalogue index */
+	bool key_bound; /* a key-bound kind (ag_nhi_key_bound): the token
+			 * must carry cnf */
+	char thumbprint[AG_THUMBPRINT_MAX + 1]; /* the key it is bound to,
+						 * "" when not recorded */
+	bool failed; /* on a refusal: a source could not be read (an error,
+		      * not a judgement of the client) */
 };
 
 /* Hooks into state the gate does not own (enrolment, grants, inventory).
@@ -172,10 +196,13 @@ struct ag_gate_hooks {
 	bool (*grant_active)(void *ctx, const char *iss, const char *sub,
 			     const char *workflow,
 			     int64_t now);
-	/* Is client a known, active machine identity with a live owner? */
-	bool (*client_ok)(void *ctx, const char *iss, const char *client,
-			  char *why,
-			  size_t why_len);
+	/* Machine workflows: is client (azp, client_id, else sub) a known,
+	 * active machine identity with a live owner at now
+	 * (ag_nhi_client_ok)?  On true *out describes its credential; on
+	 * false why says why, in words fit for a log. */
+	bool (*client)(void *ctx, const char *iss, const char *client,
+		       int64_t now, struct ag_gate_client *out, char *why,
+		       size_t why_len);
 };
 
 #define AG_REASONS_MAX 8
@@ -227,6 +254,40 @@ AG_API void ag_gate_decide(const struct ag_gate *g,
 			   const struct ag_claims *claims,
 			   enum ag_token_error tokerr,
 			   struct ag_decision *out);
+
+/* ---- machine clients (DESIGN §3.3, §5) --------------------------------- */
+
+struct ag_nhi_inventory;
+struct ag_store;
+
+/*
+ * hooks.client over the gate's inventory sources: inv (serve
+ * --inventory, resolved against p; may be NULL) and store (serve
+ * --state: a per-request look-up, ag_store_nhi_get; may be NULL).
+ * Every source that holds the client must accept it (ag_nhi_client_ok);
+ * its credential is the store's record when the store holds one, else
+ * the file's.  No source, a client neither holds, and a store that
+ * cannot be read all refuse.
+ */
+AG_API bool ag_gate_nhi_client(const struct ag_policy *p,
+			       const struct ag_nhi_inventory *inv,
+			       struct ag_store *store, const char *iss,
+			       const char *client, int64_t now,
+			       struct ag_gate_client *out, char *why,
+			       size_t why_len);
+
+/*
+ * The x5t#S256 of a TLS client certificate (RFC 8705 §3.1: base64url of
+ * the SHA-256 of its DER) as a proxy passes it in a header: URL-escaped
+ * PEM (nginx $ssl_client_escaped_cert), plain PEM (line breaks as any
+ * whitespace), or the base64 DER without the PEM lines.  The certificate
+ * is parsed with OpenSSL: anything but exactly one certificate is
+ * refused.  Writes the thumbprint (43 characters) into out (at least 44
+ * bytes), or returns false with why.
+ */
+#define AG_CERT_HEADER_MAX 16384
+AG_API bool ag_cert_x5t(const char *value, char *out, size_t out_len,
+			char *why, size_t why_len);
 
 /* The assurance a token's claims prove: acr through the policy's acr
  * table, otherwise amr through the method catalogue (ag_amr_methods and

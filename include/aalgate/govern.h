@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "aalgate/aalgate.h"
+#include "aalgate/nhi.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -281,6 +282,151 @@ AG_API ag_code ag_store_grant_active(struct ag_store *s, const char *account,
 				     struct ag_error *err);
 
 /* ==== end of store ====================================================== */
+
+/* ==== nhi: machine identities in the state store (DESIGN §5.1) ========== */
+
+/*
+ * The store keeps the machine-identity inventory (aalgate/nhi.h) with its
+ * history, for `aalgate nhi import|list|owner` and for the gate's
+ * per-request look-up of a machine client (`aalgate serve --state`).
+ *
+ * Records are keyed by (issuer, id): a record that names no issuer is
+ * one key, one per issuer another.  Each key has versions 1, 2, ...; one
+ * is current, the others are history.  An import merges an inventory:
+ *
+ *  - a key the store lacks is added (version 1);
+ *  - a record whose rotation date (last_rotated, else created) is later
+ *    than the current version's is a rotation: the current version is
+ *    kept as history, marked retired with the new rotation date as its
+ *    retirement, and the record becomes the next version;
+ *  - a record whose rotation date is earlier than the current version's
+ *    (an older inventory) changes nothing: a rotated-out key never comes
+ *    back by re-importing yesterday's file;
+ *  - any other difference in a field updates the current version in
+ *    place;
+ *  - a record equal to the current version changes nothing, so that
+ *    importing the same inventory twice changes nothing at all (no row,
+ *    no journal entry);
+ *  - nothing is ever deleted: a key the inventory does not list stays.
+ *
+ * Owners live in their own table.  An inventory with an owners list
+ * (inv->has_owners) adds and updates the owners it lists.  One without
+ * vouches for the owners its records name (ag_nhi_resolve takes them as
+ * active): each that the store lacks is added as active; one it has is
+ * left alone, so that an offboarding (ag_store_nhi_owner_set) is not
+ * undone by the next import.  When records are read back their
+ * owner_status is the store's judgement, owner_status_given set: a
+ * record or owner entry that says offboarded makes it offboarded;
+ * otherwise what the record itself stated; otherwise the owners table's
+ * status; an owner the table lacks is unknown, and so is no owner.
+ *
+ * Every change writes journal rows in its transaction: "nhi_change"
+ * rows ({"changes": [{"change": "added" | "rotated" | "changed" |
+ * "owner_added" | "owner_changed", "issuer", "id", "version", ...}]},
+ * as many as the changes need) and one "nhi_import" row with the counts
+ * and the input files; "nhi_owner_set" for ag_store_nhi_owner_set.
+ */
+
+struct ag_nhi_inventory;
+
+/* Longest id of a stored record or owner (and entry of a list field),
+ * and longest other text (issuer, team, purpose, workflow, thumbprint),
+ * in bytes: what an inventory may hold (AG_NHI_MAX_ID,
+ * AG_NHI_MAX_FIELD). */
+#define AG_STORE_NHI_ID_MAX 1024
+#define AG_STORE_NHI_TEXT_MAX 4096
+/* Most record versions (and owners) one listing returns. */
+#define AG_STORE_NHI_LIST_MAX 1000000u
+
+/* Where a stored record stands in its history. */
+struct ag_store_nhi_version {
+	uint32_t version; /* 1, 2, ... per (issuer, id) */
+	bool current;
+	int64_t imported; /* when this version was first imported */
+	int64_t updated;  /* the last import that changed it */
+	int64_t retired;  /* history: when it was rotated out (the next
+			   * version's rotation date); 0 while current */
+};
+
+struct ag_store_nhi_entry {
+	struct ag_nhi rec; /* owned; method and workflow_idx are -1 */
+	struct ag_store_nhi_version v;
+};
+
+struct ag_store_nhi_list {
+	struct ag_store_nhi_entry *v; /* by issuer, id, version */
+	size_t n, alloc;
+	struct ag_nhi_owner *owners;  /* by id */
+	size_t n_owners, owners_alloc;
+};
+
+AG_API void ag_store_nhi_list_release(struct ag_store_nhi_list *l);
+
+/* What an import did.  retired counts the versions it made history (each
+ * rotation retires one) and the current versions the inventory itself
+ * marked retired (those also count as changed). */
+struct ag_store_nhi_counts {
+	size_t added, rotated, changed, unchanged, retired;
+	size_t older; /* records older than the stored version: left */
+	size_t owners_added, owners_changed;
+	uint64_t journal_seq; /* the "nhi_import" row; 0 when nothing
+			       * changed */
+};
+
+/*
+ * Merges inv (resolved with ag_nhi_resolve) into the store at now, as
+ * described above, in one write transaction: every record is checked
+ * first (sizes, UTF-8, no control characters in names; an error names
+ * the record's file:line:col) and nothing is written unless all of it
+ * is.  out receives the counts.
+ */
+AG_API ag_code ag_store_nhi_import(struct ag_store *s,
+				   const struct ag_nhi_inventory *inv,
+				   int64_t now,
+				   struct ag_store_nhi_counts *out,
+				   struct ag_error *err);
+
+/* The current records (all: every version, history included) and every
+ * owner, in one read, appended to out. */
+AG_API ag_code ag_store_nhi_list(struct ag_store *s, bool all,
+				 struct ag_store_nhi_list *out,
+				 struct ag_error *err);
+
+/*
+ * Adds the store's current records and its owners to inv, for `nhi
+ * audit --state` and the like: the store's path is added as a file
+ * (ag_nhi_add_file); a record or owner inv already holds (from files the
+ * caller read first) is left as inv has it.  Call ag_nhi_resolve after.
+ */
+AG_API ag_code ag_store_nhi_load(struct ag_store *s,
+				 struct ag_nhi_inventory *inv,
+				 struct ag_error *err);
+
+/*
+ * The gate's look-up of a machine client: the current record for (iss,
+ * client) as ag_nhi_find picks it (the record naming iss, else the one
+ * naming no issuer), into out (release it).  AG_ERR_NOT_FOUND when there
+ * is none, or when no record could have that client or issuer (empty,
+ * too long, control characters); any other error (a locked, damaged or
+ * unreadable store) must deny.
+ */
+AG_API ag_code ag_store_nhi_get(struct ag_store *s, const char *iss,
+				const char *client, struct ag_nhi *out,
+				struct ag_error *err);
+
+/*
+ * Sets owner id's status (AG_OWNER_ACTIVE or AG_OWNER_OFFBOARDED; -1
+ * keeps it, and a new owner is active) and team (NULL keeps it, ""
+ * clears it), creating the owner when new ("nhi_owner_set", with what
+ * was before).  Setting what is set already writes nothing and is AG_OK
+ * with *changed false (changed may be NULL).
+ */
+AG_API ag_code ag_store_nhi_owner_set(struct ag_store *s, const char *id,
+				      int status, const char *team,
+				      int64_t now, bool *changed,
+				      struct ag_error *err);
+
+/* ==== end of nhi ======================================================== */
 
 /* ==== grants: JIT elevation and break-glass (DESIGN §4.4) =============== */
 

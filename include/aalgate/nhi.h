@@ -197,6 +197,14 @@ AG_API ag_code ag_nhi_from_estate(struct ag_nhi_inventory *inv,
 				  const struct ag_estate *e,
 				  struct ag_error *err);
 
+/* Most records, and most owners, one inventory holds. */
+#define AG_NHI_MAX_RECORDS (10u * 1000u * 1000u)
+/* Longest id (of a record or an owner) and longest list entry, in
+ * bytes. */
+#define AG_NHI_MAX_ID 1024u
+/* Longest other text field (purpose, team, issuer, ...), in bytes. */
+#define AG_NHI_MAX_FIELD 4096u
+
 /* ---- findings (DESIGN §5.2) ---- */
 
 struct ag_nhi_finding {
@@ -241,6 +249,23 @@ AG_API double ag_nhi_visibility_pct(const struct ag_nhi_visibility *v);
 
 /* The largest severity among findings, or -1 for none. */
 AG_API int ag_nhi_audit_max_severity(const struct ag_nhi_audit *a);
+
+/* The age rule of AG-N02 and AG-N06, for `nhi audit` and for `audit`'s
+ * dated credential paths alike: is since (a last use or rotation, or the
+ * creation date standing in for it) known (not 0) and more than limit
+ * seconds before now?  Exactly limit is not.  When it is, *days is the
+ * age in whole days, floor((now - since) / 86400). */
+AG_API bool ag_nhi_overdue(int64_t now, int64_t since, int64_t limit,
+			   int64_t *days);
+
+/* The severity of a machine-identity rule (AG_N01..AG_N09) for an
+ * ordinary record; every finding of a root record is critical. */
+AG_API enum ag_severity ag_nhi_rule_severity(enum ag_rule r);
+
+/* The team a record is counted under: its own team, else its owner's team
+ * from the owners list, else "" (no team).  Never NULL. */
+AG_API const char *ag_nhi_team(const struct ag_nhi_inventory *inv,
+			       const struct ag_nhi *rec);
 
 enum ag_nhi_report_format { AG_NHI_REPORT_TEXT = 0, AG_NHI_REPORT_JSON,
 			    AG_NHI_REPORT_SARIF };

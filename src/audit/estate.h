@@ -21,6 +21,8 @@ struct ag_account {
 	bool synthetic; /* stands for a missing email/phone attribute */
 	bool standing;
 	bool break_glass;
+	bool root; /* a platform's root user (AWS), set by its importer; the
+		    * machine inventory marks its credentials (nhi.h) */
 	int32_t workflow; /* index, or -1 */
 	uint32_t email;   /* account index, or AG_NONE */
 	uint32_t phone;
@@ -44,6 +46,9 @@ struct ag_path {
 	int approvals;
 	int64_t lifetime; /* -1 for none */
 	int64_t created, last_rotated, last_used; /* 0 when unknown */
+	bool never_used; /* the source says the credential was never used
+			  * (AWS "N/A"), set by its importer; last_used is
+			  * then 0.  Read by the machine inventory only. */
 	char *description;
 	uint16_t *methods;
 	uint32_t n_methods;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aalgate/nhi.h"
 #include "estate.h"
 #include "banned.h"
 
@@ -329,14 +330,13 @@ ag_code ag_findings_compute(struct ag_estate *e, struct ag_audit_impl *ai)
 			int64_t used = p->last_used ? p->last_used : p->created;
 			int64_t rot = p->last_rotated ? p->last_rotated
 						      : p->created;
-			if (used && e->now - used > pol->nhi.stale)
+			int64_t days;
+			if (ag_nhi_overdue(e->now, used, pol->nhi.stale, &days))
 				ADD(AG_N02, AG_SEV_MEDIUM, (uint32_t)a, pi, -1,
-				    -1, AG_NONE,
-				    (uint32_t)((e->now - used) / 86400));
-			if (rot && e->now - rot > pol->nhi.rotate)
+				    -1, AG_NONE, (uint32_t)days);
+			if (ag_nhi_overdue(e->now, rot, pol->nhi.rotate, &days))
 				ADD(AG_N06, AG_SEV_MEDIUM, (uint32_t)a, pi, -1,
-				    -1, AG_NONE,
-				    (uint32_t)((e->now - rot) / 86400));
+				    -1, AG_NONE, (uint32_t)days);
 			if (counted && ev < p->all.aal) {
 				uint32_t d = weakest_dep(e, A, k);
 				ADD(AG_P08, AG_SEV_MEDIUM, (uint32_t)a, pi, ev,

@@ -59,6 +59,18 @@ int ag_cli_recovery_exit(ag_code rc, const struct ag_recovery_state *st,
 			 const struct ag_error *err);
 /* -- commands: sink -- */
 int cmd_sink(int argc, char **argv);
+/* -- commands: nhi -- */
+int cmd_nhi(int argc, char **argv);
+/* src/cli/cmd-nhi-store.c: nhi import, list and owner (the state store);
+ * ag_cli_nhi_state adds the store's records and owners to inv for nhi
+ * audit --state (AG_EXIT_OK, or a message on stderr and an exit
+ * status). */
+struct ag_nhi_inventory;
+int cmd_nhi_import(int argc, char **argv);
+int cmd_nhi_list(int argc, char **argv);
+int cmd_nhi_owner(int argc, char **argv);
+int ag_cli_nhi_state(const char *cmd, const char *state,
+		     struct ag_nhi_inventory *inv);
 
 /* "aalgate CMD: message" on stderr; returns AG_EXIT_USAGE. */
 int ag_cli_die(const char *cmd, const char *fmt, ...)

@@ -1,5 +1,6 @@
 /*
- * aalgate decide -p POLICY [--format json|text] REQUEST.json
+ * aalgate decide -p POLICY [--inventory FILE]... [--format json|text]
+ *                REQUEST.json
  *
  * The gate's decision for one request, offline: the same verifier and the
  * same decision code as `aalgate serve`, without the HTTP service, the
@@ -13,13 +14,15 @@
 #include <unistd.h>
 
 #include "aalgate/gate.h"
+#include "aalgate/nhi.h"
 #include "cli.h"
 #include "gate/api.h"
 #include "util.h"
 #include "banned.h"
 
 static const char usage_text[] =
-	"usage: aalgate decide -p POLICY [--format json|text] REQUEST.json\n"
+	"usage: aalgate decide -p POLICY [--inventory FILE]...\n"
+	"                      [--format json|text] REQUEST.json\n"
 	"\n"
 	"Decide one request as the gate would, offline: a \"what if\" tool\n"
 	"for policy authors.  REQUEST.json (or - for standard input) is the\n"
@@ -31,8 +34,12 @@ static const char usage_text[] =
 	"plus \"token\" (a JWT, verified against the policy's issuers) or\n"
 	"\"claims\" (a JSON object taken as already verified), and optionally\n"
 	"\"device\", \"ip\" and \"now\" (epoch seconds; default the current time).\n"
+	"For machine workflows also \"client_cert\": the TLS client certificate\n"
+	"(PEM, or URL-escaped PEM as nginx passes it) for mtls clients.\n"
 	"\n"
 	"  -p, --policy FILE    the policy (required)\n"
+	"  -i, --inventory FILE machine identities (repeatable; see 'aalgate\n"
+	"                       nhi'); without one, machine workflows deny\n"
 	"  -f, --format FORMAT  json (default) or text\n"
 	"  -h, --help           this text\n"
 	"\n"
@@ -84,11 +91,27 @@ static void text(const struct ag_policy *p, const struct ag_decision *d,
 		printf("WWW-Authenticate: %s\n", d->www_authenticate);
 }
 
+/* hooks.client: the --inventory files, as the gate's. */
+struct decide_ctx {
+	const struct ag_policy *p;
+	const struct ag_nhi_inventory *inv;
+};
+
+static bool client_hook(void *ctx, const char *iss, const char *client,
+			int64_t now, struct ag_gate_client *out, char *why,
+			size_t why_len)
+{
+	const struct decide_ctx *dc = ctx;
+	return ag_gate_nhi_client(dc->p, dc->inv, NULL, iss, client, now, out,
+				  why, why_len);
+}
+
 int cmd_decide(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"policy", required_argument, NULL, 'p'},
 		{"format", required_argument, NULL, 'f'},
+		{"inventory", required_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -96,6 +119,10 @@ int cmd_decide(int argc, char **argv)
 	struct ag_policy *p = NULL;
 	struct ag_gate *g = NULL;
 	struct ag_verifier *v = NULL;
+	struct ag_nhi_inventory inv;
+	const char *inventory[64];
+	size_t n_inventory = 0;
+	bool have_inv = false;
 	struct ag_api_request ar;
 	struct ag_error err;
 	char *body = NULL, msg[300];
@@ -105,10 +132,17 @@ int cmd_decide(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":p:f:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:f:i:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			policy_path = optarg;
+			break;
+		case 'i':
+			if (n_inventory >= AG_ARRAY_SIZE(inventory))
+				return ag_cli_die("decide", "at most %zu "
+					"--inventory files",
+					AG_ARRAY_SIZE(inventory));
+			inventory[n_inventory++] = optarg;
 			break;
 		case 'f':
 			format = optarg;
@@ -169,6 +203,24 @@ int cmd_decide(int argc, char **argv)
 		fprintf(stderr, "%s\n", err.msg);
 		goto out;
 	}
+	if (n_inventory) {
+		if (ag_nhi_inventory_init(&inv) != AG_OK) {
+			ag_cli_die("decide", "out of memory");
+			goto out;
+		}
+		have_inv = true;
+		ag_code lrc = AG_OK;
+		for (size_t i = 0; lrc == AG_OK && i < n_inventory; i++)
+			lrc = ag_nhi_load(&inv, p, inventory[i], AG_NHI_AUTO,
+					  &err);
+		if (lrc != AG_OK || ag_nhi_resolve(&inv, p, &err) != AG_OK) {
+			fprintf(stderr, "%s\n", err.msg);
+			goto out;
+		}
+	}
+	struct decide_ctx dc = {.p = p, .inv = have_inv ? &inv : NULL};
+	struct ag_gate_hooks hooks = {.ctx = &dc, .client = client_hook};
+	char cert_x5t[64] = "", cert_problem[160] = "";
 
 	struct ag_request req = {.workflow = ar.workflow,
 				 .method = ar.method,
@@ -178,6 +230,13 @@ int cmd_decide(int argc, char **argv)
 				 .device = ar.device,
 				 .now = ar.has_now ? ar.now
 						   : (int64_t)time(NULL)};
+	if (ar.client_cert) {
+		if (ag_cert_x5t(ar.client_cert, cert_x5t, sizeof(cert_x5t),
+				cert_problem, sizeof(cert_problem)))
+			req.client_cert_x5t = cert_x5t;
+		else
+			req.client_cert_problem = cert_problem;
+	}
 	struct ag_claims claims;
 	const struct ag_claims *cp = NULL;
 	enum ag_token_error te = AG_TOK_OK;
@@ -192,7 +251,7 @@ int cmd_decide(int argc, char **argv)
 			cp = &claims;
 	}
 	struct ag_decision d;
-	ag_gate_decide(g, NULL, NULL, &req, cp, te, &d);
+	ag_gate_decide(g, have_inv ? &hooks : NULL, NULL, &req, cp, te, &d);
 	if (te != AG_TOK_OK && why[0])
 		snprintf(d.detail, sizeof(d.detail), "%s", why);
 	if (!strcmp(format, "text")) {
@@ -210,6 +269,8 @@ out:
 	if (have_req)
 		ag_api_request_release(&ar);
 	free(body);
+	if (have_inv)
+		ag_nhi_inventory_release(&inv);
 	ag_verifier_free(v);
 	ag_gate_free(g);
 	ag_policy_free(p);

@@ -1,6 +1,6 @@
 /*
  * aalgate serve -p POLICY [--listen ADDR] [--state DB] [--decision-log FILE]
- *               [--user USER] [--pam-socket PATH]
+ *               [--inventory FILE]... [--user USER] [--pam-socket PATH]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,7 +17,8 @@
 
 static const char usage_text[] =
 	"usage: aalgate serve -p POLICY [--listen ADDR] [--state DB]\n"
-	"                     [--decision-log FILE] [--user USER]\n"
+	"                     [--decision-log FILE] [--inventory FILE]...\n"
+	"                     [--user USER]\n"
 	"                     [--pam-socket PATH [--pam-peer-uid USER]\n"
 	"                      [--pam-peer-group GROUP]]\n"
 	"\n"
@@ -42,6 +43,14 @@ static const char usage_text[] =
 	"  -d, --decision-log FILE  the hash-chained decision log (default\n"
 	"                           aalgate-decisions.jsonl beside the state\n"
 	"                           file, or in the working directory)\n"
+	"  -i, --inventory FILE     machine identities (repeatable; see\n"
+	"                           'aalgate nhi'): machine workflows admit\n"
+	"                           only clients the inventory holds, active,\n"
+	"                           with a live owner and a credential the\n"
+	"                           workflow allows.  Read at start and at\n"
+	"                           every SIGHUP.  With --state the store's\n"
+	"                           records count too, looked up per request;\n"
+	"                           without either, machine workflows deny\n"
 	"  -u, --user USER          drop to this user after binding\n"
 	"      --max-connections N  concurrent connections (default 512)\n"
 	"      --timeout SECS       idle connection timeout (default 10)\n"
@@ -61,11 +70,15 @@ static const char usage_text[] =
 	"  -q, --quiet              log only errors\n"
 	"  -h, --help               this text\n"
 	"\n"
-	"Signals: SIGHUP reloads the policy (an invalid one keeps the old one\n"
-	"and says why); SIGTERM and SIGINT drain and stop.\n"
+	"Signals: SIGHUP reloads the policy and the inventory files (an invalid\n"
+	"one keeps the old ones and says why); SIGTERM and SIGINT drain and\n"
+	"stop.\n"
 	"\n"
 	"Exit status: 0 after a clean stop, 1 when the drain timed out, 2 when\n"
 	"it could not start (bad policy, address in use, bad usage).\n";
+
+/* Most --inventory files. */
+#define INVENTORY_MAX 64
 
 static bool number(const char *s, unsigned lo, unsigned hi, unsigned *out)
 {
@@ -112,6 +125,7 @@ int cmd_serve(int argc, char **argv)
 		{"pam-socket", required_argument, NULL, 'P'},
 		{"pam-peer-uid", required_argument, NULL, 'U'},
 		{"pam-peer-group", required_argument, NULL, 'G'},
+		{"inventory", required_argument, NULL, 'i'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -122,11 +136,12 @@ int cmd_serve(int argc, char **argv)
 				   .drain = 10};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	o.threads = ncpu < 2 ? 2 : ncpu > 64 ? 64 : (unsigned)ncpu;
+	const char *inventory[INVENTORY_MAX];
 	int c;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":p:l:s:d:u:qh", opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, ":p:l:s:d:u:i:qh", opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'p':
@@ -182,6 +197,15 @@ int cmd_serve(int argc, char **argv)
 					"no group '%s'", optarg);
 			o.pam_peer_gid_set = true;
 			break;
+		case 'i':
+			if (!*optarg)
+				return ag_cli_die("serve", "--inventory needs "
+					"a file");
+			if (o.n_inventory >= INVENTORY_MAX)
+				return ag_cli_die("serve", "at most %d "
+					"--inventory files", INVENTORY_MAX);
+			inventory[o.n_inventory++] = optarg;
+			break;
 		case 'q':
 			o.quiet = true;
 			break;
@@ -207,5 +231,6 @@ int cmd_serve(int argc, char **argv)
 	if ((o.pam_peer_uid_set || o.pam_peer_gid_set) && !o.pam_socket)
 		return ag_cli_die("serve", "--pam-peer-uid and --pam-peer-group "
 			"need --pam-socket");
+	o.inventory = inventory;
 	return ag_server_run(&o);
 }

@@ -38,6 +38,9 @@ static const struct ag_cmd commands[] = {
 	/* -- commands: sink -- */
 	{"sink", cmd_sink,
 	 "deliver alert and notification obligations to the policy's sinks"},
+	/* -- commands: nhi -- */
+	{"nhi", cmd_nhi,
+	 "machine identities: audit an inventory (AG-N01..AG-N09, visibility)"},
 };
 
 static void usage(FILE *f)

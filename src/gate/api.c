@@ -25,13 +25,14 @@ void ag_api_request_release(struct ag_api_request *r)
 	free(r->token);
 	free(r->device);
 	free(r->ip);
+	free(r->client_cert);
 	ag_claims_release(&r->claims);
 	memset(r, 0, sizeof(*r));
 }
 
 static const char *const request_keys[] = {"workflow", "request", "token",
 					   "claims", "device", "ip", "now",
-					   NULL};
+					   "client_cert", NULL};
 static const char *const target_keys[] = {"method", "host", "uri", NULL};
 
 /* Checks obj's keys against allowed; writes the first unknown to err. */
@@ -112,7 +113,8 @@ ag_code ag_api_request_parse(const char *json, size_t len, bool allow_claims,
 	if (!take_str(root, "workflow", &out->workflow, err, errlen) ||
 	    !take_str(root, "token", &out->token, err, errlen) ||
 	    !take_str(root, "device", &out->device, err, errlen) ||
-	    !take_str(root, "ip", &out->ip, err, errlen))
+	    !take_str(root, "ip", &out->ip, err, errlen) ||
+	    !take_str(root, "client_cert", &out->client_cert, err, errlen))
 		goto out;
 	json_t *target = json_object_get(root, "request");
 	if (target) {
@@ -345,6 +347,8 @@ ag_code ag_decision_log_fields(const struct ag_policy *p,
 		key_str(out, &first, "iss", claims->iss);
 		key_str(out, &first, "jti", claims->jti);
 		key_str(out, &first, "kid", claims->kid);
+		if (claims->azp)
+			key_str(out, &first, "client", claims->azp);
 		if (claims->sid)
 			key_str(out, &first, "sid", claims->sid);
 		key(out, &first, "observed");

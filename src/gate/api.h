@@ -21,6 +21,8 @@ struct ag_api_request {
 	char *method, *host, *uri;
 	char *token;
 	char *device, *ip;
+	char *client_cert; /* a TLS client certificate, as client_cert_header
+			    * carries it (ag_cert_x5t) */
 	int64_t now;
 	bool has_now;
 	bool has_claims; /* "claims" in place of a token (CLI only) */

@@ -92,8 +92,9 @@ static void free_list(char **l, size_t n)
 
 void ag_claims_release(struct ag_claims *c)
 {
-	char **strs[] = {&c->iss, &c->sub,   &c->azp,    &c->sid, &c->jti,
-			 &c->acr, &c->scope, &c->device, &c->kid, &c->alg};
+	char **strs[] = {&c->iss,    &c->sub,    &c->azp,     &c->sid,
+			 &c->jti,    &c->acr,    &c->scope,   &c->device,
+			 &c->kid,    &c->alg,    &c->cnf_x5t, &c->cnf_jkt};
 
 	for (size_t i = 0; i < AG_ARRAY_SIZE(strs); i++)
 		free(*strs[i]);
@@ -136,6 +137,8 @@ ag_code ag_claims_copy(struct ag_claims *dst, const struct ag_claims *src)
 	ok = dup_opt(&dst->device, src->device) && ok;
 	ok = dup_opt(&dst->kid, src->kid) && ok;
 	ok = dup_opt(&dst->alg, src->alg) && ok;
+	ok = dup_opt(&dst->cnf_x5t, src->cnf_x5t) && ok;
+	ok = dup_opt(&dst->cnf_jkt, src->cnf_jkt) && ok;
 	ok = dup_list(&dst->aud, (const char *const *)src->aud, src->n_aud) &&
 	     ok;
 	ok = dup_list(&dst->amr, (const char *const *)src->amr, src->n_amr) &&
@@ -253,10 +256,12 @@ static enum ag_token_error get_list(const json_t *obj, const char *key,
 }
 
 /* cnf (RFC 7800): the token is bound to a key by thumbprint (jkt, RFC
- * 9449), certificate (x5t#S256, RFC 8705) or the key itself (jwk). */
-static enum ag_token_error get_cnf(const json_t *obj, bool *cnf)
+ * 9449 §6.1), certificate (x5t#S256, RFC 8705 §3.1) or the key itself
+ * (jwk).  The thumbprints are kept for the machine workflows' checks. */
+static enum ag_token_error get_cnf(const json_t *obj, struct ag_claims *c)
 {
 	const json_t *v = json_object_get(obj, "cnf");
+	enum ag_token_error rc;
 
 	if (!v)
 		return AG_TOK_OK;
@@ -268,7 +273,9 @@ static enum ag_token_error get_cnf(const json_t *obj, bool *cnf)
 	if ((jkt && !json_is_string(jkt)) || (x5t && !json_is_string(x5t)) ||
 	    (jwk && !json_is_object(jwk)))
 		return AG_TOK_CLAIMS;
-	*cnf = jkt || x5t || jwk;
+	if ((rc = get_str(x5t, &c->cnf_x5t)) || (rc = get_str(jkt, &c->cnf_jkt)))
+		return rc;
+	c->cnf = jkt || x5t || jwk;
 	return AG_TOK_OK;
 }
 
@@ -309,7 +316,7 @@ enum ag_token_error ag_claims_from_json(const json_t *obj,
 	    (rc = get_time(obj, "iat", &c.iat, &c.has_iat)) ||
 	    (rc = get_time(obj, "auth_time", &c.auth_time,
 			   &c.has_auth_time)) ||
-	    (rc = get_cnf(obj, &c.cnf))) {
+	    (rc = get_cnf(obj, &c))) {
 		ag_claims_release(&c);
 		return rc;
 	}

@@ -416,11 +416,94 @@ static bool has_scope(const char *scopes, const char *want)
 	return false;
 }
 
-/* Machine workflows (DESIGN §3.3, §5): lifetime, client, credential and
- * scope.  Returns true when the request may go on. */
+/* RFC 6750 §3.1: a valid token that does not let its holder make this
+ * request is insufficient_scope (403).  A machine workflow answers every
+ * refusal in RFC 6750's terms; the description says which check. */
+static void www_forbidden(struct ag_decision *d)
+{
+	char desc[256];
+	header_text(desc, sizeof(desc), d->detail);
+	snprintf(d->www_authenticate, sizeof(d->www_authenticate),
+		 "Bearer error=\"insufficient_scope\", error_description=\"%s\"",
+		 desc);
+}
+
+/* The workflow's credentials by name, for a message. */
+static void credential_names(const struct ag_policy *p,
+			     const struct ag_workflow *w, char *buf,
+			     size_t len)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < w->n_credentials; i++) {
+		int n = snprintf(buf + o, len - o, "%s%s", i ? ", " : "",
+				 p->catalogue.methods[w->credentials[i]].name);
+		if (n < 0 || (size_t)n >= len - o)
+			break;
+		o += (size_t)n;
+	}
+}
+
+/*
+ * A key-bound credential must show its binding (RFC 7800): a cnf claim,
+ * whose thumbprint is the key the inventory records for the client, and
+ * for mutual TLS the certificate the client presented to the proxy (RFC
+ * 8705 §3: cnf "x5t#S256" is base64url(SHA-256(DER)) of it).  Without
+ * that the token is a bearer token whoever holds it can use.
+ */
+static bool key_binding(const struct ag_method *kind,
+			const struct ag_gate_client *cl,
+			const struct ag_request *req,
+			const struct ag_claims *c, const char *client,
+			struct ag_decision *d)
+{
+	bool mtls = !strcmp(kind->name, "mtls");
+	/* What the recorded key must equal: for mtls the certificate's
+	 * thumbprint, else the DPoP key's (RFC 9449 §6.1) or the
+	 * certificate's. */
+	bool recorded_ok =
+		!cl->thumbprint[0] ||
+		(c->cnf_x5t && !strcmp(c->cnf_x5t, cl->thumbprint)) ||
+		(!mtls && c->cnf_jkt && !strcmp(c->cnf_jkt, cl->thumbprint));
+
+	if (!c->cnf)
+		detail(d, "client '%.80s' holds a key-bound credential (%s) "
+			  "and the token has no cnf claim",
+		       client, kind->name);
+	else if (mtls && !c->cnf_x5t)
+		detail(d, "client '%.80s' uses mtls and the token's cnf has no "
+			  "x5t#S256",
+		       client);
+	else if (mtls && !req->client_cert_x5t)
+		detail(d, "client '%.80s' uses mtls and no client certificate "
+			  "was passed%s%.100s",
+		       client,
+		       req->client_cert_problem
+			       ? ": "
+			       : " (client_cert_header, from a trusted proxy)",
+		       req->client_cert_problem ? req->client_cert_problem
+						: "");
+	else if (mtls && strcmp(c->cnf_x5t, req->client_cert_x5t))
+		detail(d, "client '%.80s': the token's cnf x5t#S256 is not the "
+			  "thumbprint of the client certificate presented",
+		       client);
+	else if (!recorded_ok)
+		detail(d, "client '%.80s': the token's cnf is bound to another "
+			  "key than the one the inventory records",
+		       client);
+	else
+		return true;
+	deny(d, 401, AG_R_CREDENTIAL);
+	www_invalid(d, "invalid_token");
+	return false;
+}
+
+/* Machine workflows (DESIGN §3.3, §5): lifetime, client, credential kind
+ * and binding, and scope.  Returns true when the request may go on. */
 static bool machine_checks(const struct ag_policy *p,
 			   const struct ag_workflow *w,
 			   const struct ag_gate_hooks *hooks,
+			   const struct ag_request *req,
 			   const struct ag_claims *c, struct ag_decision *d)
 {
 	if (w->max_token_lifetime) {
@@ -445,41 +528,56 @@ static bool machine_checks(const struct ag_policy *p,
 	}
 	const char *client = c->azp ? c->azp : c->sub;
 	char why[160] = "";
-	if (!client || !hooks || !hooks->client_ok ||
-	    !hooks->client_ok(hooks->ctx, c->iss, client, why, sizeof(why))) {
+	struct ag_gate_client cl;
+	memset(&cl, 0, sizeof(cl));
+	cl.method = -1;
+	if (!client || !hooks || !hooks->client ||
+	    !hooks->client(hooks->ctx, c->iss, client, req->now, &cl, why,
+			   sizeof(why))) {
+		why[sizeof(why) - 1] = '\0';
 		if (!client)
 			detail(d, "token names no client (azp or client_id)");
-		else if (!hooks || !hooks->client_ok)
+		else if (!hooks || !hooks->client)
 			detail(d, "client '%.80s' cannot be checked: no "
 				  "machine inventory is loaded",
 			       client);
 		else
 			detail(d, "client '%.80s': %s", client, why);
-		deny(d, 403, AG_R_CLIENT);
+		/* A source that could not be read is a failure, not a
+		 * judgement of the client: fail closed, and say which. */
+		deny(d, 403, cl.failed ? AG_R_INTERNAL : AG_R_CLIENT);
+		www_forbidden(d);
 		return false;
 	}
-	if (w->n_credentials) {
-		/* A key-bound credential must show its binding (RFC 8705,
-		 * RFC 9449): a bearer token without cnf is not one. */
-		bool bound_ok = false, bearer_ok = false;
-		for (size_t i = 0; i < w->n_credentials; i++) {
-			const struct ag_method *m =
-				&p->catalogue.methods[w->credentials[i]];
-			if (m->phishing_resistant)
-				bound_ok = true;
-			else
-				bearer_ok = true;
-		}
-		if (!bearer_ok && !(bound_ok && c->cnf)) {
-			detail(d, "workflow '%s' takes only key-bound "
-				  "credentials and the token has no cnf "
-				  "claim",
-			       w->name);
-			deny(d, 401, AG_R_CREDENTIAL);
-			www_invalid(d, "invalid_token");
-			return false;
-		}
+	cl.thumbprint[sizeof(cl.thumbprint) - 1] = '\0';
+	if (cl.method < 0 || (size_t)cl.method >= p->catalogue.n) {
+		detail(d, "client '%.80s': its kind is not a method of the "
+			  "policy's catalogue",
+		       client);
+		deny(d, 403, AG_R_CREDENTIAL);
+		www_forbidden(d);
+		return false;
 	}
+	const struct ag_method *kind = &p->catalogue.methods[cl.method];
+	bool listed = w->n_credentials == 0;
+	for (size_t i = 0; i < w->n_credentials; i++)
+		if (w->credentials[i] == (uint16_t)cl.method)
+			listed = true;
+	if (!listed) {
+		char names[128];
+		credential_names(p, w, names, sizeof(names));
+		detail(d, "client '%.80s' holds a %s credential; workflow '%s' "
+			  "takes %s",
+		       client, kind->name, w->name, names);
+		deny(d, 403, AG_R_CREDENTIAL);
+		www_forbidden(d);
+		return false;
+	}
+	/* The hook's judgement (ag_nhi_key_bound), and the catalogue's in
+	 * case a hook forgot: either makes the binding required. */
+	if ((cl.key_bound || kind->phishing_resistant) &&
+	    !key_binding(kind, &cl, req, c, client, d))
+		return false;
 	for (size_t i = 0; i < w->n_scopes; i++) {
 		if (!has_scope(c->scope, w->scopes[i])) {
 			char desc[160];
@@ -619,9 +717,11 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 			  "networks",
 		       req->ip ? req->ip : "(unknown)", w.name);
 		deny(d, 403, AG_R_NETWORK);
+		if (w.machine)
+			www_forbidden(d);
 		return;
 	}
-	if (w.machine && !machine_checks(p, &w, hooks, claims, d))
+	if (w.machine && !machine_checks(p, &w, hooks, req, claims, d))
 		return;
 
 	/* 4. Assurance. */

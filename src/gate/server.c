@@ -43,6 +43,7 @@
 
 #include "aalgate/gate.h"
 #include "aalgate/govern.h"
+#include "aalgate/nhi.h"
 #include "aalgate/pamd.h"
 #include "gate/api.h"
 #include "gate/api-govern.h"
@@ -59,6 +60,7 @@ struct gen {
 	struct ag_policy *policy;
 	struct ag_gate *gate;
 	struct ag_verifier *verifier;
+	struct ag_nhi_inventory *inv; /* --inventory, resolved; or NULL */
 	unsigned refs;
 };
 
@@ -83,6 +85,8 @@ struct server {
 	struct ag_pamd *pamd; /* --pam-socket; NULL */
 	/* -- server state: sinks -- */
 	struct ag_sinks *sinks; /* delivers the log's obligations (a thread) */
+	/* -- server state: machine identities -- */
+	bool nhi_failing; /* the last client look-up in the store failed */
 };
 
 enum { ST_NEW = 0, ST_WAITING, ST_LOGGED };
@@ -125,22 +129,49 @@ static void gen_free(struct gen *g)
 {
 	if (!g)
 		return;
+	if (g->inv) {
+		ag_nhi_inventory_release(g->inv);
+		free(g->inv);
+	}
 	ag_verifier_free(g->verifier);
 	ag_gate_free(g->gate);
 	ag_policy_free(g->policy);
 	free(g);
 }
 
-static struct gen *gen_load(const char *path, struct ag_error *err)
+/* The machine-identity inventory files, resolved against the
+ * generation's policy: one bad file and the generation does not load. */
+static ag_code gen_inventory(struct gen *g, const struct ag_server_opts *o,
+			     struct ag_error *err)
+{
+	ag_code rc;
+	if (!o->n_inventory)
+		return AG_OK;
+	if (!(g->inv = calloc(1, sizeof(*g->inv))) ||
+	    ag_nhi_inventory_init(g->inv) != AG_OK) {
+		free(g->inv);
+		g->inv = NULL;
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < o->n_inventory; i++)
+		if ((rc = ag_nhi_load(g->inv, g->policy, o->inventory[i],
+				      AG_NHI_AUTO, err)))
+			return rc;
+	return ag_nhi_resolve(g->inv, g->policy, err);
+}
+
+static struct gen *gen_load(const struct ag_server_opts *o,
+			    struct ag_error *err)
 {
 	struct gen *g = calloc(1, sizeof(*g));
 	if (!g) {
 		ag_err(err, AG_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
-	if (ag_policy_load(path, &g->policy, err) ||
+	if (ag_policy_load(o->policy_path, &g->policy, err) ||
 	    ag_gate_new(g->policy, &g->gate, err) ||
-	    ag_verifier_new(g->policy, &g->verifier, err)) {
+	    ag_verifier_new(g->policy, &g->verifier, err) ||
+	    gen_inventory(g, o, err)) {
 		gen_free(g);
 		return NULL;
 	}
@@ -170,11 +201,11 @@ static void reload(struct server *s)
 {
 	struct ag_error err;
 	ag_error_init(&err);
-	struct gen *g = gen_load(s->o->policy_path, &err);
+	struct gen *g = gen_load(s->o, &err);
 	if (!g) {
 		ag_metrics_inc(s->metrics, AG_C_RELOAD_FAILED);
-		say(s, "reload failed, keeping the current policy: %s",
-		    err.msg);
+		say(s, "reload failed, keeping the current policy%s: %s",
+		    s->o->n_inventory ? " and inventory" : "", err.msg);
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -185,6 +216,9 @@ static void reload(struct server *s)
 	ag_metrics_inc(s->metrics, AG_C_RELOAD_OK);
 	say(s, "reloaded %s (%zu workflows, %zu routes)", s->o->policy_path,
 	    g->policy->n_workflows, g->policy->n_routes);
+	if (g->inv)
+		say(s, "reloaded the inventory: %zu machine identities",
+		    g->inv->n);
 }
 
 /* ---- the state store --------------------------------------------------- */
@@ -209,6 +243,30 @@ static bool account_level(void *ctx, const char *iss, const char *sub,
 					    &err);
 	gen_put(s, g);
 	return rc == AG_OK && out->aal >= 1;
+}
+
+/* hooks.client, for machine workflows: the client's record from the
+ * --inventory files of the current generation and from the state store
+ * (a look-up per request, so that `aalgate nhi owner set` and `nhi
+ * import` take effect at once).  A store that cannot be read denies, and
+ * says so once. */
+static bool client_hook(void *ctx, const char *iss, const char *client,
+			int64_t now, struct ag_gate_client *out, char *why,
+			size_t why_len)
+{
+	struct server *s = ctx;
+	struct gen *g = gen_get(s);
+	bool ok = ag_gate_nhi_client(g->policy, g->inv, s->store, iss, client,
+				     now, out, why, why_len);
+	gen_put(s, g);
+	bool failing = !ok && out->failed;
+	bool was = __atomic_exchange_n(&s->nhi_failing, failing,
+				       __ATOMIC_RELAXED);
+	if (failing && !was)
+		say(NULL, "machine clients cannot be checked, denying machine "
+			  "workflows: %s",
+		    why);
+	return ok;
 }
 
 /* Moves state changes from the store's journal into the decision log
@@ -628,6 +686,7 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 	const struct ag_policy *p = rc->g->policy;
 	char peer[INET6_ADDRSTRLEN] = "";
 	char path[AG_PATH_MAX];
+	char cert_x5t[64] = "", cert_problem[160] = "";
 	struct ag_request req = {0};
 	bool bad_auth = false;
 
@@ -671,6 +730,25 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 			req.ip = rc->client;
 		if (p->device_header)
 			req.device = header(c, p->device_header);
+		/* The TLS client certificate, for mtls clients (RFC 8705
+		 * §3).  One copy only, like the other forwarded headers. */
+		if (p->client_cert_header) {
+			unsigned n = header_count(c, p->client_cert_header);
+			v = header(c, p->client_cert_header);
+			if (n > 1)
+				ag_strlcpy(cert_problem, "the client "
+					   "certificate header came twice",
+					   sizeof(cert_problem));
+			else if (v && *v &&
+				 !ag_cert_x5t(v, cert_x5t, sizeof(cert_x5t),
+					      cert_problem,
+					      sizeof(cert_problem)))
+				cert_x5t[0] = '\0';
+			if (cert_x5t[0])
+				req.client_cert_x5t = cert_x5t;
+			else if (cert_problem[0])
+				req.client_cert_problem = cert_problem;
+		}
 	} else {
 		/* A proxy we do not trust cannot tell us what the request
 		 * was; answering for "/" instead could allow what the route
@@ -820,6 +898,15 @@ static enum MHD_Result do_decide(struct server *s, struct MHD_Connection *c,
 				 .device = trust ? ar.device : NULL,
 				 .now = ar.has_now ? ar.now
 						   : (int64_t)time(NULL)};
+	/* Likewise the client certificate: only a trusted proxy saw it. */
+	char cert_x5t[64] = "", cert_problem[160] = "";
+	if (trust && ar.client_cert) {
+		if (ag_cert_x5t(ar.client_cert, cert_x5t, sizeof(cert_x5t),
+				cert_problem, sizeof(cert_problem)))
+			req.client_cert_x5t = cert_x5t;
+		else
+			req.client_cert_problem = cert_problem;
+	}
 	char path[AG_PATH_MAX] = "";
 	if (ar.uri && !ag_path_normalize(ar.uri, path, sizeof(path)))
 		ag_strlcpy(path, "(invalid)", sizeof(path));
@@ -1109,10 +1196,14 @@ int ag_server_run(const struct ag_server_opts *o)
 	snprintf(s.id_prefix, sizeof(s.id_prefix), "%02x%02x%02x%02x%02x",
 		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4]);
 
-	if (!(s.cur = gen_load(o->policy_path, &err))) {
+	if (!(s.cur = gen_load(o, &err))) {
 		say(NULL, "%s", err.msg);
 		goto out;
 	}
+	if (s.cur->inv)
+		say(&s, "inventory: %zu machine identities from %zu file%s",
+		    s.cur->inv->n, o->n_inventory,
+		    o->n_inventory == 1 ? "" : "s");
 	s.metrics = ag_metrics_new();
 	s.sessions = ag_sessions_new(SESSIONS_CAPACITY);
 	if (!s.metrics || !s.sessions) {
@@ -1142,6 +1233,12 @@ int ag_server_run(const struct ag_server_opts *o)
 		s.hooks.account_level = account_level;
 		s.hooks.grant_active = grant_active;
 		drain_journal(&s);
+	}
+	/* Machine clients are judged against the inventory files and the
+	 * store; with neither, machine workflows deny. */
+	if (o->n_inventory || s.store) {
+		s.hooks.ctx = &s;
+		s.hooks.client = client_hook;
 	}
 	if (o->pam_socket) {
 		/* Made before privileges are dropped: /run/aalgate may be

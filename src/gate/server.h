@@ -7,11 +7,16 @@
 #define AG_GATE_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct ag_server_opts {
 	const char *policy_path;
 	const char *listen;      /* "127.0.0.1:8750", "[::1]:8750", port 0 ok */
 	const char *state_path;  /* may be NULL */
+	/* Machine-identity inventory files (--inventory), loaded with the
+	 * policy at start and at every reload; none: NULL and 0. */
+	const char *const *inventory;
+	size_t n_inventory;
 	const char *log_path;    /* the decision log; NULL: the default */
 	const char *user;        /* drop to this user after binding; NULL */
 	unsigned max_connections;

@@ -138,6 +138,48 @@ struct ag_store_ops {
 				   const char *approver,
 				   const char *token_key, int64_t now,
 				   struct ag_error *err);
+	/*
+	 * Machine identities (DESIGN §5.1).  A record is keyed by (issuer,
+	 * id, version); issuer "" stands for a record that names none.  One
+	 * version of each (issuer, id) is current.  get reads the current
+	 * version into rec (owner_status as the record stated it, or
+	 * AG_OWNER_UNKNOWN with owner_status_given false) and its place
+	 * into v (*found false and nothing read when there is none).
+	 * insert adds v->version as the current one; update rewrites the
+	 * fields of the current version v->version; retire makes it history
+	 * (not current, status retired, retired at when).
+	 */
+	ag_code (*tx_nhi_get)(struct ag_store_tx *tx, const char *issuer,
+			      const char *id, struct ag_nhi *rec,
+			      struct ag_store_nhi_version *v, bool *found,
+			      struct ag_error *err);
+	ag_code (*tx_nhi_insert)(struct ag_store_tx *tx,
+				 const struct ag_nhi *rec, uint32_t version,
+				 int64_t now, struct ag_error *err);
+	ag_code (*tx_nhi_update)(struct ag_store_tx *tx,
+				 const struct ag_nhi *rec, uint32_t version,
+				 int64_t now, struct ag_error *err);
+	ag_code (*tx_nhi_retire)(struct ag_store_tx *tx, const char *issuer,
+				 const char *id, uint32_t version,
+				 int64_t when, int64_t now,
+				 struct ag_error *err);
+	/* Appends the current versions (all: every version), ordered by
+	 * issuer, id and version, to out->v; more than max is
+	 * AG_ERR_LIMIT. */
+	ag_code (*tx_nhi_list)(struct ag_store_tx *tx, bool all, size_t max,
+			       struct ag_store_nhi_list *out,
+			       struct ag_error *err);
+	/* Owners: one (*found false when absent), upsert, every one by id
+	 * (appended to out->owners; more than max is AG_ERR_LIMIT). */
+	ag_code (*tx_owner_get)(struct ag_store_tx *tx, const char *id,
+				struct ag_nhi_owner *out, bool *found,
+				struct ag_error *err);
+	ag_code (*tx_owner_put)(struct ag_store_tx *tx,
+				const struct ag_nhi_owner *o, int64_t now,
+				struct ag_error *err);
+	ag_code (*tx_owner_list)(struct ag_store_tx *tx, size_t max,
+				 struct ag_store_nhi_list *out,
+				 struct ag_error *err);
 };
 
 /* The generic layer's checks, shared with grants.c. */
@@ -166,6 +208,6 @@ ag_code ag_store_sqlite_open(struct ag_store *s, const char *path,
 			     struct ag_error *err);
 
 /* The schema version the SQLite backend writes. */
-#define AG_STORE_SQLITE_SCHEMA 2
+#define AG_STORE_SQLITE_SCHEMA 4
 
 #endif

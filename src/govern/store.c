@@ -1,6 +1,7 @@
 /*
- * The state store (DESIGN §4.1, §4.4): accounts, enrolled authenticators,
- * spent recovery codes, grants and a journal of every change, in an
+ * The state store (DESIGN §4.1, §4.4, §5.1): accounts, enrolled
+ * authenticators, spent recovery codes, grants, machine identities with
+ * their history and owners, and a journal of every change, in an
  * embedded SQLite database.  The rules for grants are in grants.c; it
  * reaches the data through the transaction operations (tx_*) below.
  *
@@ -835,6 +836,745 @@ ag_code ag_store_grant_active(struct ag_store *s, const char *account,
 	return AG_OK;
 }
 
+/* ---- the generic layer: machine identities ----------------------------- */
+
+void ag_store_nhi_list_release(struct ag_store_nhi_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		ag_nhi_release(&l->v[i].rec);
+	free(l->v);
+	for (size_t i = 0; i < l->n_owners; i++) {
+		free(l->owners[i].id);
+		free(l->owners[i].team);
+	}
+	free(l->owners);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Free text (a purpose): bounded UTF-8; tabs and line breaks are fine,
+ * other control characters are not. */
+static ag_code check_text(const char *what, const char *v, size_t max,
+			  struct ag_error *err)
+{
+	size_t n = strlen(v);
+	if (n > max)
+		return ag_err(err, AG_ERR_LIMIT,
+			      "the %s is longer than %zu bytes", what, max);
+	if (!ag_utf8_valid(v, n))
+		return ag_err(err, AG_ERR_INVALID, "the %s is not UTF-8",
+			      what);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
+		    c == 0x7f)
+			return ag_err(err, AG_ERR_INVALID,
+				      "the %s holds a control character",
+				      what);
+	}
+	return AG_OK;
+}
+
+static ag_code check_list(const char *what, const struct ag_nhi_list *l,
+			  struct ag_error *err)
+{
+	ag_code rc;
+	if (l->n > AG_NHI_MAX_LIST)
+		return ag_err(err, AG_ERR_LIMIT, "%s lists more than %u "
+			      "entries",
+			      what, AG_NHI_MAX_LIST);
+	for (size_t i = 0; i < l->n; i++)
+		if ((rc = check_name(what, l->v[i], 1, AG_STORE_NHI_ID_MAX,
+				     err)))
+			return rc;
+	return AG_OK;
+}
+
+static const char *nhi_file(const struct ag_nhi_inventory *inv, uint32_t f)
+{
+	return f < inv->n_files ? inv->files[f] : "(inventory)";
+}
+
+/* A record the store can keep: every name bounded and printable. */
+static ag_code check_nhi(const struct ag_nhi_inventory *inv,
+			 const struct ag_nhi *r, struct ag_error *err)
+{
+	struct ag_error e;
+	ag_code rc;
+
+	ag_error_init(&e);
+	if ((rc = check_name("id", r->id, 1, AG_STORE_NHI_ID_MAX, &e)) ||
+	    (r->issuer && (rc = check_name("issuer", r->issuer, 1,
+					   AG_STORE_NHI_TEXT_MAX, &e))) ||
+	    (rc = check_name("kind", r->kind, 1, AG_STORE_METHOD_MAX, &e)) ||
+	    (r->owner && (rc = check_name("owner", r->owner, 0,
+					  AG_STORE_NHI_ID_MAX, &e))) ||
+	    (r->team && (rc = check_name("team", r->team, 0,
+					 AG_STORE_NHI_TEXT_MAX, &e))) ||
+	    (r->workflow && (rc = check_name("workflow", r->workflow, 1,
+					     AG_STORE_NHI_TEXT_MAX, &e))) ||
+	    (r->thumbprint &&
+	     (rc = check_name("thumbprint", r->thumbprint, 1,
+			      AG_STORE_NHI_TEXT_MAX, &e))) ||
+	    (r->purpose && (rc = check_text("purpose", r->purpose,
+					    AG_STORE_NHI_TEXT_MAX, &e))) ||
+	    (rc = check_list("scopes", &r->scopes, &e)) ||
+	    (rc = check_list("used_scopes", &r->used_scopes, &e)) ||
+	    (rc = check_list("environments", &r->environments, &e)) ||
+	    (rc = check_list("used_by", &r->used_by, &e)))
+		goto fail;
+	if (r->status > AG_NHI_RETIRED ||
+	    r->owner_status > AG_OWNER_OFFBOARDED) {
+		rc = ag_err(&e, AG_ERR_INVALID, "a status out of range");
+		goto fail;
+	}
+	return AG_OK;
+fail:
+	return ag_err_at(err, rc, nhi_file(inv, r->file), r->line, r->col,
+			 "machine identity '%.200s' cannot be stored: %s",
+			 r->id ? r->id : "", e.msg);
+}
+
+static bool opt_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static bool list_eq(const struct ag_nhi_list *a, const struct ag_nhi_list *b)
+{
+	if (a->known != b->known || a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]))
+			return false;
+	return true;
+}
+
+/* Appends to names the fields in which a stored version (cur) and an
+ * input record (r) differ, as they are stored; none: equal. */
+static void nhi_diff(const struct ag_nhi *cur, const struct ag_nhi *r,
+		     json_t *names)
+{
+	/* The owner status is stored only when the record stated it. */
+	int cs = cur->owner_status_given ? cur->owner_status : -1;
+	int rs = r->owner_status_given ? r->owner_status : -1;
+	const struct {
+		const char *name;
+		bool same;
+	} f[] = {
+		{"kind", opt_eq(cur->kind, r->kind)},
+		{"status", cur->status == r->status},
+		{"owner", opt_eq(cur->owner, r->owner)},
+		{"owner_status", cs == rs},
+		{"team", opt_eq(cur->team, r->team)},
+		{"purpose", opt_eq(cur->purpose, r->purpose)},
+		{"workflow", opt_eq(cur->workflow, r->workflow)},
+		{"thumbprint", opt_eq(cur->thumbprint, r->thumbprint)},
+		{"created", cur->created == r->created},
+		{"expires", cur->expires == r->expires},
+		{"last_rotated", cur->last_rotated == r->last_rotated},
+		{"last_used", cur->last_used == r->last_used},
+		{"never_used", cur->never_used == r->never_used},
+		{"interactive", cur->interactive == r->interactive},
+		{"last_interactive",
+		 cur->last_interactive == r->last_interactive},
+		{"root", cur->root == r->root},
+		{"scopes", list_eq(&cur->scopes, &r->scopes)},
+		{"used_scopes", list_eq(&cur->used_scopes, &r->used_scopes)},
+		{"environments",
+		 list_eq(&cur->environments, &r->environments)},
+		{"used_by", list_eq(&cur->used_by, &r->used_by)},
+	};
+	for (size_t i = 0; i < AG_ARRAY_SIZE(f); i++)
+		if (!f[i].same)
+			json_array_append_new(names, json_string(f[i].name));
+}
+
+/* When a version was issued, for telling a rotation: its last rotation,
+ * else its creation; 0 when unknown. */
+static int64_t issued_at(const struct ag_nhi *r)
+{
+	return r->last_rotated ? r->last_rotated : r->created;
+}
+
+/* Journal rows of an import: the changes go out in "nhi_change" rows of
+ * at most CHANGES_ROW_MAX bytes each, then one "nhi_import". */
+#define CHANGES_ROW_MAX (AG_STORE_FIELDS_MAX * 3 / 4)
+
+struct nhi_journal {
+	struct ag_store *s;
+	struct ag_store_tx *tx;
+	int64_t now;
+	json_t *changes; /* the row being filled */
+	size_t bytes;    /* its size, roughly */
+	size_t rows;
+};
+
+static ag_code nhi_flush(struct nhi_journal *j, struct ag_error *err)
+{
+	char *fields = NULL;
+	uint64_t seq;
+	ag_code rc;
+
+	if (!json_array_size(j->changes))
+		return AG_OK;
+	json_t *o = json_object();
+	if (!o || json_object_set(o, "changes", j->changes)) {
+		json_decref(o);
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	}
+	if ((rc = fields_text(o, &fields, err)))
+		return rc;
+	rc = ag_store_tx_journal(j->s, j->tx, "nhi_change", fields, j->now,
+				 &seq, err);
+	free(fields);
+	if (rc)
+		return rc;
+	json_array_clear(j->changes);
+	j->bytes = 0;
+	j->rows++;
+	return AG_OK;
+}
+
+/* Adds one change (takes the reference). */
+static ag_code nhi_note(struct nhi_journal *j, json_t *change,
+			struct ag_error *err)
+{
+	ag_code rc;
+	if (!change)
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	char *txt = json_dumps(change, JSON_COMPACT);
+	size_t n = txt ? strlen(txt) : 0;
+	free(txt);
+	if (!n) {
+		json_decref(change);
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	}
+	if (j->bytes + n + 1 > CHANGES_ROW_MAX && (rc = nhi_flush(j, err))) {
+		json_decref(change);
+		return rc;
+	}
+	if (json_array_append_new(j->changes, change))
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	j->bytes += n + 1;
+	return AG_OK;
+}
+
+static json_t *change_of(const char *what, const struct ag_nhi *r,
+			 uint32_t version)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "change", json_string(what));
+	json_object_set_new(o, "issuer",
+			    r->issuer ? json_string(r->issuer) : json_null());
+	json_object_set_new(o, "id", json_string(r->id));
+	json_object_set_new(o, "version", json_integer(version));
+	json_object_set_new(o, "kind", json_string(r->kind));
+	json_object_set_new(o, "status",
+			    json_string(ag_nhi_status_name(
+				    (enum ag_nhi_status)r->status)));
+	return o;
+}
+
+static json_t *owner_change(const char *what, const struct ag_nhi_owner *o)
+{
+	return json_pack("{s:s, s:s, s:s, s:o}", "change", what, "owner",
+			 o->id, "status",
+			 ag_owner_status_name((enum ag_owner_status)o->status),
+			 "team", o->team ? json_string(o->team) : json_null());
+}
+
+/* One record of an import, inside its transaction. */
+static ag_code nhi_merge_one(struct nhi_journal *j, const struct ag_nhi *r,
+			     struct ag_store_nhi_counts *out,
+			     struct ag_error *err)
+{
+	struct ag_store *s = j->s;
+	struct ag_nhi cur;
+	struct ag_store_nhi_version v;
+	bool found = false;
+	ag_code rc;
+
+	memset(&cur, 0, sizeof(cur));
+	if ((rc = s->ops->tx_nhi_get(j->tx, r->issuer ? r->issuer : "", r->id,
+				     &cur, &v, &found, err)))
+		return rc;
+	if (!found) {
+		if ((rc = s->ops->tx_nhi_insert(j->tx, r, 1, j->now, err)) ||
+		    (rc = nhi_note(j, change_of("added", r, 1), err)))
+			return rc;
+		out->added++;
+		return AG_OK;
+	}
+	int64_t was = issued_at(&cur), is = issued_at(r);
+	if (was && is > was) {
+		if (v.version >= UINT32_MAX - 1) {
+			rc = ag_err(err, AG_ERR_LIMIT, "%s: machine identity "
+				    "'%s' has too many versions",
+				    s->path, r->id);
+			goto out;
+		}
+		if ((rc = s->ops->tx_nhi_retire(j->tx, r->issuer ? r->issuer
+								 : "",
+						r->id, v.version, is, j->now,
+						err)) ||
+		    (rc = s->ops->tx_nhi_insert(j->tx, r, v.version + 1,
+						j->now, err)))
+			goto out;
+		json_t *c = change_of("rotated", r, v.version + 1);
+		if (c)
+			json_object_set_new(c, "retired_version",
+					    json_integer(v.version));
+		if ((rc = nhi_note(j, c, err)))
+			goto out;
+		out->rotated++;
+		out->retired++;
+		goto out;
+	}
+	if (was && is && is < was) {
+		out->older++;
+		goto out;
+	}
+	json_t *names = json_array();
+	if (!names) {
+		rc = ag_err(err, AG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	nhi_diff(&cur, r, names);
+	if (!json_array_size(names)) {
+		json_decref(names);
+		out->unchanged++;
+		goto out;
+	}
+	if ((rc = s->ops->tx_nhi_update(j->tx, r, v.version, j->now, err))) {
+		json_decref(names);
+		goto out;
+	}
+	json_t *c = change_of("changed", r, v.version);
+	if (c)
+		json_object_set_new(c, "fields", names);
+	else
+		json_decref(names);
+	if ((rc = nhi_note(j, c, err)))
+		goto out;
+	out->changed++;
+	if (r->status == AG_NHI_RETIRED && cur.status != AG_NHI_RETIRED)
+		out->retired++;
+out:
+	ag_nhi_release(&cur);
+	return rc;
+}
+
+/* Owners: from the inventory's owners list, or those its records vouch
+ * for (see govern.h). */
+static ag_code nhi_merge_owners(struct nhi_journal *j,
+				const struct ag_nhi_inventory *inv,
+				struct ag_store_nhi_counts *out,
+				struct ag_error *err)
+{
+	struct ag_store *s = j->s;
+	ag_code rc = AG_OK;
+
+	if (inv->has_owners) {
+		for (size_t i = 0; rc == AG_OK && i < inv->n_owners; i++) {
+			const struct ag_nhi_owner *o = &inv->owners[i];
+			struct ag_nhi_owner cur = {0};
+			bool found = false;
+			if ((rc = s->ops->tx_owner_get(j->tx, o->id, &cur,
+						       &found, err)))
+				break;
+			bool same = found && cur.status == o->status &&
+				    opt_eq(cur.team, o->team);
+			free(cur.id);
+			free(cur.team);
+			if (same)
+				continue;
+			if ((rc = s->ops->tx_owner_put(j->tx, o, j->now, err)) ||
+			    (rc = nhi_note(j, owner_change(found ? "owner_changed"
+								 : "owner_added",
+							   o),
+					   err)))
+				break;
+			if (found)
+				out->owners_changed++;
+			else
+				out->owners_added++;
+		}
+		return rc;
+	}
+	for (size_t i = 0; rc == AG_OK && i < inv->n; i++) {
+		const struct ag_nhi *r = &inv->v[i];
+		struct ag_nhi_owner cur = {0};
+		bool found = false;
+		if (!r->owner || !*r->owner || r->owner_status_given)
+			continue;
+		if ((rc = s->ops->tx_owner_get(j->tx, r->owner, &cur, &found,
+					       err)))
+			break;
+		free(cur.id);
+		free(cur.team);
+		if (found)
+			continue;
+		struct ag_nhi_owner o = {.id = r->owner,
+					 .status = AG_OWNER_ACTIVE};
+		if ((rc = s->ops->tx_owner_put(j->tx, &o, j->now, err)) ||
+		    (rc = nhi_note(j, owner_change("owner_added", &o), err)))
+			break;
+		out->owners_added++;
+	}
+	return rc;
+}
+
+ag_code ag_store_nhi_import(struct ag_store *s,
+			    const struct ag_nhi_inventory *inv, int64_t now,
+			    struct ag_store_nhi_counts *out,
+			    struct ag_error *err)
+{
+	struct ag_store_nhi_counts dummy;
+	struct nhi_journal j = {.s = s, .now = now};
+	char *fields = NULL;
+	ag_code rc;
+
+	if (!out)
+		out = &dummy;
+	memset(out, 0, sizeof(*out));
+	if (!s || !inv)
+		return ag_err(err, AG_ERR_USAGE, "no store or inventory given");
+	for (size_t i = 0; i < inv->n; i++)
+		if ((rc = check_nhi(inv, &inv->v[i], err)))
+			return rc;
+	for (size_t i = 0; i < inv->n_owners; i++) {
+		const struct ag_nhi_owner *o = &inv->owners[i];
+		struct ag_error e;
+		ag_error_init(&e);
+		if ((rc = check_name("owner", o->id, 1, AG_STORE_NHI_ID_MAX,
+				     &e)) ||
+		    (o->team && (rc = check_name("team", o->team, 0,
+						 AG_STORE_NHI_TEXT_MAX, &e))))
+			return ag_err_at(err, rc, nhi_file(inv, o->file),
+					 o->line, o->col, "%s", e.msg);
+		if (o->status != AG_OWNER_ACTIVE &&
+		    o->status != AG_OWNER_OFFBOARDED)
+			return ag_err_at(err, AG_ERR_INVALID,
+					 nhi_file(inv, o->file), o->line,
+					 o->col,
+					 "owner '%s': status must be active "
+					 "or offboarded",
+					 o->id);
+	}
+	if (!(j.changes = json_array()))
+		return ag_err(err, AG_ERR_NOMEM, "out of memory");
+	if ((rc = s->ops->tx_begin(s, true, &j.tx, err))) {
+		json_decref(j.changes);
+		return rc;
+	}
+	for (size_t i = 0; rc == AG_OK && i < inv->n; i++)
+		rc = nhi_merge_one(&j, &inv->v[i], out, err);
+	if (rc == AG_OK)
+		rc = nhi_merge_owners(&j, inv, out, err);
+	if (rc != AG_OK)
+		goto abort;
+	if (!out->added && !out->rotated && !out->changed &&
+	    !out->owners_added && !out->owners_changed) {
+		/* Nothing changed: nothing is written, not even a row. */
+		s->ops->tx_abort(j.tx);
+		json_decref(j.changes);
+		return AG_OK;
+	}
+	if ((rc = nhi_flush(&j, err)))
+		goto abort;
+	json_t *files = json_array();
+	for (size_t i = 0; files && i < inv->n_files && i < 64; i++)
+		json_array_append_new(files, json_string(inv->files[i]));
+	json_t *o = json_pack(
+		"{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:I}",
+		"files", files ? files : json_null(), "counts", "added",
+		(json_int_t)out->added, "rotated", (json_int_t)out->rotated,
+		"changed", (json_int_t)out->changed, "unchanged",
+		(json_int_t)out->unchanged, "retired",
+		(json_int_t)out->retired, "older", (json_int_t)out->older,
+		"owners_added", (json_int_t)out->owners_added,
+		"owners_changed", (json_int_t)out->owners_changed,
+		"change_rows", (json_int_t)j.rows);
+	if ((rc = fields_text(o, &fields, err)) ||
+	    (rc = ag_store_tx_journal(s, j.tx, "nhi_import", fields, now,
+				      &out->journal_seq, err)))
+		goto abort;
+	free(fields);
+	json_decref(j.changes);
+	if ((rc = s->ops->tx_commit(j.tx, err))) {
+		struct ag_store_nhi_counts zero = {0};
+		*out = zero;
+		return rc;
+	}
+	return AG_OK;
+abort:
+	s->ops->tx_abort(j.tx);
+	free(fields);
+	json_decref(j.changes);
+	{
+		struct ag_store_nhi_counts zero = {0};
+		*out = zero;
+	}
+	return rc;
+}
+
+/* The store's judgement of a record's owner (see govern.h): rec holds
+ * the record's own statement (owner_status_given) on entry. */
+static void owner_judge(struct ag_nhi *rec, const struct ag_nhi_owner *o)
+{
+	enum ag_owner_status st;
+	if (!rec->owner || !*rec->owner)
+		st = AG_OWNER_UNKNOWN;
+	else if ((rec->owner_status_given &&
+		  rec->owner_status == AG_OWNER_OFFBOARDED) ||
+		 (o && o->status == AG_OWNER_OFFBOARDED))
+		st = AG_OWNER_OFFBOARDED;
+	else if (rec->owner_status_given)
+		st = (enum ag_owner_status)rec->owner_status;
+	else if (o)
+		st = (enum ag_owner_status)o->status;
+	else
+		st = AG_OWNER_UNKNOWN;
+	rec->owner_status = (uint8_t)st;
+	rec->owner_status_given = true;
+}
+
+/* The owner entry of id among l's owners (sorted by id), or NULL. */
+static const struct ag_nhi_owner *owner_in(const struct ag_store_nhi_list *l,
+					   const char *id)
+{
+	size_t lo = 0, hi = l->n_owners;
+	if (!id)
+		return NULL;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(l->owners[mid].id, id);
+		if (c == 0)
+			return &l->owners[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+ag_code ag_store_nhi_list(struct ag_store *s, bool all,
+			  struct ag_store_nhi_list *out, struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	struct ag_store_nhi_list l = {0};
+	ag_code rc;
+
+	if (!s || !out)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if ((rc = s->ops->tx_begin(s, false, &tx, err)))
+		return rc;
+	if ((rc = s->ops->tx_nhi_list(tx, all, AG_STORE_NHI_LIST_MAX, &l,
+				      err)) ||
+	    (rc = s->ops->tx_owner_list(tx, AG_STORE_NHI_LIST_MAX, &l, err))) {
+		s->ops->tx_abort(tx);
+		ag_store_nhi_list_release(&l);
+		return rc;
+	}
+	if ((rc = s->ops->tx_commit(tx, err))) {
+		ag_store_nhi_list_release(&l);
+		return rc;
+	}
+	for (size_t i = 0; i < l.n; i++)
+		owner_judge(&l.v[i].rec, owner_in(&l, l.v[i].rec.owner));
+	/* Appended to what out holds. */
+	if (!out->n && !out->n_owners) {
+		ag_store_nhi_list_release(out);
+		*out = l;
+		return AG_OK;
+	}
+	rc = AG_OK;
+	if (AG_GROW(out->v, out->alloc, out->n + l.n) ||
+	    AG_GROW(out->owners, out->owners_alloc,
+		    out->n_owners + l.n_owners)) {
+		ag_store_nhi_list_release(&l);
+		return ag_err(err, AG_ERR_NOMEM, "%s: out of memory", s->path);
+	}
+	memcpy(out->v + out->n, l.v, l.n * sizeof(*l.v));
+	out->n += l.n;
+	memcpy(out->owners + out->n_owners, l.owners,
+	       l.n_owners * sizeof(*l.owners));
+	out->n_owners += l.n_owners;
+	free(l.v);
+	free(l.owners);
+	return rc;
+}
+
+ag_code ag_store_nhi_load(struct ag_store *s, struct ag_nhi_inventory *inv,
+			  struct ag_error *err)
+{
+	struct ag_store_nhi_list l = {0};
+	uint32_t file = 0;
+	ag_code rc;
+
+	if (!s || !inv)
+		return ag_err(err, AG_ERR_USAGE, "no store or inventory given");
+	if ((rc = ag_store_nhi_list(s, false, &l, err)))
+		return rc;
+	if ((rc = ag_nhi_add_file(inv, s->path, &file, err)))
+		goto out;
+	for (size_t i = 0; i < l.n_owners; i++) {
+		struct ag_nhi_owner *o = &l.owners[i];
+		if (ag_nhi_owner_find(inv, o->id))
+			continue;
+		o->file = file;
+		if ((rc = ag_nhi_add_owner(inv, o, err)))
+			goto out;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		struct ag_nhi *r = &l.v[i].rec;
+		const struct ag_nhi *have = ag_nhi_find(inv, r->issuer, r->id);
+		/* ag_nhi_find also returns a record without an issuer for
+		 * one with; only the same key is the same record. */
+		if (have && opt_eq(have->issuer, r->issuer))
+			continue;
+		r->file = file;
+		if ((rc = ag_nhi_add(inv, r, err)))
+			goto out;
+	}
+out:
+	ag_store_nhi_list_release(&l);
+	return rc;
+}
+
+ag_code ag_store_nhi_get(struct ag_store *s, const char *iss,
+			 const char *client, struct ag_nhi *out,
+			 struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	struct ag_store_nhi_version v;
+	struct ag_nhi_owner o = {0};
+	bool found = false, have_owner = false;
+	ag_code rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!s || !client)
+		return ag_err(err, AG_ERR_USAGE, "no store or client given");
+	/* A token's client the store could never hold (too long, control
+	 * characters) is simply not in it: not a failure of the store. */
+	struct ag_error ignored;
+	if (check_name("client", client, 1, AG_STORE_NHI_ID_MAX, &ignored) ||
+	    (iss && *iss && check_name("issuer", iss, 1, AG_STORE_NHI_TEXT_MAX,
+				       &ignored)))
+		return ag_err(err, AG_ERR_NOT_FOUND,
+			      "machine identity '%.200s' is not in %s (no "
+			      "stored record can have that id or issuer)",
+			      client, s->path);
+	if ((rc = s->ops->tx_begin(s, false, &tx, err)))
+		return rc;
+	if (iss && *iss)
+		rc = s->ops->tx_nhi_get(tx, iss, client, out, &v, &found, err);
+	if (rc == AG_OK && !found)
+		rc = s->ops->tx_nhi_get(tx, "", client, out, &v, &found, err);
+	if (rc == AG_OK && found && out->owner && *out->owner)
+		rc = s->ops->tx_owner_get(tx, out->owner, &o, &have_owner,
+					  err);
+	if (rc != AG_OK) {
+		s->ops->tx_abort(tx);
+		goto fail;
+	}
+	if ((rc = s->ops->tx_commit(tx, err)))
+		goto fail;
+	if (!found) {
+		rc = ag_err(err, AG_ERR_NOT_FOUND,
+			    "machine identity '%.200s' is not in %s", client,
+			    s->path);
+		goto fail;
+	}
+	owner_judge(out, have_owner ? &o : NULL);
+	free(o.id);
+	free(o.team);
+	return AG_OK;
+fail:
+	free(o.id);
+	free(o.team);
+	ag_nhi_release(out);
+	return rc;
+}
+
+ag_code ag_store_nhi_owner_set(struct ag_store *s, const char *id,
+			       int status, const char *team, int64_t now,
+			       bool *changed, struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	struct ag_nhi_owner cur = {0};
+	char *fields = NULL;
+	bool found = false;
+	uint64_t seq;
+	ag_code rc;
+
+	if (changed)
+		*changed = false;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if ((rc = check_name("owner", id, 1, AG_STORE_NHI_ID_MAX, err)) ||
+	    (team && (rc = check_name("team", team, 0, AG_STORE_NHI_TEXT_MAX,
+				      err))))
+		return rc;
+	if (status != -1 && status != AG_OWNER_ACTIVE &&
+	    status != AG_OWNER_OFFBOARDED)
+		return ag_err(err, AG_ERR_USAGE,
+			      "an owner's status is active or offboarded");
+	if ((rc = s->ops->tx_begin(s, true, &tx, err)))
+		return rc;
+	if ((rc = s->ops->tx_owner_get(tx, id, &cur, &found, err)))
+		goto abort;
+	struct ag_nhi_owner o = {
+		.id = (char *)id,
+		.status = (uint8_t)(status != -1 ? status
+				    : found     ? cur.status
+						: AG_OWNER_ACTIVE),
+		.team = team ? (*team ? (char *)team : NULL)
+			     : (found ? cur.team : NULL),
+	};
+	if (found && o.status == cur.status && opt_eq(o.team, cur.team)) {
+		s->ops->tx_abort(tx);
+		rc = AG_OK;
+		goto out;
+	}
+	json_t *was = found ? json_pack("{s:s, s:o}", "status",
+					ag_owner_status_name(
+						(enum ag_owner_status)cur.status),
+					"team",
+					cur.team ? json_string(cur.team)
+						 : json_null())
+			    : json_null();
+	if ((rc = fields_text(
+		     json_pack("{s:s, s:s, s:o, s:o}", "owner", id, "status",
+			       ag_owner_status_name(
+				       (enum ag_owner_status)o.status),
+			       "team",
+			       o.team ? json_string(o.team) : json_null(),
+			       "was", was ? was : json_null()),
+		     &fields, err)) ||
+	    (rc = s->ops->tx_owner_put(tx, &o, now, err)) ||
+	    (rc = ag_store_tx_journal(s, tx, "nhi_owner_set", fields, now,
+				      &seq, err)))
+		goto abort;
+	if ((rc = s->ops->tx_commit(tx, err)))
+		goto out;
+	if (changed)
+		*changed = true;
+	goto out;
+abort:
+	s->ops->tx_abort(tx);
+out:
+	free(fields);
+	free(cur.id);
+	free(cur.team);
+	return rc;
+}
+
 /* ---- the SQLite backend ------------------------------------------------ */
 
 /*
@@ -876,8 +1616,28 @@ enum stmt_id {
 	ST_GRANT_FIND,
 	ST_TOKEN_USED,
 	ST_APPROVAL_ADD,
+	ST_NHI_GET,
+	ST_NHI_INSERT,
+	ST_NHI_UPDATE,
+	ST_NHI_RETIRE,
+	ST_NHI_LIST_CURRENT,
+	ST_NHI_LIST_ALL,
+	ST_OWNER_GET,
+	ST_OWNER_PUT,
+	ST_OWNER_LIST,
 	ST__COUNT
 };
+
+/* A machine identity's columns, in the order read_nhi_row reads them;
+ * NHI_FIELDS are those bind_nhi binds as ?5 .. ?24. */
+#define NHI_FIELDS                                                         \
+	"kind, status, owner, owner_status, team, purpose, workflow, "     \
+	"thumbprint, created, expires, last_rotated, last_used, "          \
+	"never_used, interactive, last_interactive, root, scopes, "        \
+	"used_scopes, environments, used_by"
+#define NHI_COLS                                                           \
+	"issuer, id, version, current, imported, updated, retired, "       \
+	NHI_FIELDS
 
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -949,6 +1709,40 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_APPROVAL_ADD] = "INSERT INTO grant_approvals "
 			    "(grant_id, approver, token_key, time) "
 			    "VALUES (?1, ?2, ?3, ?4)",
+	[ST_NHI_GET] = "SELECT " NHI_COLS " FROM nhi_records "
+		       "WHERE issuer = ?1 AND id = ?2 AND current = 1",
+	[ST_NHI_INSERT] = "INSERT INTO nhi_records (" NHI_COLS ") "
+			  "VALUES (?1, ?2, ?3, 1, ?4, ?4, NULL, ?5, ?6, ?7, "
+			  "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+			  "?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+	[ST_NHI_UPDATE] = "UPDATE nhi_records SET updated = ?4, kind = ?5, "
+			  "status = ?6, owner = ?7, owner_status = ?8, "
+			  "team = ?9, purpose = ?10, workflow = ?11, "
+			  "thumbprint = ?12, created = ?13, expires = ?14, "
+			  "last_rotated = ?15, last_used = ?16, "
+			  "never_used = ?17, interactive = ?18, "
+			  "last_interactive = ?19, root = ?20, scopes = ?21, "
+			  "used_scopes = ?22, environments = ?23, "
+			  "used_by = ?24 "
+			  "WHERE issuer = ?1 AND id = ?2 AND version = ?3 "
+			  "AND current = 1",
+	[ST_NHI_RETIRE] = "UPDATE nhi_records SET current = 0, "
+			  "status = 'retired', retired = ?4, updated = ?5 "
+			  "WHERE issuer = ?1 AND id = ?2 AND version = ?3 "
+			  "AND current = 1",
+	[ST_NHI_LIST_CURRENT] = "SELECT " NHI_COLS " FROM nhi_records "
+				"WHERE current = 1 ORDER BY issuer, id "
+				"LIMIT ?1",
+	[ST_NHI_LIST_ALL] = "SELECT " NHI_COLS " FROM nhi_records "
+			    "ORDER BY issuer, id, version LIMIT ?1",
+	[ST_OWNER_GET] = "SELECT id, team, status FROM nhi_owners "
+			 "WHERE id = ?1",
+	[ST_OWNER_PUT] = "INSERT INTO nhi_owners (id, team, status, updated) "
+			 "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE "
+			 "SET team = excluded.team, status = excluded.status, "
+			 "updated = excluded.updated",
+	[ST_OWNER_LIST] = "SELECT id, team, status FROM nhi_owners "
+			  "ORDER BY id LIMIT ?1",
 };
 
 /*
@@ -1035,6 +1829,68 @@ static const char *const migrations[] = {
 	"    CHECK (typeof(token_key) = 'text' AND length(token_key) >= 1),"
 	"  time INTEGER NOT NULL,"
 	"  PRIMARY KEY (grant_id, approver)"
+	");",
+	/* 3: machine identities (DESIGN §5.1): every version of each record
+	 * by (issuer, id), issuer '' for one that names none, one version
+	 * current and the rest history; their owners.  Times are epoch
+	 * seconds, NULL when unknown (expires: NULL is no expiry); lists are
+	 * JSON arrays of strings, NULL when the inventory did not say. */
+	"CREATE TABLE nhi_records ("
+	"  issuer TEXT NOT NULL CHECK (typeof(issuer) = 'text'),"
+	"  id TEXT NOT NULL CHECK (typeof(id) = 'text' AND length(id) >= 1),"
+	"  version INTEGER NOT NULL CHECK (version >= 1),"
+	"  current INTEGER NOT NULL CHECK (current IN (0, 1)),"
+	"  imported INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  retired INTEGER,"
+	"  kind TEXT NOT NULL"
+	"    CHECK (typeof(kind) = 'text' AND length(kind) >= 1),"
+	"  status TEXT NOT NULL"
+	"    CHECK (status IN ('active', 'disabled', 'retired')),"
+	"  owner TEXT,"
+	"  owner_status TEXT"
+	"    CHECK (owner_status IN ('unknown', 'active', 'offboarded')),"
+	"  team TEXT,"
+	"  purpose TEXT,"
+	"  workflow TEXT,"
+	"  thumbprint TEXT,"
+	"  created INTEGER,"
+	"  expires INTEGER,"
+	"  last_rotated INTEGER,"
+	"  last_used INTEGER,"
+	"  never_used INTEGER NOT NULL CHECK (never_used IN (0, 1)),"
+	"  interactive INTEGER NOT NULL CHECK (interactive IN (0, 1)),"
+	"  last_interactive INTEGER,"
+	"  root INTEGER NOT NULL CHECK (root IN (0, 1)),"
+	"  scopes TEXT,"
+	"  used_scopes TEXT,"
+	"  environments TEXT,"
+	"  used_by TEXT,"
+	"  PRIMARY KEY (issuer, id, version),"
+	"  CHECK (current = 0 OR retired IS NULL)"
+	");"
+	"CREATE UNIQUE INDEX nhi_records_current ON nhi_records (issuer, id)"
+	"  WHERE current = 1;"
+	"CREATE TABLE nhi_owners ("
+	"  id TEXT PRIMARY KEY NOT NULL"
+	"    CHECK (typeof(id) = 'text' AND length(id) >= 1),"
+	"  team TEXT,"
+	"  status TEXT NOT NULL CHECK (status IN ('active', 'offboarded')),"
+	"  updated INTEGER NOT NULL"
+	");",
+	/* 4: the watch engine's correlation state, as chunks only the
+	 * engine reads (src/watch/engine.c), and where it left each input
+	 * (device and inode, stored as signed 64-bit). */
+	"CREATE TABLE watch_state ("
+	"  seq INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 0),"
+	"  data BLOB NOT NULL CHECK (typeof(data) = 'blob')"
+	");"
+	"CREATE TABLE watch_positions ("
+	"  dev INTEGER NOT NULL,"
+	"  ino INTEGER NOT NULL,"
+	"  offset INTEGER NOT NULL CHECK (offset >= 0),"
+	"  tick INTEGER NOT NULL,"
+	"  PRIMARY KEY (dev, ino)"
 	");",
 };
 
@@ -2077,6 +2933,485 @@ static ag_code sq_tx_approval_add(struct ag_store_tx *tx, uint64_t id,
 	return sq_done(tx->q, tx->c, st, "record an approval", err);
 }
 
+/* ---- the SQLite backend: machine identities ---------------------------- */
+
+static const char *const nhi_status_text[] = {"active", "disabled",
+					      "retired"};
+static const char *const owner_status_text[] = {"unknown", "active",
+						"offboarded"};
+
+/* Largest stored list (JSON text) read back. */
+#define NHI_LIST_TEXT_MAX (4u * 1024u * 1024u)
+
+static ag_code bind_bool(struct sq *q, struct sq_conn *c, sqlite3_stmt *st,
+			 int i, bool v, struct ag_error *err)
+{
+	return bind_int(q, c, st, i, v ? 1 : 0, err);
+}
+
+/* A list as JSON text, or NULL (bound as NULL) when not known. */
+static ag_code bind_list(struct sq *q, struct sq_conn *c, sqlite3_stmt *st,
+			 int i, const struct ag_nhi_list *l,
+			 struct ag_error *err)
+{
+	if (!l->known)
+		return bind_opt_text(q, c, st, i, NULL, err);
+	json_t *a = json_array();
+	for (size_t k = 0; a && k < l->n; k++)
+		if (json_array_append_new(a, json_string(l->v[k]))) {
+			json_decref(a);
+			a = NULL;
+		}
+	char *txt = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	if (!txt)
+		return ag_err(err, AG_ERR_NOMEM, "%s: out of memory", q->path);
+	ag_code rc = bind_text(q, c, st, i, txt, err);
+	free(txt);
+	return rc;
+}
+
+/* Binds a record's fields as ?5 .. ?24 (the order of NHI_FIELDS). */
+static ag_code bind_nhi(struct sq *q, struct sq_conn *c, sqlite3_stmt *st,
+			const struct ag_nhi *r, struct ag_error *err)
+{
+	ag_code rc;
+	const char *os = r->owner_status_given &&
+					 r->owner_status <
+						 AG_ARRAY_SIZE(owner_status_text)
+				 ? owner_status_text[r->owner_status]
+				 : NULL;
+	if (r->status >= AG_ARRAY_SIZE(nhi_status_text))
+		return ag_err(err, AG_ERR_INTERNAL, "%s: a record status of %d",
+			      q->path, r->status);
+	if ((rc = bind_text(q, c, st, 5, r->kind, err)) ||
+	    (rc = bind_text(q, c, st, 6, nhi_status_text[r->status], err)) ||
+	    (rc = bind_opt_text(q, c, st, 7, r->owner, err)) ||
+	    (rc = bind_opt_text(q, c, st, 8, os, err)) ||
+	    (rc = bind_opt_text(q, c, st, 9, r->team, err)) ||
+	    (rc = bind_opt_text(q, c, st, 10, r->purpose, err)) ||
+	    (rc = bind_opt_text(q, c, st, 11, r->workflow, err)) ||
+	    (rc = bind_opt_text(q, c, st, 12, r->thumbprint, err)) ||
+	    (rc = bind_time(q, c, st, 13, r->created, err)) ||
+	    (rc = bind_time(q, c, st, 14, r->expires, err)) ||
+	    (rc = bind_time(q, c, st, 15, r->last_rotated, err)) ||
+	    (rc = bind_time(q, c, st, 16, r->last_used, err)) ||
+	    (rc = bind_bool(q, c, st, 17, r->never_used, err)) ||
+	    (rc = bind_bool(q, c, st, 18, r->interactive, err)) ||
+	    (rc = bind_time(q, c, st, 19, r->last_interactive, err)) ||
+	    (rc = bind_bool(q, c, st, 20, r->root, err)) ||
+	    (rc = bind_list(q, c, st, 21, &r->scopes, err)) ||
+	    (rc = bind_list(q, c, st, 22, &r->used_scopes, err)) ||
+	    (rc = bind_list(q, c, st, 23, &r->environments, err)) ||
+	    (rc = bind_list(q, c, st, 24, &r->used_by, err)))
+		return rc;
+	return AG_OK;
+}
+
+static ag_code nhi_damaged(const struct sq *q, const char *id,
+			   const char *what, struct ag_error *err)
+{
+	return ag_err(err, AG_ERR_INVALID,
+		      "%s: machine identity '%.200s': the stored %s is "
+		      "damaged",
+		      q->path, id ? id : "?", what);
+}
+
+/* An optional text column: NULL stays NULL. */
+static ag_code col_opt_text(struct sq *q, sqlite3_stmt *st, int i,
+			    size_t max, char **out, struct ag_error *err)
+{
+	*out = NULL;
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return AG_OK;
+	return col_text(q, st, i, max, out, NULL, err);
+}
+
+/* A list column: NULL is "not known", else a JSON array of strings. */
+static ag_code col_list(struct sq *q, sqlite3_stmt *st, int i,
+			const char *id, struct ag_nhi_list *l,
+			struct ag_error *err)
+{
+	char *txt = NULL;
+	size_t n = 0;
+	ag_code rc;
+
+	memset(l, 0, sizeof(*l));
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return AG_OK;
+	if ((rc = col_text(q, st, i, NHI_LIST_TEXT_MAX, &txt, &n, err)))
+		return rc;
+	json_t *a = json_loadb(txt, n, JSON_REJECT_DUPLICATES, NULL);
+	free(txt);
+	if (!json_is_array(a) || json_array_size(a) > AG_NHI_MAX_LIST) {
+		json_decref(a);
+		return nhi_damaged(q, id, sqlite3_column_name(st, i), err);
+	}
+	l->known = true;
+	size_t count = json_array_size(a);
+	if (count && !(l->v = calloc(count, sizeof(*l->v)))) {
+		json_decref(a);
+		return ag_err(err, AG_ERR_NOMEM, "%s: out of memory", q->path);
+	}
+	for (size_t k = 0; k < count; k++) {
+		json_t *e = json_array_get(a, k);
+		const char *s = json_string_value(e);
+		if (!s || strlen(s) != json_string_length(e) ||
+		    json_string_length(e) > AG_STORE_NHI_ID_MAX) {
+			json_decref(a);
+			return nhi_damaged(q, id, sqlite3_column_name(st, i),
+					   err);
+		}
+		if (!(l->v[l->n] = ag_strdup(s))) {
+			json_decref(a);
+			return ag_err(err, AG_ERR_NOMEM, "%s: out of memory",
+				      q->path);
+		}
+		l->n++;
+	}
+	json_decref(a);
+	return AG_OK;
+}
+
+static bool text_index(const unsigned char *t, const char *const *names,
+		       size_t n, uint8_t *out)
+{
+	for (size_t i = 0; t && i < n; i++)
+		if (!strcmp((const char *)t, names[i])) {
+			*out = (uint8_t)i;
+			return true;
+		}
+	return false;
+}
+
+/* Reads a row of NHI_COLS into rec and v. */
+static ag_code read_nhi_row(struct sq *q, sqlite3_stmt *st, struct ag_nhi *r,
+			    struct ag_store_nhi_version *v,
+			    struct ag_error *err)
+{
+	char *issuer = NULL;
+	ag_code rc;
+
+	memset(r, 0, sizeof(*r));
+	memset(v, 0, sizeof(*v));
+	r->method = -1;
+	r->workflow_idx = -1;
+	if ((rc = col_text(q, st, 0, AG_STORE_NHI_TEXT_MAX, &issuer, NULL,
+			   err)) ||
+	    (rc = col_text(q, st, 1, AG_STORE_NHI_ID_MAX, &r->id, NULL, err)))
+		goto fail;
+	if (*issuer)
+		r->issuer = issuer;
+	else
+		free(issuer);
+	issuer = NULL;
+	int64_t version = sqlite3_column_int64(st, 2);
+	if (version < 1 || version >= UINT32_MAX) {
+		rc = nhi_damaged(q, r->id, "version", err);
+		goto fail;
+	}
+	v->version = (uint32_t)version;
+	v->current = sqlite3_column_int64(st, 3) == 1;
+	v->imported = sqlite3_column_int64(st, 4);
+	v->updated = sqlite3_column_int64(st, 5);
+	v->retired = sqlite3_column_int64(st, 6);
+	if ((rc = col_text(q, st, 7, AG_STORE_METHOD_MAX, &r->kind, NULL,
+			   err)))
+		goto fail;
+	if (!text_index(sqlite3_column_text(st, 8), nhi_status_text,
+			AG_ARRAY_SIZE(nhi_status_text), &r->status)) {
+		rc = nhi_damaged(q, r->id, "status", err);
+		goto fail;
+	}
+	if ((rc = col_opt_text(q, st, 9, AG_STORE_NHI_ID_MAX, &r->owner,
+			       err)))
+		goto fail;
+	if (sqlite3_column_type(st, 10) != SQLITE_NULL) {
+		if (!text_index(sqlite3_column_text(st, 10), owner_status_text,
+				AG_ARRAY_SIZE(owner_status_text),
+				&r->owner_status)) {
+			rc = nhi_damaged(q, r->id, "owner_status", err);
+			goto fail;
+		}
+		r->owner_status_given = true;
+	}
+	if ((rc = col_opt_text(q, st, 11, AG_STORE_NHI_TEXT_MAX, &r->team,
+			       err)) ||
+	    (rc = col_opt_text(q, st, 12, AG_STORE_NHI_TEXT_MAX, &r->purpose,
+			       err)) ||
+	    (rc = col_opt_text(q, st, 13, AG_STORE_NHI_TEXT_MAX, &r->workflow,
+			       err)) ||
+	    (rc = col_opt_text(q, st, 14, AG_STORE_NHI_TEXT_MAX,
+			       &r->thumbprint, err)))
+		goto fail;
+	r->created = sqlite3_column_int64(st, 15);
+	r->expires = sqlite3_column_int64(st, 16);
+	r->last_rotated = sqlite3_column_int64(st, 17);
+	r->last_used = sqlite3_column_int64(st, 18);
+	r->never_used = sqlite3_column_int64(st, 19) != 0;
+	r->interactive = sqlite3_column_int64(st, 20) != 0;
+	r->last_interactive = sqlite3_column_int64(st, 21);
+	r->root = sqlite3_column_int64(st, 22) != 0;
+	if ((rc = col_list(q, st, 23, r->id, &r->scopes, err)) ||
+	    (rc = col_list(q, st, 24, r->id, &r->used_scopes, err)) ||
+	    (rc = col_list(q, st, 25, r->id, &r->environments, err)) ||
+	    (rc = col_list(q, st, 26, r->id, &r->used_by, err)))
+		goto fail;
+	return AG_OK;
+fail:
+	free(issuer);
+	ag_nhi_release(r);
+	r->method = -1;
+	r->workflow_idx = -1;
+	return rc;
+}
+
+static ag_code sq_tx_nhi_get(struct ag_store_tx *tx, const char *issuer,
+			     const char *id, struct ag_nhi *rec,
+			     struct ag_store_nhi_version *v, bool *found,
+			     struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	ag_code rc;
+
+	*found = false;
+	if ((rc = sq_stmt(q, c, ST_NHI_GET, &st, err)) ||
+	    (rc = bind_text(q, c, st, 1, issuer, err)) ||
+	    (rc = bind_text(q, c, st, 2, id, err)))
+		return rc;
+	int src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		rc = read_nhi_row(q, st, rec, v, err);
+		*found = rc == AG_OK;
+	}
+	sqlite3_reset(st);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return sq_fail(q, c->db, src, "read a machine identity", err);
+	return rc;
+}
+
+static ag_code nhi_write(struct ag_store_tx *tx, enum stmt_id id,
+			 const struct ag_nhi *r, uint32_t version, int64_t now,
+			 const char *doing, struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	ag_code rc;
+
+	if ((rc = sq_stmt(q, c, id, &st, err)) ||
+	    (rc = bind_text(q, c, st, 1, r->issuer ? r->issuer : "", err)) ||
+	    (rc = bind_text(q, c, st, 2, r->id, err)) ||
+	    (rc = bind_int(q, c, st, 3, version, err)) ||
+	    (rc = bind_int(q, c, st, 4, now, err)) ||
+	    (rc = bind_nhi(q, c, st, r, err)) ||
+	    (rc = sq_done(q, c, st, doing, err)))
+		return rc;
+	if (sqlite3_changes(c->db) != 1)
+		return ag_err(err, AG_ERR_INTERNAL,
+			      "%s: machine identity '%.200s' version %u "
+			      "vanished",
+			      q->path, r->id, version);
+	return AG_OK;
+}
+
+static ag_code sq_tx_nhi_insert(struct ag_store_tx *tx,
+				const struct ag_nhi *rec, uint32_t version,
+				int64_t now, struct ag_error *err)
+{
+	return nhi_write(tx, ST_NHI_INSERT, rec, version, now,
+			 "record a machine identity", err);
+}
+
+static ag_code sq_tx_nhi_update(struct ag_store_tx *tx,
+				const struct ag_nhi *rec, uint32_t version,
+				int64_t now, struct ag_error *err)
+{
+	return nhi_write(tx, ST_NHI_UPDATE, rec, version, now,
+			 "update a machine identity", err);
+}
+
+static ag_code sq_tx_nhi_retire(struct ag_store_tx *tx, const char *issuer,
+				const char *id, uint32_t version, int64_t when,
+				int64_t now, struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	ag_code rc;
+
+	if ((rc = sq_stmt(q, c, ST_NHI_RETIRE, &st, err)) ||
+	    (rc = bind_text(q, c, st, 1, issuer, err)) ||
+	    (rc = bind_text(q, c, st, 2, id, err)) ||
+	    (rc = bind_int(q, c, st, 3, version, err)) ||
+	    (rc = bind_int(q, c, st, 4, when, err)) ||
+	    (rc = bind_int(q, c, st, 5, now, err)) ||
+	    (rc = sq_done(q, c, st, "retire a machine identity", err)))
+		return rc;
+	if (sqlite3_changes(c->db) != 1)
+		return ag_err(err, AG_ERR_INTERNAL,
+			      "%s: machine identity '%.200s' version %u "
+			      "vanished",
+			      q->path, id, version);
+	return AG_OK;
+}
+
+static ag_code sq_tx_nhi_list(struct ag_store_tx *tx, bool all, size_t max,
+			      struct ag_store_nhi_list *out,
+			      struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	size_t got = 0;
+	ag_code rc;
+	int src;
+
+	if ((rc = sq_stmt(q, c, all ? ST_NHI_LIST_ALL : ST_NHI_LIST_CURRENT,
+			  &st, err)) ||
+	    (rc = bind_int(q, c, st, 1, (int64_t)max + 1, err)))
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (++got > max) {
+			sqlite3_reset(st);
+			return ag_err(err, AG_ERR_LIMIT,
+				      "%s: more than %zu machine identities",
+				      q->path, max);
+		}
+		if (AG_GROW(out->v, out->alloc, out->n + 1)) {
+			sqlite3_reset(st);
+			return ag_err(err, AG_ERR_NOMEM, "%s: out of memory",
+				      q->path);
+		}
+		struct ag_store_nhi_entry *e = &out->v[out->n];
+		if ((rc = read_nhi_row(q, st, &e->rec, &e->v, err))) {
+			sqlite3_reset(st);
+			return rc;
+		}
+		out->n++;
+	}
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return sq_fail(q, c->db, src, "list machine identities", err);
+	return AG_OK;
+}
+
+/* Reads a row of (id, team, status) into o. */
+static ag_code read_owner_row(struct sq *q, sqlite3_stmt *st,
+			      struct ag_nhi_owner *o, struct ag_error *err)
+{
+	ag_code rc;
+	memset(o, 0, sizeof(*o));
+	if ((rc = col_text(q, st, 0, AG_STORE_NHI_ID_MAX, &o->id, NULL,
+			   err)) ||
+	    (rc = col_opt_text(q, st, 1, AG_STORE_NHI_TEXT_MAX, &o->team,
+			       err)))
+		goto fail;
+	if (!text_index(sqlite3_column_text(st, 2), owner_status_text,
+			AG_ARRAY_SIZE(owner_status_text), &o->status) ||
+	    o->status == AG_OWNER_UNKNOWN) {
+		rc = ag_err(err, AG_ERR_INVALID,
+			    "%s: owner '%.200s': the stored status is "
+			    "damaged",
+			    q->path, o->id);
+		goto fail;
+	}
+	return AG_OK;
+fail:
+	free(o->id);
+	free(o->team);
+	memset(o, 0, sizeof(*o));
+	return rc;
+}
+
+static ag_code sq_tx_owner_get(struct ag_store_tx *tx, const char *id,
+			       struct ag_nhi_owner *out, bool *found,
+			       struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	ag_code rc;
+
+	*found = false;
+	memset(out, 0, sizeof(*out));
+	if ((rc = sq_stmt(q, c, ST_OWNER_GET, &st, err)) ||
+	    (rc = bind_text(q, c, st, 1, id, err)))
+		return rc;
+	int src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		rc = read_owner_row(q, st, out, err);
+		*found = rc == AG_OK;
+	}
+	sqlite3_reset(st);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return sq_fail(q, c->db, src, "read an owner", err);
+	return rc;
+}
+
+static ag_code sq_tx_owner_put(struct ag_store_tx *tx,
+			       const struct ag_nhi_owner *o, int64_t now,
+			       struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	ag_code rc;
+
+	if (o->status != AG_OWNER_ACTIVE && o->status != AG_OWNER_OFFBOARDED)
+		return ag_err(err, AG_ERR_INTERNAL, "%s: an owner status of %d",
+			      q->path, o->status);
+	if ((rc = sq_stmt(q, c, ST_OWNER_PUT, &st, err)) ||
+	    (rc = bind_text(q, c, st, 1, o->id, err)) ||
+	    (rc = bind_opt_text(q, c, st, 2, o->team, err)) ||
+	    (rc = bind_text(q, c, st, 3, owner_status_text[o->status], err)) ||
+	    (rc = bind_int(q, c, st, 4, now, err)))
+		return rc;
+	return sq_done(q, c, st, "record an owner", err);
+}
+
+static ag_code sq_tx_owner_list(struct ag_store_tx *tx, size_t max,
+				struct ag_store_nhi_list *out,
+				struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	size_t got = 0;
+	ag_code rc;
+	int src;
+
+	if ((rc = sq_stmt(q, c, ST_OWNER_LIST, &st, err)) ||
+	    (rc = bind_int(q, c, st, 1, (int64_t)max + 1, err)))
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (++got > max) {
+			sqlite3_reset(st);
+			return ag_err(err, AG_ERR_LIMIT,
+				      "%s: more than %zu owners", q->path,
+				      max);
+		}
+		if (AG_GROW(out->owners, out->owners_alloc,
+			    out->n_owners + 1)) {
+			sqlite3_reset(st);
+			return ag_err(err, AG_ERR_NOMEM, "%s: out of memory",
+				      q->path);
+		}
+		if ((rc = read_owner_row(q, st, &out->owners[out->n_owners],
+					 err))) {
+			sqlite3_reset(st);
+			return rc;
+		}
+		out->n_owners++;
+	}
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return sq_fail(q, c->db, src, "list owners", err);
+	return AG_OK;
+}
+
 static const struct ag_store_ops sqlite_ops = {
 	.name = "sqlite",
 	.enroll_add = sq_enroll_add,
@@ -2100,6 +3435,14 @@ static const struct ag_store_ops sqlite_ops = {
 	.tx_grant_find = sq_tx_grant_find,
 	.tx_token_used = sq_tx_token_used,
 	.tx_approval_add = sq_tx_approval_add,
+	.tx_nhi_get = sq_tx_nhi_get,
+	.tx_nhi_insert = sq_tx_nhi_insert,
+	.tx_nhi_update = sq_tx_nhi_update,
+	.tx_nhi_retire = sq_tx_nhi_retire,
+	.tx_nhi_list = sq_tx_nhi_list,
+	.tx_owner_get = sq_tx_owner_get,
+	.tx_owner_put = sq_tx_owner_put,
+	.tx_owner_list = sq_tx_owner_list,
 };
 
 /* ---- the SQLite backend: opening --------------------------------------- */
@@ -2530,5 +3873,155 @@ fail:
 	 * an empty file is an empty store to the next open. */
 	sq_free(q);
 	free(dir);
+	return rc;
+}
+
+/* ---- watch: the detection engine's state (src/watch/engine-store.h) ---- */
+
+#include "watch/engine-store.h"
+
+/* Only the SQLite backend keeps watch state so far. */
+static ag_code sq_watch_store(struct ag_store *s, struct ag_error *err)
+{
+	if (!s || s->ops != &sqlite_ops)
+		return ag_err(err, AG_ERR_USAGE, "%s: this store keeps no "
+						 "watch state",
+			      s && s->path ? s->path : "store");
+	return AG_OK;
+}
+
+/* Runs a prepared statement that returns no rows, and finalizes it. */
+static ag_code sq_watch_done(struct ag_store_tx *tx, sqlite3_stmt *st, int rc,
+			     const char *doing, struct ag_error *err)
+{
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_DONE)
+		rc = SQLITE_OK;
+	ag_code r = rc == SQLITE_OK ? AG_OK
+				    : sq_fail(tx->q, tx->c->db, rc, doing, err);
+	sqlite3_finalize(st);
+	return r;
+}
+
+ag_code ag_store_watch_begin(struct ag_store *s, struct ag_store_tx **tx,
+			     struct ag_error *err)
+{
+	ag_code rc;
+
+	*tx = NULL;
+	if ((rc = sq_watch_store(s, err)) ||
+	    (rc = sq_tx_begin(s, true, tx, err)))
+		return rc;
+	int src = sqlite3_exec((*tx)->c->db,
+			       "DELETE FROM watch_state;"
+			       "DELETE FROM watch_positions;",
+			       NULL, NULL, NULL);
+	if (src != SQLITE_OK) {
+		rc = sq_fail((*tx)->q, (*tx)->c->db, src,
+			     "replace the watch state", err);
+		sq_tx_abort(*tx);
+		*tx = NULL;
+	}
+	return rc;
+}
+
+ag_code ag_store_watch_chunk(struct ag_store_tx *tx, uint32_t seq,
+			     const void *data, size_t len,
+			     struct ag_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(tx->c->db,
+				    "INSERT INTO watch_state (seq, data) "
+				    "VALUES (?1, ?2)",
+				    -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 1, seq);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_blob64(st, 2, data, len, SQLITE_STATIC);
+	return sq_watch_done(tx, st, rc, "save the watch state", err);
+}
+
+ag_code ag_store_watch_pos(struct ag_store_tx *tx,
+			   const struct ag_watch_pos *pos,
+			   struct ag_error *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(tx->c->db,
+				    "INSERT INTO watch_positions "
+				    "(dev, ino, offset, tick) "
+				    "VALUES (?1, ?2, ?3, ?4)",
+				    -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)pos->dev);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)pos->ino);
+	if (rc == SQLITE_OK)
+		rc = pos->offset > INT64_MAX
+			     ? SQLITE_RANGE
+			     : sqlite3_bind_int64(st, 3,
+						  (sqlite3_int64)pos->offset);
+	if (rc == SQLITE_OK)
+		rc = pos->tick > INT64_MAX
+			     ? SQLITE_RANGE
+			     : sqlite3_bind_int64(st, 4,
+						  (sqlite3_int64)pos->tick);
+	return sq_watch_done(tx, st, rc, "save the watch positions", err);
+}
+
+ag_code ag_store_watch_end(struct ag_store_tx *tx, bool commit,
+			   struct ag_error *err)
+{
+	if (!commit) {
+		sq_tx_abort(tx);
+		return AG_OK;
+	}
+	return sq_tx_commit(tx, err);
+}
+
+ag_code ag_store_watch_read(struct ag_store *s, ag_store_watch_chunk_fn chunk,
+			    ag_store_watch_pos_fn pos, void *arg,
+			    struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	sqlite3_stmt *st = NULL;
+	ag_code rc;
+	int src;
+
+	if ((rc = sq_watch_store(s, err)) ||
+	    (rc = sq_tx_begin(s, false, &tx, err)))
+		return rc;
+	src = sqlite3_prepare_v2(tx->c->db,
+				 "SELECT data FROM watch_state ORDER BY seq",
+				 -1, &st, NULL);
+	while (rc == AG_OK && src == SQLITE_OK &&
+	       (src = sqlite3_step(st)) == SQLITE_ROW) {
+		const void *d = sqlite3_column_blob(st, 0);
+		int n = sqlite3_column_bytes(st, 0);
+		rc = chunk(arg, d ? d : "", n > 0 ? (size_t)n : 0, err);
+		src = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == AG_OK && src != SQLITE_OK && src != SQLITE_DONE)
+		rc = sq_fail(tx->q, tx->c->db, src, "read the watch state", err);
+	if (rc == AG_OK)
+		src = sqlite3_prepare_v2(tx->c->db,
+					 "SELECT dev, ino, offset, tick "
+					 "FROM watch_positions ORDER BY tick",
+					 -1, &st, NULL);
+	while (rc == AG_OK && src == SQLITE_OK &&
+	       (src = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ag_watch_pos p = {
+			(uint64_t)sqlite3_column_int64(st, 0),
+			(uint64_t)sqlite3_column_int64(st, 1),
+			(uint64_t)sqlite3_column_int64(st, 2),
+			(uint64_t)sqlite3_column_int64(st, 3)};
+		rc = pos(arg, &p, err);
+		src = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc == AG_OK && src != SQLITE_OK && src != SQLITE_DONE)
+		rc = sq_fail(tx->q, tx->c->db, src, "read the watch positions",
+			     err);
+	sq_tx_abort(tx);
 	return rc;
 }

@@ -55,10 +55,11 @@
  * last_rotated only, and no created date, so that "never used since
  * creation" is not read into a gap in the report.
  *
- * The CSV is RFC 4180: quoted fields with doubled quotes, line breaks
- * inside quotes, CRLF or LF line ends, an optional UTF-8 byte order mark.
- * Columns are found by name in the header; their order does not matter and
- * unknown columns are ignored.  Every error names file:line:column.
+ * The CSV is RFC 4180, read by src/core/csv.c: quoted fields with doubled
+ * quotes, line breaks inside quotes, CRLF or LF line ends, an optional
+ * UTF-8 byte order mark.  Columns are found by name in the header; their
+ * order does not matter and unknown columns are ignored.  Every error
+ * names file:line:column.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,7 @@
 
 #include "aalgate/import.h"
 #include "audit/estate.h"
+#include "csv.h"
 #include "util.h"
 #include "banned.h"
 
@@ -81,180 +83,6 @@
 #define AWS_MAX_ID (AWS_MAX_RECORD + 64u)
 
 #define ROOT_USER "<root_account>"
-
-/* ---- CSV (RFC 4180) ------------------------------------------------------ */
-
-struct csv {
-	const char *file;
-	const char *p, *end;
-	unsigned line, col; /* of p; col counts characters, not bytes */
-	struct ag_buf text;  /* the record's fields, each NUL-terminated */
-	size_t *off;         /* where each field starts in text */
-	struct ag_pos *pos;  /* where each field starts in the file */
-	size_t n, alloc;
-	unsigned rec_line; /* where the record starts */
-	bool blank;        /* the record was an empty line */
-	struct ag_error *err;
-};
-
-static void csv_step(struct csv *c)
-{
-	/* A UTF-8 continuation byte does not start a character. */
-	if (((unsigned char)*c->p & 0xC0) != 0x80)
-		c->col++;
-	c->p++;
-}
-
-static void csv_newline(struct csv *c, size_t bytes)
-{
-	c->p += bytes;
-	c->line++;
-	c->col = 1;
-}
-
-static ag_code csv_add(struct csv *c, char ch)
-{
-	ag_code rc = ag_buf_addc(&c->text, ch);
-	if (rc == AG_ERR_LIMIT)
-		return ag_err_at(c->err, AG_ERR_LIMIT, c->file, c->rec_line, 1,
-				 "record longer than %u bytes", AWS_MAX_RECORD);
-	if (rc)
-		return ag_err(c->err, rc, "%s: out of memory", c->file);
-	return AG_OK;
-}
-
-static ag_code csv_begin_field(struct csv *c)
-{
-	if (c->n >= AWS_MAX_FIELDS)
-		return ag_err_at(c->err, AG_ERR_LIMIT, c->file, c->line, c->col,
-				 "more than %u fields in a record",
-				 AWS_MAX_FIELDS);
-	if (c->n >= c->alloc) {
-		size_t a = c->alloc;
-		if (AG_GROW(c->off, a, c->n + 1))
-			goto nomem;
-		a = c->alloc;
-		if (AG_GROW(c->pos, a, c->n + 1))
-			goto nomem;
-		c->alloc = a;
-	}
-	c->off[c->n] = c->text.len;
-	c->pos[c->n].line = c->line;
-	c->pos[c->n].col = c->col;
-	c->n++;
-	return AG_OK;
-nomem:
-	return ag_err(c->err, AG_ERR_NOMEM, "%s: out of memory", c->file);
-}
-
-/*
- * Reads the next record into c's fields.  At the end of the input it
- * returns AG_OK with no fields.  An empty line is a record of one empty
- * field with c->blank set.
- */
-static ag_code csv_record(struct csv *c)
-{
-	ag_code rc;
-
-	c->n = 0;
-	c->text.len = 0;
-	c->text.failed = false;
-	c->rec_line = c->line;
-	c->blank = false;
-	if (c->p == c->end)
-		return AG_OK;
-	const char *start = c->p;
-	for (;;) {
-		if ((rc = csv_begin_field(c)))
-			return rc;
-		if (c->p < c->end && *c->p == '"') {
-			unsigned qline = c->line, qcol = c->col;
-			csv_step(c);
-			for (;;) {
-				if (c->p == c->end)
-					return ag_err_at(c->err, AG_ERR_SYNTAX,
-							 c->file, qline, qcol,
-							 "unterminated quoted "
-							 "field");
-				char ch = *c->p;
-				if (ch == '"') {
-					if (c->p + 1 < c->end &&
-					    c->p[1] == '"') {
-						csv_step(c);
-						csv_step(c);
-						if ((rc = csv_add(c, '"')))
-							return rc;
-						continue;
-					}
-					csv_step(c);
-					break;
-				}
-				if (ch == '\0')
-					return ag_err_at(c->err, AG_ERR_SYNTAX,
-							 c->file, c->line,
-							 c->col, "NUL byte");
-				if ((rc = csv_add(c, ch)))
-					return rc;
-				if (ch == '\n')
-					csv_newline(c, 1);
-				else
-					csv_step(c);
-			}
-			if (c->p < c->end && *c->p != ',' && *c->p != '\n' &&
-			    *c->p != '\r')
-				return ag_err_at(c->err, AG_ERR_SYNTAX, c->file,
-						 c->line, c->col,
-						 "unexpected character after "
-						 "a closing quote (a quote "
-						 "inside a quoted field is "
-						 "written \"\")");
-		} else {
-			while (c->p < c->end && *c->p != ',' &&
-			       *c->p != '\n' && *c->p != '\r') {
-				if (*c->p == '"')
-					return ag_err_at(
-						c->err, AG_ERR_SYNTAX, c->file,
-						c->line, c->col,
-						"a quote inside an unquoted "
-						"field (quote the field and "
-						"write the quote as \"\")");
-				if (*c->p == '\0')
-					return ag_err_at(c->err, AG_ERR_SYNTAX,
-							 c->file, c->line,
-							 c->col, "NUL byte");
-				if ((rc = csv_add(c, *c->p)))
-					return rc;
-				csv_step(c);
-			}
-		}
-		if ((rc = csv_add(c, '\0')))
-			return rc;
-		if (c->p == c->end)
-			return AG_OK;
-		if (*c->p == ',') {
-			csv_step(c);
-			continue;
-		}
-		c->blank = c->n == 1 && c->p == start;
-		if (*c->p == '\r') {
-			if (c->p + 1 < c->end && c->p[1] == '\n') {
-				csv_newline(c, 2);
-				return AG_OK;
-			}
-			return ag_err_at(c->err, AG_ERR_SYNTAX, c->file,
-					 c->line, c->col,
-					 "carriage return without a line "
-					 "feed (lines end in CRLF or LF)");
-		}
-		csv_newline(c, 1); /* '\n' */
-		return AG_OK;
-	}
-}
-
-static const char *csv_field(const struct csv *c, size_t i)
-{
-	return c->text.data + c->off[i];
-}
 
 /* ---- the report's columns ------------------------------------------------ */
 
@@ -298,7 +126,7 @@ static const char *const col_names[C_COUNT] = {
 };
 
 struct report {
-	struct csv csv;
+	struct ag_csv csv;
 	struct ag_estate *e;
 	size_t idx[C_COUNT]; /* field index of each column */
 	size_t n_cols;       /* fields in the header */
@@ -339,12 +167,14 @@ static const char *shown(const char *s, char *out, size_t n)
 
 static const char *cell(const struct report *r, enum col c)
 {
-	return csv_field(&r->csv, r->idx[c]);
+	return ag_csv_field(&r->csv, r->idx[c]);
 }
 
 static struct ag_pos cell_pos(const struct report *r, enum col c)
 {
-	return r->csv.pos[r->idx[c]];
+	struct ag_pos at = {r->csv.pos[r->idx[c]].line,
+			    r->csv.pos[r->idx[c]].col};
+	return at;
 }
 
 static ag_code cell_err(struct report *r, enum col c, ag_code code,
@@ -403,11 +233,11 @@ static bool known_column(const char *name)
 
 static ag_code read_header(struct report *r)
 {
-	struct csv *c = &r->csv;
+	struct ag_csv *c = &r->csv;
 	ag_code rc;
 
 	do {
-		if ((rc = csv_record(c)))
+		if ((rc = ag_csv_record(c)))
 			return rc;
 	} while (c->n && c->blank);
 	if (!c->n)
@@ -417,12 +247,12 @@ static ag_code read_header(struct report *r)
 	for (size_t k = 0; k < C_COUNT; k++)
 		r->idx[k] = SIZE_MAX;
 	for (size_t i = 0; i < c->n; i++) {
-		const char *name = csv_field(c, i);
+		const char *name = ag_csv_field(c, i);
 		for (size_t k = 0; k < C_COUNT; k++) {
 			if (strcmp(name, col_names[k]))
 				continue;
 			if (r->idx[k] != SIZE_MAX) {
-				struct ag_pos f = c->pos[r->idx[k]];
+				struct ag_csv_pos f = c->pos[r->idx[k]];
 				return ag_err_at(c->err, AG_ERR_INVALID,
 						 c->file, c->pos[i].line,
 						 c->pos[i].col,
@@ -441,11 +271,11 @@ static ag_code read_header(struct report *r)
 		size_t near = SIZE_MAX;
 		ag_suggest_init(&sg, col_names[k]);
 		for (size_t i = 0; i < c->n; i++)
-			if (!known_column(csv_field(c, i)))
-				ag_suggest_add(&sg, csv_field(c, i));
+			if (!known_column(ag_csv_field(c, i)))
+				ag_suggest_add(&sg, ag_csv_field(c, i));
 		const char *best = ag_suggest_best(&sg);
 		for (size_t i = 0; best && i < c->n; i++)
-			if (csv_field(c, i) == best)
+			if (ag_csv_field(c, i) == best)
 				near = i;
 		if (near != SIZE_MAX) {
 			char v[64];
@@ -573,8 +403,14 @@ static ag_code row_key(struct report *r, int k)
 		return rc;
 	if (!on)
 		return AG_OK;
-	return add_path(r, suffix[k], AG_PATH_API, methods, 1, desc[k],
-			active[k], rot ? rot : r->user_created, rot, last);
+	if ((rc = add_path(r, suffix[k], AG_PATH_API, methods, 1, desc[k],
+			   active[k], rot ? rot : r->user_created, rot, last)))
+		return rc;
+	/* N/A: no use recorded.  The machine inventory carries it as "never
+	 * used" (the audit only sees last_used 0). */
+	r->e->paths[r->e->n_paths - 1].never_used =
+		!strcmp(cell(r, used[k]), "N/A");
+	return AG_OK;
 }
 
 static ag_code row_cert(struct report *r, int k)
@@ -600,7 +436,7 @@ static ag_code row_cert(struct report *r, int k)
 
 static ag_code row(struct report *r)
 {
-	struct csv *c = &r->csv;
+	struct ag_csv *c = &r->csv;
 	char acct[13];
 	bool root, password, mfa;
 	ag_code rc;
@@ -657,6 +493,7 @@ static ag_code row(struct report *r)
 	a.col = 1;
 	if ((rc = ag_estate_add_account(r->e, &a, c->err)))
 		return rc;
+	r->e->accounts[r->e->n_accounts - 1].root = root;
 
 	if (password) {
 		static const char *const pw[] = {"password"};
@@ -712,22 +549,16 @@ ag_code ag_import_aws_report_buffer(struct ag_estate *e, const char *name,
 			      AG_IMPORT_MAX_BYTES);
 	memset(&r, 0, sizeof(r));
 	r.e = e;
-	r.csv.file = name;
-	r.csv.p = buf;
-	r.csv.end = buf + len;
-	r.csv.line = 1;
-	r.csv.col = 1;
-	r.csv.err = err;
-	ag_buf_init(&r.csv.text, AWS_MAX_RECORD);
+	/* ag_csv_init skips a UTF-8 byte order mark (Excel writes one). */
+	ag_csv_init(&r.csv, name, buf, len, AWS_MAX_RECORD, AWS_MAX_FIELDS,
+		    err);
 	ag_buf_init(&r.id, AWS_MAX_ID);
 	ag_buf_init(&r.path_id, AWS_MAX_ID);
-	if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3))
-		r.csv.p += 3; /* a UTF-8 byte order mark (Excel writes one) */
 
 	if ((rc = read_header(&r)))
 		goto out;
 	for (;;) {
-		if ((rc = csv_record(&r.csv)))
+		if ((rc = ag_csv_record(&r.csv)))
 			goto out;
 		if (!r.csv.n)
 			break;
@@ -743,11 +574,9 @@ ag_code ag_import_aws_report_buffer(struct ag_estate *e, const char *name,
 	}
 	rc = AG_OK;
 out:
-	ag_buf_release(&r.csv.text);
+	ag_csv_release(&r.csv);
 	ag_buf_release(&r.id);
 	ag_buf_release(&r.path_id);
-	free(r.csv.off);
-	free(r.csv.pos);
 	return rc;
 }
 

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -211,6 +212,19 @@ void ag_jw_null(struct ag_jsonw *w)
 {
 	before(w);
 	puts_(w, "null");
+}
+
+void ag_jw_fixed(struct ag_jsonw *w, double v, int decimals)
+{
+	char buf[64];
+	if (!isfinite(v) || v > 1e15 || v < -1e15) {
+		ag_jw_null(w);
+		return;
+	}
+	int n = snprintf(buf, sizeof(buf), "%.*f",
+			 decimals < 0 ? 0 : decimals > 9 ? 9 : decimals, v);
+	before(w);
+	put(w, buf, (size_t)n);
 }
 
 void ag_jw_end(struct ag_jsonw *w)

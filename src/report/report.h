@@ -37,6 +37,9 @@ void ag_jw_strn(struct ag_jsonw *w, const char *s, size_t n);
 void ag_jw_int(struct ag_jsonw *w, long long v);
 void ag_jw_bool(struct ag_jsonw *w, bool v);
 void ag_jw_null(struct ag_jsonw *w);
+/* A number with a fixed number of decimals (0..9), as "%.*f" writes
+ * it; a value that is not finite is written as null. */
+void ag_jw_fixed(struct ag_jsonw *w, double v, int decimals);
 /* Ends the document with a newline and writes out the buffer. */
 void ag_jw_end(struct ag_jsonw *w);
 

@@ -1,9 +1,12 @@
 /*
  * libFuzzer target: the decision API's request parser (POST /v1/decide and
- * `aalgate decide`), then the decision itself on what it parsed, the
- * answer's JSON and the decision log's fields, against a fixed policy.
+ * `aalgate decide`), the client certificate a proxy passes (ag_cert_x5t),
+ * then the decision itself on what it parsed (machine clients judged
+ * against a one-record inventory), the answer's JSON and the decision
+ * log's fields, against a fixed policy.
  *
  * Oracles: a parse either fails with a message or yields a request; a
+ * certificate either gives a 43-character thumbprint or a reason; a
  * decision is allow only with a 200, and the answer and the log fields are
  * one line of valid JSON.
  */
@@ -14,6 +17,7 @@
 #include <string.h>
 
 #include "aalgate/gate.h"
+#include "aalgate/nhi.h"
 #include "gate/api.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -43,6 +47,20 @@ static const char policy_yaml[] =
 static struct ag_policy *policy;
 static struct ag_gate *gate;
 static struct ag_sessions *sessions;
+static struct ag_nhi_inventory inv;
+
+/* The machine client "ci": mtls, bound to the certificate of the seed
+ * machine-mtls. */
+static bool client_hook(void *ctx, const char *iss, const char *client,
+			int64_t now, struct ag_gate_client *out, char *why,
+			size_t why_len)
+{
+	(void)ctx;
+	return ag_gate_nhi_client(policy, &inv, NULL, iss, client, now, out,
+				  why, why_len);
+}
+
+static const struct ag_gate_hooks hooks = {.client = client_hook};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -59,6 +77,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	sessions = ag_sessions_new(1024);
 	if (!sessions)
 		abort();
+	struct ag_nhi rec = {
+		.id = (char *)"ci",
+		.kind = (char *)"mtls",
+		.owner = (char *)"ops",
+		.owner_status = AG_OWNER_ACTIVE,
+		.owner_status_given = true,
+		.thumbprint = (char *)"B3O2OQDdJzMBqPKAK7-EPb9mcgqEmn9DvFieOhegaRs",
+	};
+	if (ag_nhi_inventory_init(&inv) || ag_nhi_add(&inv, &rec, &err) ||
+	    ag_nhi_resolve(&inv, policy, &err)) {
+		fprintf(stderr, "fuzz_decide: %s\n", err.msg);
+		abort();
+	}
 	return 0;
 }
 
@@ -107,8 +138,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 .ip = ar.ip,
 				 .device = ar.device,
 				 .now = ar.has_now ? ar.now : 1800000000};
+	char x5t[64], why[160];
+	if (ar.client_cert) {
+		if (ag_cert_x5t(ar.client_cert, x5t, sizeof(x5t), why,
+				sizeof(why))) {
+			if (strlen(x5t) != 43)
+				abort();
+			req.client_cert_x5t = x5t;
+		} else {
+			if (!why[0])
+				abort();
+			req.client_cert_problem = why;
+		}
+	}
 	struct ag_decision d;
-	ag_gate_decide(gate, NULL, sessions, &req,
+	ag_gate_decide(gate, &hooks, sessions, &req,
 		       ar.has_claims ? &ar.claims : NULL,
 		       ar.token ? AG_TOK_MALFORMED : AG_TOK_OK, &d);
 	if ((d.outcome == AG_ALLOW) != (d.status == 200))

@@ -36,12 +36,20 @@
 # tests/fuzz/seeds-pam.  fuzz_helpdesk feeds it to the help-desk reset
 # request parser (without and with a store) and to the govern HTTP path
 # segment decoder; its corpus, build-fuzz/corpus-helpdesk, is seeded from
-# tests/fuzz/seeds-helpdesk.
+# tests/fuzz/seeds-helpdesk.  fuzz_inventory feeds it to the machine-
+# identity inventory loaders in every format; its corpus,
+# build-fuzz/corpus-inventory, is seeded from tests/fuzz/seeds-inventory,
+# tests/data/aws, tests/data/keycloak and, when present, the AWS reports
+# and Keycloak exports of ../shared/data.  fuzz_watch feeds it to the
+# event readers (byte 0 picks the source, byte 1 a feed size; see
+# fuzz_watch.c); its corpus, build-fuzz/corpus-watch, is seeded from
+# tests/data/watch, tests/fuzz/seeds-dlog and, when present,
+# ../shared/data/events, each read by the automatic source.
 #
 # Environment: CC (default clang), JOBS (build parallelism, default 2),
 # FUZZ_BUILD (the build directory, relative to the project root; default
 # build-fuzz, which the paths above name),
-# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks fuzz_pam fuzz_helpdesk").
+# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks fuzz_pam fuzz_helpdesk fuzz_inventory fuzz_watch").
 set -eu
 
 secs=${1:-60}
@@ -56,7 +64,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 build=${FUZZ_BUILD:-build-fuzz}
 cc=${CC:-clang}
-targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks fuzz_pam fuzz_helpdesk"}
+targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks fuzz_pam fuzz_helpdesk fuzz_inventory fuzz_watch"}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "fuzz: '$cc' not found; libFuzzer needs clang" >&2
@@ -142,6 +150,43 @@ while IFS= read -r f; do
 done <"$list"
 echo "fuzz: $nkc Keycloak realm exports for fuzz_keycloak"
 
+# The inventory loaders' corpus: the generic forms, and the AWS reports
+# and Keycloak exports they also read.
+mkdir -p "$build/corpus-inventory"
+{
+	find tests/fuzz/seeds-inventory -type f
+	find tests/data/aws -type f -name '*.csv'
+	find tests/data/keycloak -type f -name realm.json
+	[ -d "$aws_dir" ] && find "$aws_dir" -type f -name '*.csv'
+	[ -d "$kc" ] && find "$kc" -type f -name '*.json'
+} | sort >"$list"
+ninv=0
+while IFS= read -r f; do
+	[ "$(wc -c <"$f")" -gt "$max_seed" ] && continue
+	cp "$f" "$build/corpus-inventory/$(sha1sum <"$f" | cut -d' ' -f1)"
+	ninv=$((ninv + 1))
+done <"$list"
+echo "fuzz: $ninv inventories for fuzz_inventory"
+
+# The event readers' corpus: event files behind the two bytes fuzz_watch
+# reads first (source 0, auto; feeds of 7 bytes).
+mkdir -p "$build/corpus-watch"
+ev_dir=../shared/data/events
+{
+	find tests/data/watch tests/fuzz/seeds-dlog -type f
+	[ -d "$ev_dir" ] && find "$ev_dir" -type f ! -name SOURCES.tsv
+} | sort >"$list"
+nwatch=0
+while IFS= read -r f; do
+	[ "$(wc -c <"$f")" -gt "$max_seed" ] && continue
+	seed=$build/corpus-watch/seed
+	{ printf '\000\007'; cat "$f"; } >"$seed"
+	mv "$seed" "$build/corpus-watch/$(sha1sum <"$seed" | cut -d' ' -f1)"
+	nwatch=$((nwatch + 1))
+done <"$list"
+[ -d "$ev_dir" ] || echo "fuzz: $ev_dir not found; running without the real event samples"
+echo "fuzz: $nwatch event files for fuzz_watch"
+
 # The decision log verifier's corpus: small logs, some with a head file
 # (an input starting with 'H' carries FILE.head up to its first newline;
 # see fuzz_dlog.c).
@@ -184,6 +229,8 @@ for t in $targets; do
 	fuzz_sinks) corpus=$build/corpus-sinks ;;
 	fuzz_pam) corpus=$build/corpus-pam ;;
 	fuzz_helpdesk) corpus=$build/corpus-helpdesk ;;
+	fuzz_inventory) corpus=$build/corpus-inventory ;;
+	fuzz_watch) corpus=$build/corpus-watch ;;
 	*) corpus=$build/corpus-$t && mkdir -p "$corpus" ;;
 	esac
 	art=$build/artifacts/$t

@@ -604,22 +604,30 @@ static void test_order(void **state)
 
 /* ---- machine workflows -------------------------------------------------- */
 
+/* A one-entry inventory: "deployer" holds a workload identity, bound to
+ * no recorded key.  (tests/unit/test_decide_machine.c runs the real
+ * inventory and store behind the hook.) */
 static bool client_known(void *ctx, const char *iss, const char *client,
-			 char *why, size_t len)
+			 int64_t now, struct ag_gate_client *out, char *why,
+			 size_t len)
 {
-	(void)ctx;
+	const struct fx *f = ctx;
 	(void)iss;
-	if (!strcmp(client, "deployer"))
+	(void)now;
+	if (!strcmp(client, "deployer")) {
+		out->method = ag_catalogue_find(&f->p->catalogue,
+						"workload_identity");
+		out->key_bound = true;
 		return true;
+	}
 	snprintf(why, len, "not in the inventory");
 	return false;
 }
 
-static const struct ag_gate_hooks inv = {.client_ok = client_known};
-
 static void test_machine(void **state)
 {
 	struct fx *f = *state;
+	const struct ag_gate_hooks inv = {.ctx = f, .client = client_known};
 	struct ag_decision d;
 	struct ag_request r = req_uri("/deploy");
 	r.method = "POST";
