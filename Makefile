@@ -62,6 +62,7 @@ bench: build
 	@sh bench/decide
 	@sh bench/verify
 	@sh bench/forward-auth
+	@sh bench/watch
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
