@@ -4,9 +4,11 @@
  * inventory record per (machine-credential path, account it reaches).
  *
  * A path is a machine credential when its methods include api_key,
- * client_secret, workload_identity or mtls, or when it is of kind api and
- * reaches a service account.  A path without methods carries no
- * credential and gives no record.
+ * client_secret, workload_identity or mtls: it gives a record for every
+ * account it reaches.  Any other path gives a record for each service
+ * account it reaches (a password or key on a machine: a login path with a
+ * password to a service account is how people sign in as one, AG-N09).  A
+ * path without methods carries no credential and gives no record.
  *
  *  - id: the path's id when it reaches one account, else
  *    "PATHID:ACCOUNTID" (one record per account);
@@ -256,17 +258,18 @@ ag_code ag_nhi_from_estate(struct ag_nhi_inventory *inv,
 		const struct ag_path *p = &e->paths[i];
 		if (!p->n_methods)
 			continue;
+		/* A machine credential opens a record for every account
+		 * it reaches; any other path, only for the service
+		 * accounts it reaches (a password or key on a machine). */
 		bool machine = has_machine(&f, p);
-		for (uint32_t k = e->path_off[i];
-		     !machine && p->kind == AG_PATH_API && k < e->path_off[i + 1];
-		     k++)
-			machine = e->accounts[e->edge_acct[k]].kind ==
-				  AG_KIND_SERVICE;
-		if (!machine)
-			continue;
-		for (uint32_t k = e->path_off[i]; k < e->path_off[i + 1]; k++)
-			if ((rc = add_edge(&f, i, e->edge_acct[k], &rec)))
+		for (uint32_t k = e->path_off[i]; k < e->path_off[i + 1]; k++) {
+			uint32_t a = e->edge_acct[k];
+			if (!machine &&
+			    e->accounts[a].kind != AG_KIND_SERVICE)
+				continue;
+			if ((rc = add_edge(&f, i, a, &rec)))
 				goto out;
+		}
 	}
 	rc = AG_OK;
 out:

@@ -1015,7 +1015,8 @@ static void test_from_estate(void **state)
 	add_dated_path(e, "backup-key", AG_PATH_API, LIST("svc-backup"),
 		       LIST("api_key"), D_2023_06_01, D_2024_01_31,
 		       D_2025_05_01, 10);
-	/* Someone signs in to svc-backup with a password and a code. */
+	/* Someone signs in to svc-backup with a password and a code: a
+	 * password on a machine is a credential too, and interactive. */
 	add_dated_path(e, "backup-console", AG_PATH_LOGIN, LIST("svc-backup"),
 		       LIST("password", "totp"), 0, 0, 0, 11);
 	/* One secret reaching two accounts: one record each.  Its first
@@ -1044,7 +1045,7 @@ static void test_from_estate(void **state)
 	assert_int_equal(ag_nhi_from_estate(&t.inv, e, &err), AG_ERR_USAGE);
 	assert_int_equal(ag_estate_resolve(e, &err), AG_OK);
 	assert_int_equal(ag_nhi_from_estate(&t.inv, e, &err), AG_OK);
-	assert_int_equal(t.inv.n, 6);
+	assert_int_equal(t.inv.n, 7);
 
 	const struct ag_nhi *r = rec_of(&t, "backup-key");
 	assert_string_equal(r->kind, "api_key");
@@ -1062,6 +1063,12 @@ static void test_from_estate(void **state)
 	assert_string_equal(t.inv.files[r->file], "estate.yaml");
 	assert_int_equal(r->line, 10);
 	assert_int_equal(r->col, 3);
+
+	r = rec_of(&t, "backup-console");
+	assert_string_equal(r->kind, "password");
+	assert_string_equal(r->owner, "carol");
+	assert_true(r->interactive);
+	assert_int_equal(r->line, 11);
 
 	r = rec_of(&t, "shared-secret:svc-backup");
 	assert_string_equal(r->kind, "client_secret");
