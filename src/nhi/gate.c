@@ -5,6 +5,7 @@
  * a client is ag_nhi_client_ok's (inventory.c); this file only finds the
  * records and reads what the decision needs from them.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,57 +112,31 @@ static int hexval(char c)
 	return -1;
 }
 
-/* The value of one standard base64 character (RFC 4648 §4), or -1. */
-static int b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 static bool space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Decodes standard base64 between s and e, skipping whitespace, with
- * optional padding at the end only.  out holds at least (e - s) / 4 * 3
- * + 3 bytes. */
+/* Decodes standard base64 between s and e (line breaks and blanks
+ * allowed, as in PEM) with OpenSSL's decoder.  out holds at least
+ * (e - s) / 4 * 3 + 80 bytes. */
 static bool b64_decode(const char *s, const char *e, unsigned char *out,
 		       size_t *out_len)
 {
-	uint32_t acc = 0;
-	size_t bits = 0, o = 0, pad = 0;
-	for (; s < e; s++) {
-		if (space(*s))
-			continue;
-		if (*s == '=') {
-			pad++;
-			continue;
-		}
-		int v = b64val(*s);
-		if (v < 0 || pad)
-			return false; /* a stray character, or data after '=' */
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	/* What is left must be padding bits, and the padding must fit. */
-	if (bits >= 6 || (pad && pad != bits / 2) ||
-	    (acc & ((1u << bits) - 1)))
+	if (e - s > INT_MAX / 2)
 		return false;
-	*out_len = o;
+	EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+	if (!ctx)
+		return false;
+	int n = 0, fin = 0;
+	EVP_DecodeInit(ctx);
+	bool ok = EVP_DecodeUpdate(ctx, out, &n, (const unsigned char *)s,
+				   (int)(e - s)) >= 0 &&
+		  EVP_DecodeFinal(ctx, out + n, &fin) >= 0;
+	EVP_ENCODE_CTX_free(ctx);
+	if (!ok)
+		return false;
+	*out_len = (size_t)n + (size_t)fin;
 	return true;
 }
 
@@ -268,7 +243,7 @@ bool ag_cert_x5t(const char *value, char *out, size_t out_len, char *why,
 		b = begin + strlen(PEM_BEGIN);
 		e = end;
 	}
-	if (!(der = malloc((size_t)(e - b) / 4 * 3 + 3))) {
+	if (!(der = malloc((size_t)(e - b) / 4 * 3 + 80))) {
 		snprintf(why, why_len, "out of memory");
 		goto out;
 	}
