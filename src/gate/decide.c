@@ -526,7 +526,10 @@ static bool machine_checks(const struct ag_policy *p,
 			return false;
 		}
 	}
-	const char *client = c->azp ? c->azp : c->sub;
+	/* The client is what the token says it was issued to (azp, or
+	 * RFC 9068's client_id), never its subject: a person's sub that
+	 * happens to equal a machine's id must not pass as that machine. */
+	const char *client = c->azp;
 	char why[160] = "";
 	struct ag_gate_client cl;
 	memset(&cl, 0, sizeof(cl));

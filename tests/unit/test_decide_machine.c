@@ -372,10 +372,16 @@ static void test_client(void **state)
 	set_str(&f->c.cnf_jkt, NULL);
 	decide(f, "ci-deploy", NULL, &d);
 	assert_int_equal(d.outcome, AG_ALLOW);
-	/* client_id when there is no azp; sub when neither. */
+	/* Never the subject: a token that names no client (no azp, no
+	 * client_id) is refused even when its sub is an inventory id. */
 	set_str(&f->c.iss, ISS_A);
 	set_str(&f->c.azp, NULL);
 	set_str(&f->c.sub, "wl-free");
+	decide(f, "ci-deploy", NULL, &d);
+	expect_deny(&d, 403, AG_R_CLIENT,
+		    "token names no client (azp or client_id)",
+		    FORBIDDEN("token names no client (azp or client_id)"));
+	set_str(&f->c.azp, "wl-free");
 	decide(f, "ci-deploy", NULL, &d);
 	assert_int_equal(d.outcome, AG_ALLOW);
 	/* No inventory at all. */
