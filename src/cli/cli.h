@@ -61,6 +61,7 @@ int ag_cli_recovery_exit(ag_code rc, const struct ag_recovery_state *st,
 int cmd_sink(int argc, char **argv);
 /* -- commands: nhi -- */
 int cmd_nhi(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 /* src/cli/cmd-nhi-store.c: nhi import, list and owner (the state store);
  * ag_cli_nhi_state adds the store's records and owners to inv for nhi
  * audit --state (AG_EXIT_OK, or a message on stderr and an exit

@@ -41,6 +41,8 @@ static const struct ag_cmd commands[] = {
 	/* -- commands: nhi -- */
 	{"nhi", cmd_nhi,
 	 "machine identities: audit an inventory (AG-N01..AG-N09, visibility)"},
+	{"watch", cmd_watch,
+	 "raise alerts from authentication logs (AG-W01..AG-W08)"},
 };
 
 static void usage(FILE *f)
