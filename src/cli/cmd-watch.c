@@ -23,10 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "aalgate/audit.h"
 #include "aalgate/govern.h"
 #include "aalgate/nhi.h"
 #include "aalgate/watch.h"
+#include "govern/sinks-int.h"
 #include "cli.h"
 #include "report/report.h"
 #include "util.h"
@@ -77,6 +80,12 @@ static const char usage_text[] =
 	"      --format FORMAT    json (default: one alert per line), text, or\n"
 	"                         sarif (one SARIF 2.1.0 log at the end)\n"
 	"  -o, --output FILE      write alerts to FILE instead of stdout\n"
+	"      --sink NAME        also deliver each alert, as its JSON line,\n"
+	"                         to the policy's sink NAME (repeatable; a\n"
+	"                         sink that takes alerts); an alert that\n"
+	"                         cannot be delivered after 3 attempts ends\n"
+	"                         the run with status 2, before the state is\n"
+	"                         saved, so that a restart delivers it again\n"
 	"  -q, --quiet            no skipped records, progress or summary on\n"
 	"                         stderr\n"
 	"      --no-progress      no progress bar (drawn on a terminal when\n"
@@ -136,6 +145,10 @@ struct wctx {
 	struct ag_buf b;
 	struct kept *kept;
 	size_t n_kept, alloc_kept;
+	/* --sink */
+	const struct ag_sink **sinks;
+	size_t n_sinks;
+	struct ag_error *sink_err;
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -266,14 +279,14 @@ static void assurance_text(struct ag_buf *b, const struct ag_assurance *a)
 		ag_buf_adds(b, " hardware");
 }
 
-static void write_json(struct wctx *c, const struct ag_alert *a)
+static void write_json(struct wctx *c, FILE *to, const struct ag_alert *a)
 {
 	const struct ag_watch_rule_info *ri =
 		ag_watch_rule_info((enum ag_watch_rule)a->rule);
 	struct ag_jsonw *j = &c->jw;
 	char ts[80];
 
-	ag_jw_init(j, c->out, 0);
+	ag_jw_init(j, to, 0);
 	ag_jw_obj(j);
 	ag_jw_key(j, "rule");
 	ag_jw_str(j, ri->code);
@@ -393,14 +406,81 @@ static ag_code keep_alert(struct wctx *c, const struct ag_alert *a,
 	return AG_OK;
 }
 
+/* Delivers alert a, as its JSON line, to every --sink: three attempts
+ * each, a second and then two apart.  Failing denies the run (status 2)
+ * before the state is saved, so a restart delivers it again: at least
+ * once, never lost. */
+static ag_code to_sinks(struct wctx *c, const struct ag_alert *a)
+{
+	char *line = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&line, &len);
+	if (!m)
+		return ag_err(c->sink_err, AG_ERR_NOMEM, "out of memory");
+	write_json(c, m, a);
+	if (fclose(m) != 0 || !line) {
+		free(line);
+		return ag_err(c->sink_err, AG_ERR_NOMEM, "out of memory");
+	}
+	while (len && line[len - 1] == '\n')
+		line[--len] = '\0';
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	if (!EVP_Digest(line, len, md, &mdlen, EVP_sha256(), NULL)) {
+		free(line);
+		return ag_err(c->sink_err, AG_ERR_INTERNAL,
+			      "cannot hash an alert");
+	}
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	static const int no_stop = 0;
+	struct ag_sink_call call;
+	memset(&call, 0, sizeof(call));
+	call.line = line;
+	call.len = len;
+	call.seq = c->alerts;
+	call.obligation = "alert";
+	call.hash = hex;
+	call.stop = &no_stop;
+	ag_code rc = AG_OK;
+	for (size_t k = 0; k < c->n_sinks && rc == AG_OK; k++) {
+		char why[256] = "";
+		for (int attempt = 0;; attempt++) {
+			rc = ag_sink_deliver_one(c->sinks[k], &call, why,
+						 sizeof(why));
+			if (rc == AG_OK || attempt == 2 || stop_flag)
+				break;
+			sleep_ms(1000 * (attempt + 1));
+		}
+		if (rc != AG_OK) {
+			/* Said here: the reader reports only that the
+			 * callback stopped it. */
+			ag_err(c->sink_err, AG_ERR_IO,
+			       "sink '%s' did not take alert %llu: %s",
+			       c->sinks[k]->name,
+			       (unsigned long long)c->alerts, why);
+			fprintf(stderr, "aalgate watch: %s\n",
+				c->sink_err->msg);
+		}
+	}
+	free(line);
+	return rc;
+}
+
 static ag_code on_alert(void *ctx, const struct ag_alert *a)
 {
 	struct wctx *c = ctx;
 	c->alerts++;
 	c->batch_alerts++;
+	if (c->n_sinks) {
+		ag_code rc = to_sinks(c, a);
+		if (rc != AG_OK)
+			return rc;
+	}
 	switch (c->fmt) {
 	case FMT_JSON:
-		write_json(c, a);
+		write_json(c, c->out, a);
 		break;
 	case FMT_TEXT:
 		write_text(c, a);
@@ -942,6 +1022,7 @@ int cmd_watch(int argc, char **argv)
 		{"follow", no_argument, NULL, 'f'},
 		{"format", required_argument, NULL, 'F'},
 		{"output", required_argument, NULL, 'o'},
+		{"sink", required_argument, NULL, 'K'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"no-progress", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
@@ -950,6 +1031,9 @@ int cmd_watch(int argc, char **argv)
 	const char *policy_file = NULL, *state = NULL, *output = NULL;
 	const char **invs = NULL;
 	size_t n_invs = 0, n_inputs = 0;
+	const char *sink_names[AG_SINKS_MAX];
+	const struct ag_sink *sinks[AG_SINKS_MAX];
+	size_t n_sink_names = 0;
 	struct input *inputs = NULL;
 	struct ag_event_reader_opts ropts = {AG_SRC_AUTO, 0, 0};
 	struct ag_policy *pol = NULL;
@@ -1045,6 +1129,14 @@ int cmd_watch(int argc, char **argv)
 		case 'o':
 			output = optarg;
 			break;
+		case 'K':
+			if (n_sink_names >= AG_SINKS_MAX) {
+				ag_cli_die("watch", "at most %d --sink options",
+					   AG_SINKS_MAX);
+				goto out;
+			}
+			sink_names[n_sink_names++] = optarg;
+			break;
 		case 'q':
 			c.quiet = true;
 			break;
@@ -1094,6 +1186,34 @@ int cmd_watch(int argc, char **argv)
 		goto out;
 	}
 	c.pol = pol;
+	for (size_t k = 0; k < n_sink_names; k++) {
+		const struct ag_sink *found = NULL;
+		struct ag_suggest sg;
+		ag_suggest_init(&sg, sink_names[k]);
+		for (size_t i = 0; i < pol->n_sinks; i++) {
+			ag_suggest_add(&sg, pol->sinks[i].name);
+			if (!strcmp(pol->sinks[i].name, sink_names[k]))
+				found = &pol->sinks[i];
+		}
+		if (!found) {
+			const char *hint = ag_suggest_best(&sg);
+			ag_cli_die("watch", "%s: the policy has no sink '%s'%s%s%s",
+				   policy_file, sink_names[k],
+				   hint ? "; did you mean '" : "",
+				   hint ? hint : "", hint ? "'?" : "");
+			goto out;
+		}
+		if (!(found->events & AG_SINK_ALERT)) {
+			ag_cli_die("watch", "%s: sink '%s' does not take alerts "
+					    "(its events: add alert)",
+				   policy_file, found->name);
+			goto out;
+		}
+		sinks[k] = found;
+	}
+	c.sinks = sinks;
+	c.n_sinks = n_sink_names;
+	c.sink_err = &err;
 	if (n_invs) {
 		if (ag_nhi_inventory_init(&inv)) {
 			ag_cli_die("watch", "out of memory");

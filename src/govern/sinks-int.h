@@ -54,6 +54,11 @@ struct ag_sink_call {
 
 /* One attempt each.  AG_OK when delivered; otherwise an error with why
  * (a phrase without the sink's name, never a secret). */
+/* One attempt to deliver c to s, whatever its type. */
+ag_code ag_sink_deliver_one(const struct ag_sink *s,
+			    const struct ag_sink_call *c, char *why,
+			    size_t wlen);
+
 ag_code ag_sink_file_deliver(const struct ag_sink *s,
 			     const struct ag_sink_call *c, char *why,
 			     size_t wlen);

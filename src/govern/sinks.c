@@ -1057,8 +1057,8 @@ static void apply_pending(struct ag_sinks *d)
 	d->has_pending = false;
 }
 
-static ag_code deliver_one(const struct ag_sink *s,
-			   const struct ag_sink_call *c, char *why, size_t wlen)
+ag_code ag_sink_deliver_one(const struct ag_sink *s,
+			    const struct ag_sink_call *c, char *why, size_t wlen)
 {
 	switch (s->type) {
 	case AG_SINK_FILE:
@@ -1202,7 +1202,7 @@ static int pass(struct ag_sinks *d, struct sink_rt *rt, struct pass_out *po)
 			call.obligation = rec.obligation;
 			call.hash = rec.hash;
 			why[0] = '\0';
-			if (deliver_one(s, &call, why, sizeof(why)) != AG_OK) {
+			if (ag_sink_deliver_one(s, &call, why, sizeof(why)) != AG_OK) {
 				if (ag_sink_stopping(&d->stop)) {
 					result = P_STOPPED;
 					break;

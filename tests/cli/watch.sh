@@ -433,4 +433,32 @@ else
 	echo "watch: $samples is not there; the real samples are not checked"
 fi
 
+# ---- --sink -----------------------------------------------------------------------
+
+# Each alert, as its JSON line, goes to the policy's sink too; a sink that
+# refuses it ends the run with status 2 before the state is saved, so a
+# restart delivers it again.
+{
+	cat policy.yaml
+	printf 'sinks:\n'
+	printf '  - { name: soc, type: file, path: %s/sink.jsonl, events: [alert] }\n' "$work"
+	printf '  - { name: mail, type: file, path: %s/mail.jsonl, events: [notify] }\n' "$work"
+	printf '  - { name: broken, type: exec, command: [/bin/false], timeout: 5s }\n'
+} >sinkpol.yaml
+run 1 -q -p sinkpol.yaml --inventory inventory.json --sink soc -o /dev/null events.jsonl
+alerts sink.jsonl >got.txt
+cmp -s want.txt got.txt || fail "--sink soc: alerts $(cat got.txt)"
+run 2 -p sinkpol.yaml --sink scc events.jsonl
+grep -q "the policy has no sink 'scc'; did you mean 'soc'?" err.txt ||
+	fail "--sink scc: $(cat err.txt)"
+run 2 -p sinkpol.yaml --sink mail events.jsonl
+grep -q "sink 'mail' does not take alerts" err.txt || fail "--sink mail: $(cat err.txt)"
+rm -f sink.jsonl
+run 2 -q -p sinkpol.yaml --inventory inventory.json --state sink.db --sink broken -o /dev/null events.jsonl
+grep -q "sink 'broken' did not take alert 1: /bin/false exited with status 1" err.txt ||
+	fail "--sink broken: $(cat err.txt)"
+run 1 -q -p sinkpol.yaml --inventory inventory.json --state sink.db --sink soc -o /dev/null events.jsonl
+alerts sink.jsonl >got.txt
+cmp -s want.txt got.txt || fail "after a failed sink, a restart delivers: $(cat got.txt)"
+
 echo "watch: ok"
