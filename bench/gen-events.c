@@ -11,7 +11,10 @@
  * factor, access to the staff, payroll and admin workflows of
  * bench/watch-policy.yaml, password resets, help-desk resets, enrolments,
  * key use, the odd legacy IMAP sign-in and break-glass use.  Most of it is
- * harmless; a small share is what watch exists to find.
+ * harmless: about one sign-in in a hundred misses its workflow's level or
+ * device, one token in a thousand is used after it expired; resets
+ * followed by privileged access, help-desk resets followed by enrolment
+ * and a new device, and legacy sign-ins come at their own small rates.
  *
  * -m generic writes the generic normalized form only; -m mixed (the
  * default) writes a fifth of the events as Okta System Log records and a
@@ -56,39 +59,56 @@ static void stamp(int64_t ms, char out[80])
 		 tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
-static const char *const workflows[] = {"staff", "staff", "staff", "payroll",
-					"admin"};
-static const char *const devices[] = {"managed", "managed", "known",
-				      "unmanaged"};
-static const char *const second[] = {"totp", "push", "security_key_uv",
-				     "passkey_synced", "sms_otp"};
+/* A sign-in or access that meets its workflow, or (one time in a
+ * hundred) one that does not: the weak second factor, the wrong device. */
+struct shape {
+	const char *workflow, *methods, *device;
+};
+
+static struct shape shape_of(void)
+{
+	static const char *const staff_methods[] = {
+		"\"password\",\"totp\"", "\"password\",\"push\"",
+		"\"passkey_synced\"", "\"password\",\"security_key\""};
+	bool off = pick(100) == 0;
+	unsigned w = pick(100);
+	if (w < 8) /* admin: AAL3, phishing resistant, managed device */
+		return (struct shape){"admin",
+				      off ? "\"password\",\"totp\""
+					  : "\"security_key_uv\"",
+				      off && pick(2) ? "known" : "managed"};
+	if (w < 20) /* payroll: phishing resistant, a known device */
+		return (struct shape){"payroll",
+				      off ? "\"password\",\"sms_otp\""
+					  : "\"passkey_synced\"",
+				      off && pick(2) ? "unmanaged" : "known"};
+	return (struct shape){"staff",
+			      off ? "\"password\"" : staff_methods[pick(4)],
+			      pick(4) ? "managed" : "unmanaged"};
+}
 
 static void generic(int64_t ms, unsigned users, unsigned keys)
 {
 	char t[80];
 	stamp(ms, t);
 	unsigned u = pick(users), r = pick(1000);
-	const char *wf = workflows[pick(5)];
-	const char *dev = devices[pick(4)];
 	unsigned ip = pick(65536);
 
-	if (r < 550) {
-		const char *m2 = second[pick(5)];
-		printf("{\"time\":\"%s\",\"subject\":\"u%u\",\"kind\":\"login\","
-		       "\"workflow\":\"%s\",\"methods\":[\"password\",\"%s\"],"
-		       "\"device\":\"%s\",\"ip\":\"10.%u.%u.%u\","
-		       "\"result\":\"%s\"}\n",
-		       t, u, wf, m2, dev, ip >> 8, ip & 255, pick(250),
+	if (r < 850) {
+		struct shape sh = shape_of();
+		printf("{\"time\":\"%s\",\"subject\":\"u%u\",\"kind\":\"%s\","
+		       "\"workflow\":\"%s\",\"methods\":[%s],"
+		       "\"device\":\"%s\",\"device_id\":\"d%u\","
+		       "\"ip\":\"10.%u.%u.%u\",\"result\":\"%s\"}\n",
+		       t, u, r < 550 ? "login" : "access", sh.workflow,
+		       sh.methods, sh.device, u, ip >> 8, ip & 255, pick(250),
 		       pick(20) ? "success" : "failure");
-	} else if (r < 850) {
-		printf("{\"time\":\"%s\",\"subject\":\"u%u\",\"kind\":\"access\","
-		       "\"workflow\":\"%s\",\"aal\":%u,\"device\":\"%s\","
-		       "\"ip\":\"10.%u.%u.%u\",\"result\":\"success\"}\n",
-		       t, u, wf, 2 + pick(2), dev, ip >> 8, ip & 255,
-		       pick(250));
 	} else if (r < 950) {
 		unsigned k = pick(keys);
-		int64_t exp = ms + ((int64_t)pick(7200) - 600) * 1000;
+		/* Tokens live an hour; one in a thousand is used late. */
+		int64_t exp = ms + ((int64_t)pick(3600) + 1) * 1000;
+		if (!pick(1000))
+			exp = ms - 60000;
 		char e[80];
 		stamp(exp, e);
 		printf("{\"time\":\"%s\",\"subject\":\"svc%u\","
@@ -96,30 +116,39 @@ static void generic(int64_t ms, unsigned users, unsigned keys)
 		       "\"workflow\":\"ci-deploy\",\"ip\":\"10.20.%u.%u\","
 		       "\"expires\":\"%s\",\"result\":\"success\"}\n",
 		       t, k % 97, k, pick(256), pick(256), e);
-	} else if (r < 970) {
+	} else if (r < 952) {
 		printf("{\"time\":\"%s\",\"subject\":\"u%u\","
 		       "\"kind\":\"recovery\",\"methods\":[\"email_link\"],"
 		       "\"result\":\"success\"}\n",
 		       t, u);
-	} else if (r < 980) {
+	} else if (r < 953) {
 		printf("{\"time\":\"%s\",\"subject\":\"u%u\","
 		       "\"kind\":\"helpdesk_reset\",\"actor\":\"agent%u\","
 		       "\"result\":\"success\"}\n",
 		       t, u, pick(40));
-	} else if (r < 992) {
+	} else if (r < 998) {
+		static const char *const second[] = {"totp", "push",
+						     "security_key_uv",
+						     "passkey_synced"};
 		printf("{\"time\":\"%s\",\"subject\":\"u%u\",\"kind\":\"enroll\","
 		       "\"methods\":[\"%s\"],\"result\":\"success\"}\n",
-		       t, u, second[pick(5)]);
+		       t, u, second[pick(4)]);
 	} else if (r < 999) {
 		printf("{\"time\":\"%s\",\"subject\":\"u%u\",\"kind\":\"login\","
 		       "\"protocol\":\"imap\",\"methods\":[\"password\"],"
 		       "\"ip\":\"198.51.100.%u\",\"result\":\"success\"}\n",
 		       t, u, pick(250));
-	} else {
+	} else if (!pick(20)) {
 		printf("{\"time\":\"%s\",\"subject\":\"bg-root\","
 		       "\"kind\":\"break_glass\",\"workflow\":\"admin\","
 		       "\"result\":\"success\"}\n",
 		       t);
+	} else {
+		printf("{\"time\":\"%s\",\"subject\":\"u%u\",\"kind\":\"login\","
+		       "\"workflow\":\"staff\",\"methods\":[\"password\",\"totp\"],"
+		       "\"device\":\"managed\",\"device_id\":\"d%u\","
+		       "\"result\":\"success\"}\n",
+		       t, u, u);
 	}
 }
 
