@@ -528,21 +528,6 @@ static void on_skip(void *ctx, uint32_t file, uint64_t line, const char *why)
 
 /* ---- the SARIF log ---- */
 
-static const char *sarif_level(enum ag_severity s)
-{
-	switch (s) {
-	case AG_SEV_CRITICAL:
-	case AG_SEV_HIGH:
-		return "error";
-	case AG_SEV_MEDIUM:
-		return "warning";
-	case AG_SEV_LOW:
-	case AG_SEV_INFO:
-		break;
-	}
-	return "note";
-}
-
 /* A file name as a URI reference (RFC 3986), as the audit's log does. */
 static void sarif_uri(struct ag_jsonw *j, struct ag_buf *b, const char *file)
 {
@@ -628,7 +613,7 @@ static void write_sarif(struct wctx *c)
 		ag_jw_key(j, "ruleIndex");
 		ag_jw_int(j, k->rule - AG_W01);
 		ag_jw_key(j, "level");
-		ag_jw_str(j, sarif_level((enum ag_severity)k->severity));
+		ag_jw_str(j, ag_sarif_level((enum ag_severity)k->severity));
 		ag_jw_key(j, "message");
 		ag_jw_obj(j);
 		ag_jw_key(j, "text");

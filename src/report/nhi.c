@@ -60,21 +60,6 @@ static long rule_index(enum ag_rule r)
 	return -1;
 }
 
-static const char *level(enum ag_severity s)
-{
-	switch (s) {
-	case AG_SEV_CRITICAL:
-	case AG_SEV_HIGH:
-		return "error";
-	case AG_SEV_MEDIUM:
-		return "warning";
-	case AG_SEV_LOW:
-	case AG_SEV_INFO:
-		break;
-	}
-	return "note";
-}
-
 /* "NHI1:2025": the rule's OWASP NHI Top 10 reference, or NULL. */
 static const char *owasp(const struct ag_rule_info *ri)
 {
@@ -449,7 +434,7 @@ static void sarif_rules(struct ag_jsonw *w)
 		ag_jw_key(w, "defaultConfiguration");
 		ag_jw_obj(w);
 		ag_jw_key(w, "level");
-		ag_jw_str(w, level(ag_nhi_rule_severity(r)));
+		ag_jw_str(w, ag_sarif_level(ag_nhi_rule_severity(r)));
 		ag_jw_obj_end(w);
 		ag_jw_key(w, "properties");
 		ag_jw_obj(w);
@@ -479,7 +464,7 @@ static void sarif_result(struct ag_jsonw *w,
 	ag_jw_key(w, "ruleIndex");
 	ag_jw_int(w, rule_index((enum ag_rule)fd->rule));
 	ag_jw_key(w, "level");
-	ag_jw_str(w, level((enum ag_severity)fd->severity));
+	ag_jw_str(w, ag_sarif_level((enum ag_severity)fd->severity));
 	ag_jw_key(w, "message");
 	ag_jw_obj(w);
 	ag_jw_key(w, "text");

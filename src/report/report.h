@@ -43,6 +43,10 @@ void ag_jw_fixed(struct ag_jsonw *w, double v, int decimals);
 /* Ends the document with a newline and writes out the buffer. */
 void ag_jw_end(struct ag_jsonw *w);
 
+/* SARIF's result level for a severity: error (high, critical), warning
+ * (medium) or note. */
+const char *ag_sarif_level(enum ag_severity s);
+
 /* Shared wording. */
 void ag_report_message(const struct ag_estate *e, const struct ag_audit *A,
 		       const struct ag_finding *f, struct ag_buf *b);

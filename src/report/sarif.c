@@ -7,7 +7,7 @@
 #include "report.h"
 #include "banned.h"
 
-static const char *level(enum ag_severity s)
+const char *ag_sarif_level(enum ag_severity s)
 {
 	switch (s) {
 	case AG_SEV_CRITICAL:
@@ -139,7 +139,7 @@ ag_code ag_report_sarif(FILE *f, const struct ag_estate *e,
 		ag_jw_key(&w, "defaultConfiguration");
 		ag_jw_obj(&w);
 		ag_jw_key(&w, "level");
-		ag_jw_str(&w, level(rule_severity(r)));
+		ag_jw_str(&w, ag_sarif_level(rule_severity(r)));
 		ag_jw_obj_end(&w);
 		ag_jw_key(&w, "properties");
 		ag_jw_obj(&w);
@@ -184,7 +184,7 @@ ag_code ag_report_sarif(FILE *f, const struct ag_estate *e,
 		ag_jw_key(&w, "ruleIndex");
 		ag_jw_int(&w, rule_index((enum ag_rule)fd->rule));
 		ag_jw_key(&w, "level");
-		ag_jw_str(&w, level((enum ag_severity)fd->severity));
+		ag_jw_str(&w, ag_sarif_level((enum ag_severity)fd->severity));
 		ag_jw_key(&w, "message");
 		ag_jw_obj(&w);
 		ag_jw_key(&w, "text");
