@@ -73,6 +73,11 @@ bool ag_strmap_get(const struct ag_strmap *m, const char *key, uint32_t *val);
 
 uint64_t ag_hash(const char *s);
 
+/* base64url without padding (RFC 4648 §5) of in[0..n) into out, which
+ * must hold AG_B64URL_ENCODED_LEN(n) bytes, the NUL included. */
+#define AG_B64URL_ENCODED_LEN(n) (((n) + 2) / 3 * 4 + 1)
+void ag_b64url_encode(const unsigned char *in, size_t n, char *out);
+
 /* Near-miss suggestions: feed candidates, then read the best.  Only a
  * candidate within a small edit distance is suggested. */
 struct ag_suggest {

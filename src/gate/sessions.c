@@ -18,6 +18,7 @@
 
 #include "aalgate/gate.h"
 #include "gate/gate-int.h"
+#include "siphash.h"
 #include "util.h"
 #include "banned.h"
 
@@ -40,56 +41,10 @@ struct ag_sessions {
 	struct shard shards[SHARDS];
 };
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                               \
-	do {                                                                   \
-		v0 += v1;                                                      \
-		v1 = ROTL(v1, 13);                                             \
-		v1 ^= v0;                                                      \
-		v0 = ROTL(v0, 32);                                             \
-		v2 += v3;                                                      \
-		v3 = ROTL(v3, 16);                                             \
-		v3 ^= v2;                                                      \
-		v0 += v3;                                                      \
-		v3 = ROTL(v3, 21);                                             \
-		v3 ^= v0;                                                      \
-		v2 += v1;                                                      \
-		v1 = ROTL(v1, 17);                                             \
-		v1 ^= v2;                                                      \
-		v2 = ROTL(v2, 32);                                             \
-	} while (0)
-
-/* SipHash-2-4 (Aumasson and Bernstein, 2012) of in[0..len). */
+/* SipHash-2-4 of in[0..len). */
 static uint64_t siphash(const uint64_t key[2], const uint8_t *in, size_t len)
 {
-	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0];
-	uint64_t v1 = 0x646f72616e646f6dULL ^ key[1];
-	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0];
-	uint64_t v3 = 0x7465646279746573ULL ^ key[1];
-	uint64_t b = (uint64_t)len << 56;
-	size_t i, full = len & ~(size_t)7;
-
-	for (i = 0; i < full; i += 8) {
-		uint64_t m = 0;
-		for (int k = 7; k >= 0; k--)
-			m = (m << 8) | in[i + (size_t)k];
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t k = 0; k < (len & 7); k++)
-		b |= (uint64_t)in[full + k] << (8 * k);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	return ag_siphash(key, in, len, 2, 4);
 }
 
 struct ag_sessions *ag_sessions_new(size_t capacity)

@@ -140,32 +140,6 @@ static bool b64_decode(const char *s, const char *e, unsigned char *out,
 	return true;
 }
 
-static void b64url_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				"abcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t o = 0, i = 0;
-	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-			     in[i + 2];
-		out[o++] = t[v >> 18];
-		out[o++] = t[(v >> 12) & 63];
-		out[o++] = t[(v >> 6) & 63];
-		out[o++] = t[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		out[o++] = t[v >> 18];
-		out[o++] = t[(v >> 12) & 63];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		out[o++] = t[v >> 18];
-		out[o++] = t[(v >> 12) & 63];
-		out[o++] = t[(v >> 6) & 63];
-	}
-	out[o] = '\0';
-}
-
 #define PEM_BEGIN "-----BEGIN CERTIFICATE-----"
 #define PEM_END "-----END CERTIFICATE-----"
 
@@ -266,7 +240,7 @@ bool ag_cert_x5t(const char *value, char *out, size_t out_len, char *why,
 		snprintf(why, why_len, "cannot hash the client certificate");
 		goto out;
 	}
-	b64url_encode(md, mdlen, out);
+	ag_b64url_encode(md, mdlen, out);
 	ok = true;
 out:
 	X509_free(x);

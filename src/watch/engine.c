@@ -23,6 +23,7 @@
 #include "aalgate/govern.h"
 #include "aalgate/watch.h"
 #include "govern/store-int.h"
+#include "siphash.h"
 #include "util.h"
 #include "watch/engine-store.h"
 #include "banned.h"
@@ -110,53 +111,9 @@ bool ag_watch_privileged(const struct ag_workflow *w)
 
 /* ---- keyed hashing (SipHash-1-3) --------------------------------------- */
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                       \
-	do {                                                           \
-		v0 += v1;                                              \
-		v1 = ROTL(v1, 13);                                     \
-		v1 ^= v0;                                              \
-		v0 = ROTL(v0, 32);                                     \
-		v2 += v3;                                              \
-		v3 = ROTL(v3, 16);                                     \
-		v3 ^= v2;                                              \
-		v0 += v3;                                              \
-		v3 = ROTL(v3, 21);                                     \
-		v3 ^= v0;                                              \
-		v2 += v1;                                              \
-		v1 = ROTL(v1, 17);                                     \
-		v1 ^= v2;                                              \
-		v2 = ROTL(v2, 32);                                     \
-	} while (0)
-
 static uint64_t siphash(const uint64_t k[2], const char *s, size_t len)
 {
-	const unsigned char *in = (const unsigned char *)s;
-	uint64_t v0 = 0x736f6d6570736575ULL ^ k[0];
-	uint64_t v1 = 0x646f72616e646f6dULL ^ k[1];
-	uint64_t v2 = 0x6c7967656e657261ULL ^ k[0];
-	uint64_t v3 = 0x7465646279746573ULL ^ k[1];
-	uint64_t b = (uint64_t)len << 56;
-	size_t i = 0;
-
-	for (; i + 8 <= len; i += 8) {
-		uint64_t m = 0;
-		for (int j = 0; j < 8; j++)
-			m |= (uint64_t)in[i + (size_t)j] << (8 * j);
-		v3 ^= m;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (int j = 0; i + (size_t)j < len; j++)
-		b |= (uint64_t)in[i + (size_t)j] << (8 * j);
-	v3 ^= b;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	return ag_siphash(k, s, len, 1, 3);
 }
 
 static void random_key(uint64_t k[2])
