@@ -1015,7 +1015,7 @@ static ag_code agent_check(const struct ag_policy *p, const char *account,
 		agent_refuse(out, AG_HD_AGENT_AAL,
 			     "the agent '%.64s' authenticated at AAL%d; a "
 			     "help-desk reset needs the agent at AAL2 or "
-			     "above (DESIGN §4.3)",
+			     "above",
 			     c->sub, out->agent.aal);
 		return AG_OK;
 	}
