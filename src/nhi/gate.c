@@ -195,7 +195,9 @@ bool ag_cert_x5t(const char *value, char *out, size_t out_len, char *why,
 	const char *b = text, *e = text + t;
 	const char *begin = strstr(text, PEM_BEGIN);
 	if (begin) {
-		const char *end = strstr(begin, PEM_END);
+		/* From after the BEGIN line: the two lines' dashes must not
+		 * be shared, or END would come before the body starts. */
+		const char *end = strstr(begin + strlen(PEM_BEGIN), PEM_END);
 		if (!end) {
 			snprintf(why, why_len, "the client certificate has no "
 					       "END CERTIFICATE line");
