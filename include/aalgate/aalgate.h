@@ -348,6 +348,8 @@ struct ag_policy {
 	 * certificate (nginx's $ssl_client_escaped_cert: URL-escaped PEM),
 	 * for the cnf "x5t#S256" check of mtls clients (RFC 8705 §3). */
 	char *client_cert_header;
+	/* How old a DPoP proof's iat may be (RFC 9449 §11.1), seconds. */
+	int64_t dpop_max_age;
 	char *device_claim;
 	struct ag_route *routes;
 	size_t n_routes;

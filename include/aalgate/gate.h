@@ -47,6 +47,7 @@ enum ag_token_error {
 	AG_TOK_ISSUED_IN_FUTURE, /* iat or auth_time - skew > now */
 	AG_TOK_CLAIMS,        /* a registered claim has the wrong type */
 	AG_TOK_KEYS_UNAVAILABLE, /* the issuer's keys could not be had */
+	AG_TOK_DPOP,          /* the DPoP proof (RFC 9449) is missing or bad */
 	AG_TOK__COUNT
 };
 
@@ -148,7 +149,7 @@ enum ag_reason {
 	AG_R_JIT,               /* no active grant */
 	AG_R_TOKEN_LIFETIME,    /* machine: exp - iat over max_token_lifetime */
 	AG_R_CLIENT,            /* machine: client unknown, inactive or unowned */
-	AG_R_CREDENTIAL,        /* machine: credential kind or cnf binding */
+	AG_R_CREDENTIAL,        /* cnf binding not shown; machine: credential kind */
 	AG_R_SCOPE,             /* machine: a required scope is missing */
 	AG_R__COUNT
 };
@@ -168,6 +169,11 @@ struct ag_request {
 	 * could not be read (NULL otherwise). */
 	const char *client_cert_x5t;
 	const char *client_cert_problem;
+	/* True only when the caller checked a DPoP proof (RFC 9449 §4.3)
+	 * for this request whose key is the token's cnf "jkt"
+	 * (ag_dpop_verify).  A token bound to a DPoP key is refused
+	 * without it. */
+	bool dpop_verified;
 };
 
 /* Longest thumbprint of a machine client the gate compares. */

@@ -17,6 +17,7 @@
 #include "aalgate/nhi.h"
 #include "cli.h"
 #include "gate/api.h"
+#include "gate/dpop.h"
 #include "util.h"
 #include "banned.h"
 
@@ -247,6 +248,17 @@ int cmd_decide(int argc, char **argv)
 	} else if (ar.token) {
 		te = ag_verifier_check(v, ar.token, strlen(ar.token), req.now,
 				       &claims, why, sizeof(why));
+		/* A proof is checked as the gate checks it, but a one-off
+		 * answer remembers no proofs, so it cannot tell a replay. */
+		struct ag_dpop_presented pr = {
+			.token = ar.token,
+			.dpop_scheme = ar.dpop != NULL,
+			.proof = ar.dpop,
+			.scheme = ar.scheme ? ar.scheme : "https"};
+		bool proof_bad;
+		if (te == AG_TOK_OK)
+			te = ag_dpop_present(NULL, p, &claims, &pr, &req,
+					     &proof_bad, why, sizeof(why));
 		if (te == AG_TOK_OK)
 			cp = &claims;
 	}

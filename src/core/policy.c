@@ -28,6 +28,7 @@ static const char *const top_keys[] = {
 	/* -- policy keys: sinks -- */
 	"sinks",
 	"client_cert_header",
+	"dpop_max_age",
 	"watch",
 	NULL,
 };
@@ -999,7 +1000,9 @@ static ag_code load_root(struct loader *l, const struct ag_ynode *root)
 		if (p->break_glass.approvals == 0 && !p->break_glass.alert)
 			return ag_ynode_err(r, n, AG_ERR_INVALID,
 					    "break_glass needs approvals or "
-					    "alert: true (DESIGN §4.4)");
+					    "alert: true: an unwatched "
+					    "emergency account is a way "
+					    "around every workflow");
 	}
 
 	if ((n = find_key(root, "acr"))) {
@@ -1045,6 +1048,17 @@ static ag_code load_root(struct loader *l, const struct ag_ynode *root)
 	    (rc = dup_str(l, n, "client_cert_header",
 			  &p->client_cert_header)))
 		return rc;
+	if ((n = find_key(root, "dpop_max_age"))) {
+		if ((rc = ag_ynode_duration(r, n, "dpop_max_age",
+					    &p->dpop_max_age)))
+			return rc;
+		/* A proof is a one-request credential; a long window only
+		 * widens the replay set and what a stolen proof can do. */
+		if (p->dpop_max_age < 1 || p->dpop_max_age > 3600)
+			return ag_ynode_err(r, n, AG_ERR_INVALID,
+					    "dpop_max_age must be from 1s to "
+					    "1h");
+	}
 	if ((n = find_key(root, "device_header")) &&
 	    (rc = dup_str(l, n, "device_header", &p->device_header)))
 		return rc;
@@ -1368,6 +1382,7 @@ ag_code ag_policy_load_buffer(const char *name, const char *buf, size_t len,
 	p->break_glass.approvals = 2;
 	p->break_glass.max = 4 * 3600;
 	p->break_glass.alert = true;
+	p->dpop_max_age = 300;
 	p->nhi.stale = 90 * 86400;
 	p->nhi.rotate = 90 * 86400;
 	p->nhi.max_lifetime = 365 * 86400;

@@ -26,14 +26,17 @@ void ag_api_request_release(struct ag_api_request *r)
 	free(r->device);
 	free(r->ip);
 	free(r->client_cert);
+	free(r->dpop);
+	free(r->scheme);
 	ag_claims_release(&r->claims);
 	memset(r, 0, sizeof(*r));
 }
 
 static const char *const request_keys[] = {"workflow", "request", "token",
 					   "claims", "device", "ip", "now",
-					   "client_cert", NULL};
-static const char *const target_keys[] = {"method", "host", "uri", NULL};
+					   "client_cert", "dpop", NULL};
+static const char *const target_keys[] = {"method", "host", "uri",
+					  "scheme", NULL};
 
 /* Checks obj's keys against allowed; writes the first unknown to err. */
 static bool keys_ok(json_t *obj, const char *const *allowed, const char *where,
@@ -114,7 +117,8 @@ ag_code ag_api_request_parse(const char *json, size_t len, bool allow_claims,
 	    !take_str(root, "token", &out->token, err, errlen) ||
 	    !take_str(root, "device", &out->device, err, errlen) ||
 	    !take_str(root, "ip", &out->ip, err, errlen) ||
-	    !take_str(root, "client_cert", &out->client_cert, err, errlen))
+	    !take_str(root, "client_cert", &out->client_cert, err, errlen) ||
+	    !take_str(root, "dpop", &out->dpop, err, errlen))
 		goto out;
 	json_t *target = json_object_get(root, "request");
 	if (target) {
@@ -126,7 +130,8 @@ ag_code ag_api_request_parse(const char *json, size_t len, bool allow_claims,
 		if (!keys_ok(target, target_keys, "'request'", err, errlen) ||
 		    !take_str(target, "method", &out->method, err, errlen) ||
 		    !take_str(target, "host", &out->host, err, errlen) ||
-		    !take_str(target, "uri", &out->uri, err, errlen))
+		    !take_str(target, "uri", &out->uri, err, errlen) ||
+		    !take_str(target, "scheme", &out->scheme, err, errlen))
 			goto out;
 	}
 	if (!out->workflow == !target) {

@@ -19,6 +19,8 @@
 struct ag_api_request {
 	char *workflow;
 	char *method, *host, *uri;
+	char *scheme; /* of the request's URL, for a DPoP proof's htu */
+	char *dpop;   /* a DPoP proof for the token (RFC 9449) */
 	char *token;
 	char *device, *ip;
 	char *client_cert; /* a TLS client certificate, as client_cert_header

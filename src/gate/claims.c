@@ -32,6 +32,7 @@ static const char *const token_error_names[AG_TOK__COUNT] = {
 	[AG_TOK_ISSUED_IN_FUTURE] = "issued_in_future",
 	[AG_TOK_CLAIMS] = "bad_claims",
 	[AG_TOK_KEYS_UNAVAILABLE] = "keys_unavailable",
+	[AG_TOK_DPOP] = "dpop_proof",
 };
 
 const char *ag_token_error_name(enum ag_token_error e)

@@ -445,15 +445,59 @@ static void credential_names(const struct ag_policy *p,
 }
 
 /*
- * A key-bound credential must show its binding (RFC 7800): a cnf claim,
- * whose thumbprint is the key the inventory records for the client, and
- * for mutual TLS the certificate the client presented to the proxy (RFC
- * 8705 §3: cnf "x5t#S256" is base64url(SHA-256(DER)) of it).  Without
- * that the token is a bearer token whoever holds it can use.
+ * A token bound to a key (RFC 7800 cnf) is worth no more than the proof
+ * that whoever sent it holds the key: for "jkt" a DPoP proof the caller
+ * checked (RFC 9449 §7.1), for "x5t#S256" the TLS client certificate a
+ * trusted proxy passed (RFC 8705 §3).  A binding the gate cannot check
+ * (a bare "jwk") is refused: taken as a bearer token it would be the
+ * downgrade the binding is there to stop.  Any workflow, person or
+ * machine.
+ */
+static bool bound_token(const struct ag_request *req,
+			const struct ag_claims *c, struct ag_decision *d)
+{
+	const char *scheme = "Bearer";
+
+	if (!c->cnf)
+		return true;
+	if (!c->cnf_jkt && !c->cnf_x5t) {
+		detail(d, "the token's cnf binds it to a key in a form the "
+			  "gate cannot check (only jkt and x5t#S256)");
+	} else if (c->cnf_jkt && !req->dpop_verified) {
+		detail(d, "the token is bound to a DPoP key (cnf jkt) and no "
+			  "valid DPoP proof for this request came with it");
+		scheme = "DPoP";
+	} else if (c->cnf_x5t && !req->client_cert_x5t) {
+		detail(d, "the token is bound to a client certificate (cnf "
+			  "x5t#S256) and no client certificate was passed%s%.100s",
+		       req->client_cert_problem
+			       ? ": "
+			       : " (client_cert_header, from a trusted proxy)",
+		       req->client_cert_problem ? req->client_cert_problem
+						: "");
+	} else if (c->cnf_x5t && strcmp(c->cnf_x5t, req->client_cert_x5t)) {
+		detail(d, "the token's cnf x5t#S256 is not the thumbprint of "
+			  "the client certificate presented");
+	} else {
+		return true;
+	}
+	deny(d, 401, AG_R_CREDENTIAL);
+	char desc[256];
+	header_text(desc, sizeof(desc), d->detail);
+	snprintf(d->www_authenticate, sizeof(d->www_authenticate),
+		 "%s error=\"invalid_token\", error_description=\"%s\"",
+		 scheme, desc);
+	return false;
+}
+
+/*
+ * A client whose kind is key-bound must show its binding: a cnf claim
+ * (checked against the request by bound_token), the kind's own form of
+ * it (x5t#S256 for mtls), bound to the key the inventory records.
+ * Without that the token is a bearer token whoever holds it can use.
  */
 static bool key_binding(const struct ag_method *kind,
 			const struct ag_gate_client *cl,
-			const struct ag_request *req,
 			const struct ag_claims *c, const char *client,
 			struct ag_decision *d)
 {
@@ -473,19 +517,6 @@ static bool key_binding(const struct ag_method *kind,
 	else if (mtls && !c->cnf_x5t)
 		detail(d, "client '%.80s' uses mtls and the token's cnf has no "
 			  "x5t#S256",
-		       client);
-	else if (mtls && !req->client_cert_x5t)
-		detail(d, "client '%.80s' uses mtls and no client certificate "
-			  "was passed%s%.100s",
-		       client,
-		       req->client_cert_problem
-			       ? ": "
-			       : " (client_cert_header, from a trusted proxy)",
-		       req->client_cert_problem ? req->client_cert_problem
-						: "");
-	else if (mtls && strcmp(c->cnf_x5t, req->client_cert_x5t))
-		detail(d, "client '%.80s': the token's cnf x5t#S256 is not the "
-			  "thumbprint of the client certificate presented",
 		       client);
 	else if (!recorded_ok)
 		detail(d, "client '%.80s': the token's cnf is bound to another "
@@ -579,7 +610,7 @@ static bool machine_checks(const struct ag_policy *p,
 	/* The hook's judgement (ag_nhi_key_bound), and the catalogue's in
 	 * case a hook forgot: either makes the binding required. */
 	if ((cl.key_bound || kind->phishing_resistant) &&
-	    !key_binding(kind, &cl, req, c, client, d))
+	    !key_binding(kind, &cl, c, client, d))
 		return false;
 	for (size_t i = 0; i < w->n_scopes; i++) {
 		if (!has_scope(c->scope, w->scopes[i])) {
@@ -724,6 +755,9 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 			www_forbidden(d);
 		return;
 	}
+	/* 3a. A key-bound token, with its proof of possession. */
+	if (!bound_token(req, claims, d))
+		return;
 	if (w.machine && !machine_checks(p, &w, hooks, req, claims, d))
 		return;
 

@@ -76,6 +76,29 @@ const struct ag_jws_alg *ag_jws_alg_at(size_t i);
  * without setting up a context each time.  NULL on failure. */
 EVP_MD_CTX *ag_jws_verify_ctx(const struct ag_jws_alg *a, EVP_PKEY *pkey);
 
+/* A compact JWS (RFC 7515 §7.1) taken apart. */
+struct ag_jws {
+	const char *signing_input; /* header "." payload, as sent */
+	size_t signing_len;
+	unsigned char *buf; /* the decoded parts, back to back */
+	const unsigned char *hdr, *payload, *sig;
+	size_t hdr_len, payload_len, sig_len;
+	const struct ag_jws_alg *alg; /* set by the caller's header check */
+	char *kid;
+};
+
+/* Splits tok at its two dots and decodes the three parts, each strict
+ * base64url; AG_TOK_MALFORMED otherwise.  Release j either way. */
+enum ag_token_error ag_jws_split(const char *tok, size_t len,
+				 struct ag_jws *j, char *detail,
+				 size_t detail_len);
+void ag_jws_release(struct ag_jws *j);
+
+/* Does j's signature verify with ctx (a context for j->alg, as from
+ * ag_jws_verify_ctx)?  ECDSA's raw R || S is checked for length and
+ * turned into DER first. */
+bool ag_jws_verify(const struct ag_jws *j, EVP_MD_CTX *ctx);
+
 /* One public key of a JWK set. */
 struct ag_jwk {
 	char *kid; /* NULL when the key has none */
@@ -103,6 +126,18 @@ struct ag_jwks {
 ag_code ag_jwks_parse_buffer(const char *name, const char *buf, size_t len,
 			     struct ag_jwks *out, struct ag_error *err);
 void ag_jwks_release(struct ag_jwks *s);
+
+/* Parses one public JWK on its own (a DPoP proof's "jwk" header), as a
+ * key of a set is parsed but without its verification contexts: private
+ * members, and a key type we do not verify, are errors ("NAME: reason").
+ * Release *out with ag_jwk_release. */
+ag_code ag_jwk_parse(const char *name, const json_t *o, struct ag_jwk *out,
+		     struct ag_error *err);
+void ag_jwk_release(struct ag_jwk *k);
+
+/* The JWK SHA-256 thumbprint of o (RFC 7638), base64url, into out (at
+ * least 44 bytes).  o must have the members its kty requires. */
+ag_code ag_jwk_thumbprint(const json_t *o, char *out, size_t out_len);
 
 /* Does key k fit algorithm a: its type or curve, and its own "alg" when
  * it has one?  (Key size is checked separately.) */

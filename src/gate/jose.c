@@ -168,17 +168,6 @@ struct ag_verifier {
 	_Atomic uint64_t hits, misses;
 };
 
-/* A compact JWS taken apart. */
-struct jws {
-	const char *signing_input; /* header "." payload, as sent */
-	size_t signing_len;
-	unsigned char *buf; /* the decoded parts, back to back */
-	const unsigned char *hdr, *payload, *sig;
-	size_t hdr_len, payload_len, sig_len;
-	const struct ag_jws_alg *alg;
-	char *kid;
-};
-
 /* Where a check writes its explanation. */
 struct msg {
 	char *s;
@@ -187,16 +176,17 @@ struct msg {
 
 #define FAIL(m, e, ...) ag_tok_fail((m)->s, (m)->len, (e), __VA_ARGS__)
 
-static void jws_release(struct jws *j)
+void ag_jws_release(struct ag_jws *j)
 {
 	free(j->buf);
 	free(j->kid);
 }
 
-/* Splits the token at its two dots and decodes the three parts. */
-static enum ag_token_error jws_split(const char *tok, size_t len,
-				     struct jws *j, const struct msg *m)
+enum ag_token_error ag_jws_split(const char *tok, size_t len,
+				 struct ag_jws *j, char *detail,
+				 size_t detail_len)
 {
+	const struct msg mm = {detail, detail_len}, *m = &mm;
 	const char *dot[2];
 	size_t ndots = 0;
 
@@ -253,7 +243,7 @@ static enum ag_token_error refuse_crit(const json_t *crit, const struct msg *m)
 		    name);
 }
 
-static enum ag_token_error jws_header(struct jws *j, const struct msg *m)
+static enum ag_token_error jws_header(struct ag_jws *j, const struct msg *m)
 {
 	json_t *h = NULL;
 	const json_t *v;
@@ -297,7 +287,7 @@ out:
 }
 
 static enum ag_token_error jws_claims(const struct ag_verifier *v,
-				      const struct jws *j,
+				      const struct ag_jws *j,
 				      struct ag_claims *c, const struct msg *m)
 {
 	enum ag_token_error rc = ag_claims_parse(
@@ -359,8 +349,7 @@ static bool ecdsa_to_der(const unsigned char *sig, size_t len,
 	return ok;
 }
 
-/* Verifies the signature with ctx, from ag_keyring_find. */
-static bool verify_signature(const struct jws *j, EVP_MD_CTX *ctx)
+bool ag_jws_verify(const struct ag_jws *j, EVP_MD_CTX *ctx)
 {
 	const unsigned char *sig = j->sig;
 	size_t sig_len = j->sig_len;
@@ -401,13 +390,14 @@ static enum ag_token_error verify_token(struct ag_verifier *v, const char *tok,
 					size_t *issuer, uint64_t *generation,
 					const struct msg *m)
 {
-	struct jws j;
+	struct ag_jws j;
 	EVP_MD_CTX *ctx = NULL;
 	enum ag_token_error rc;
 	char iss[80];
 
 	memset(&j, 0, sizeof(j));
-	if ((rc = jws_split(tok, len, &j, m)) || (rc = jws_header(&j, m)))
+	if ((rc = ag_jws_split(tok, len, &j, m->s, m->len)) ||
+	    (rc = jws_header(&j, m)))
 		goto out;
 	if (!j.sig_len) {
 		rc = FAIL(m, AG_TOK_SIGNATURE, "the token has no signature");
@@ -426,7 +416,7 @@ static enum ag_token_error verify_token(struct ag_verifier *v, const char *tok,
 	if ((rc = ag_keyring_find(v->rings[*issuer], j.kid, j.alg, &ctx,
 				  generation, m->s, m->len)))
 		goto out;
-	if (!verify_signature(&j, ctx)) {
+	if (!ag_jws_verify(&j, ctx)) {
 		rc = FAIL(m, AG_TOK_SIGNATURE,
 			  "the %s signature does not verify", j.alg->name);
 		goto out;
@@ -437,7 +427,7 @@ static enum ag_token_error verify_token(struct ag_verifier *v, const char *tok,
 		rc = FAIL(m, AG_TOK_CLAIMS, "the token has no exp");
 out:
 	EVP_MD_CTX_free(ctx);
-	jws_release(&j);
+	ag_jws_release(&j);
 	return rc;
 }
 

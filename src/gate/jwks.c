@@ -39,7 +39,7 @@
 /* Where in a set a key is, for messages. */
 struct key_ctx {
 	const char *name; /* the file or URI */
-	size_t index;     /* 1-based */
+	size_t index;     /* 1-based; 0 for a key on its own */
 	const char *kid;  /* NULL until known */
 	struct ag_error *err;
 };
@@ -54,6 +54,8 @@ static ag_code key_err(const struct key_ctx *k, ag_code code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (!k->index)
+		return ag_err(k->err, code, "%s: %s", k->name, msg);
 	if (!k->kid)
 		return ag_err(k->err, code, "%s: key %zu: %s", k->name,
 			      k->index, msg);
@@ -311,7 +313,7 @@ static ag_code for_signing(const struct key_ctx *k, const json_t *o,
 	return AG_OK;
 }
 
-static void jwk_release(struct ag_jwk *k)
+void ag_jwk_release(struct ag_jwk *k)
 {
 	for (size_t i = 0; i < AG_JWS_ALGS; i++)
 		EVP_MD_CTX_free(k->verify[i]);
@@ -339,9 +341,10 @@ static ag_code prepare(const struct key_ctx *k, struct ag_jwk *key)
 	return AG_OK;
 }
 
-/* Reads one key; *used is false when it is skipped. */
+/* Reads one key; *used is false when it is skipped.  With prep, it
+ * also sets up its verification contexts (prepare). */
 static ag_code parse_key(struct key_ctx *k, const json_t *o,
-			 struct ag_jwk *out, bool *used)
+			 struct ag_jwk *out, bool *used, bool prep)
 {
 	const char *kty, *crv, *alg;
 	bool sig;
@@ -375,10 +378,10 @@ static ag_code parse_key(struct key_ctx *k, const json_t *o,
 	if ((k->kid && !(out->kid = ag_strdup(k->kid))) ||
 	    (alg && !(out->alg = ag_strdup(alg))))
 		rc = key_err(k, AG_ERR_NOMEM, "out of memory");
-	else
+	else if (prep)
 		rc = prepare(k, out);
 	if (rc) {
-		jwk_release(out);
+		ag_jwk_release(out);
 		return rc;
 	}
 	*used = true;
@@ -400,7 +403,7 @@ static ag_code parse_keys(const char *name, const json_t *keys,
 		struct key_ctx k = {name, i + 1, NULL, err};
 		bool used;
 		ag_code rc = parse_key(&k, json_array_get(keys, i),
-				       &out->keys[out->n], &used);
+				       &out->keys[out->n], &used, true);
 		if (rc)
 			return rc;
 		out->n += used;
@@ -447,10 +450,77 @@ ag_code ag_jwks_parse_buffer(const char *name, const char *buf, size_t len,
 	return rc;
 }
 
+ag_code ag_jwk_parse(const char *name, const json_t *o, struct ag_jwk *out,
+		     struct ag_error *err)
+{
+	struct key_ctx k = {name, 0, NULL, err};
+	bool used;
+	ag_code rc = parse_key(&k, o, out, &used, false);
+
+	ERR_clear_error();
+	if (rc)
+		return rc;
+	if (!used)
+		return key_err(&k, AG_ERR_INVALID,
+			       "not a signing key of a type we verify (RSA, "
+			       "EC P-256 or P-384, Ed25519)");
+	return AG_OK;
+}
+
+/* The members RFC 7638 §3.2 names for each key type, in order. */
+ag_code ag_jwk_thumbprint(const json_t *o, char *out, size_t out_len)
+{
+	static const char *const rsa[] = {"e", "kty", "n", NULL};
+	static const char *const ec[] = {"crv", "kty", "x", "y", NULL};
+	static const char *const okp[] = {"crv", "kty", "x", NULL};
+	const char *kty = json_string_value(json_object_get(o, "kty"));
+	const char *const *names;
+	char buf[2 * RSA_N_MAX + 128];
+	size_t n = 0;
+
+	if (!kty || out_len < AG_B64URL_ENCODED_LEN(32))
+		return AG_ERR_INVALID;
+	if (!strcmp(kty, "RSA"))
+		names = rsa;
+	else if (!strcmp(kty, "EC"))
+		names = ec;
+	else if (!strcmp(kty, "OKP"))
+		names = okp;
+	else
+		return AG_ERR_INVALID;
+	/* The JSON of the required members, in lexicographic order, with
+	 * no whitespace.  Every value is base64url or a curve name, which
+	 * need no escaping; anything else is refused rather than escaped
+	 * differently from the signer. */
+	buf[n++] = '{';
+	for (size_t i = 0; names[i]; i++) {
+		const char *v = json_string_value(json_object_get(o, names[i]));
+		if (!v)
+			return AG_ERR_INVALID;
+		for (const char *c = v; *c; c++)
+			if (!((*c >= 'A' && *c <= 'Z') ||
+			      (*c >= 'a' && *c <= 'z') ||
+			      (*c >= '0' && *c <= '9') || *c == '-' ||
+			      *c == '_'))
+				return AG_ERR_INVALID;
+		int w = snprintf(buf + n, sizeof(buf) - n, "%s\"%s\":\"%s\"",
+				 i ? "," : "", names[i], v);
+		if (w < 0 || (size_t)w >= sizeof(buf) - n - 1)
+			return AG_ERR_LIMIT;
+		n += (size_t)w;
+	}
+	buf[n++] = '}';
+	unsigned char md[32];
+	if (!EVP_Q_digest(NULL, "SHA256", NULL, buf, n, md, NULL))
+		return AG_ERR_INTERNAL;
+	ag_b64url_encode(md, sizeof(md), out);
+	return AG_OK;
+}
+
 void ag_jwks_release(struct ag_jwks *s)
 {
 	for (size_t i = 0; i < s->n; i++)
-		jwk_release(&s->keys[i]);
+		ag_jwk_release(&s->keys[i]);
 	free(s->keys);
 	memset(s, 0, sizeof(*s));
 }

@@ -47,6 +47,7 @@
 #include "aalgate/pamd.h"
 #include "gate/api.h"
 #include "gate/api-govern.h"
+#include "gate/dpop.h"
 #include "gate/gate-int.h"
 #include "gate/metrics.h"
 #include "gate/server.h"
@@ -54,6 +55,8 @@
 #include "banned.h"
 
 #define SESSIONS_CAPACITY (256u * 1024u)
+/* DPoP proofs remembered for replay: 16 bytes each. */
+#define DPOP_REPLAY_CAPACITY (1024u * 1024u)
 #define HEADER_MEMORY (64u * 1024u) /* per connection: request headers */
 
 struct gen {
@@ -69,6 +72,7 @@ struct server {
 	pthread_mutex_t lock; /* guards cur and every gen's refs */
 	struct gen *cur;
 	struct ag_sessions *sessions;
+	struct ag_dpop_replay *dpop; /* the DPoP proofs seen */
 	struct ag_dlog *log;
 	struct ag_metrics *metrics;
 	struct ag_gate_hooks hooks;
@@ -426,25 +430,51 @@ static const char *header(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
-/* The bearer token of an Authorization header (RFC 6750 §2.1), or NULL.
- * *bad is set for a header that is there but not a single bearer token. */
-static const char *bearer(struct MHD_Connection *c, bool *bad)
+/* The access token of an Authorization header: "Bearer" (RFC 6750 §2.1)
+ * or "DPoP" (RFC 9449 §7.1), schemes in any case; NULL when there is
+ * none.  *bad is set for a header that is there but not a single token
+ * of one of them, *dpop for the DPoP scheme. */
+static const char *access_token(struct MHD_Connection *c, bool *bad,
+				bool *dpop)
 {
 	*bad = false;
+	*dpop = false;
 	unsigned n = header_count(c, "Authorization");
 	if (n == 0)
 		return NULL;
 	const char *v = header(c, "Authorization");
-	if (n > 1 || !v || strncasecmp(v, "Bearer ", 7) != 0) {
+	if (n > 1 || !v) {
 		*bad = true;
 		return NULL;
 	}
-	v += 7;
+	if (!strncasecmp(v, "Bearer ", 7)) {
+		v += 7;
+	} else if (!strncasecmp(v, "DPoP ", 5)) {
+		v += 5;
+		*dpop = true;
+	} else {
+		*bad = true;
+		return NULL;
+	}
 	while (*v == ' ')
 		v++;
 	if (!*v)
 		*bad = true;
 	return *v ? v : NULL;
+}
+
+/* A Bearer token only, for the govern endpoints, which take no DPoP
+ * proofs: a DPoP-bound token is refused there (fail closed). */
+static const char *bearer(struct MHD_Connection *c, bool *bad)
+{
+	bool dpop;
+	const char *t = access_token(c, bad, &dpop);
+
+	if (dpop) {
+		*bad = true;
+		return NULL;
+	}
+	return t;
 }
 
 /*
@@ -526,26 +556,35 @@ static void deny_outright(struct ag_decision *d, enum ag_reason r,
 	snprintf(d->detail, sizeof(d->detail), "%s", why);
 }
 
-/* Verifies the token and decides. */
+/* Verifies the token (and its DPoP proof) and decides.  bad_auth: an
+ * Authorization header that is not one token. */
 static void evaluate(struct server *s, struct req_ctx *rc,
-		     const struct ag_request *req, const char *token,
-		     bool bad_auth, bool use_sessions)
+		     const struct ag_request *in,
+		     const struct ag_dpop_presented *pr, bool bad_auth,
+		     bool use_sessions)
 {
 	enum ag_token_error te = AG_TOK_OK;
 	char why[256] = "";
 	struct ag_decision *d = &rc->d;
+	struct ag_request req = *in;
+	bool proof_bad = false;
 
 	if (bad_auth) {
 		te = AG_TOK_MALFORMED;
-		ag_strlcpy(why, "Authorization is not one Bearer token",
+		ag_strlcpy(why, "Authorization is not one Bearer or DPoP token",
 			   sizeof(why));
-	} else if (token) {
-		te = ag_verifier_check(rc->g->verifier, token, strlen(token),
-				       req->now, &rc->claims, why, sizeof(why));
+	} else if (pr->token) {
+		te = ag_verifier_check(rc->g->verifier, pr->token,
+				       strlen(pr->token), req.now, &rc->claims,
+				       why, sizeof(why));
+		if (te == AG_TOK_OK)
+			te = ag_dpop_present(s->dpop, rc->g->policy,
+					     &rc->claims, pr, &req, &proof_bad,
+					     why, sizeof(why));
 		rc->have_claims = te == AG_TOK_OK;
 	}
 	ag_gate_decide(rc->g->gate, &s->hooks,
-		       use_sessions ? s->sessions : NULL, req,
+		       use_sessions ? s->sessions : NULL, &req,
 		       rc->have_claims ? &rc->claims : NULL, te, d);
 	/* The identity headers are made now, so that a subject that cannot
 	 * be sent whole is denied before the decision is logged. */
@@ -569,10 +608,23 @@ static void evaluate(struct server *s, struct req_ctx *rc,
 					    ? ' '
 					    : *p;
 		desc[o] = '\0';
-		snprintf(d->www_authenticate, sizeof(d->www_authenticate),
-			 "Bearer error=\"invalid_token\", "
-			 "error_description=\"%s\"",
-			 desc);
+		/* RFC 9449 §7.1: a DPoP failure is answered in DPoP's
+		 * scheme, with the algorithms a proof may use. */
+		if (te == AG_TOK_DPOP)
+			snprintf(d->www_authenticate,
+				 sizeof(d->www_authenticate),
+				 "DPoP algs=\"%s\", error=\"%s\", "
+				 "error_description=\"%s\"",
+				 AG_DPOP_ALGS,
+				 proof_bad ? "invalid_dpop_proof"
+					   : "invalid_token",
+				 desc);
+		else
+			snprintf(d->www_authenticate,
+				 sizeof(d->www_authenticate),
+				 "Bearer error=\"invalid_token\", "
+				 "error_description=\"%s\"",
+				 desc);
 	}
 }
 
@@ -676,8 +728,9 @@ static enum MHD_Result finish(struct server *s, struct req_ctx *rc,
 }
 
 static const char *const forwarded_request_headers[] = {
-	"X-Original-URI",   "X-Original-Method", "X-Original-Host",
-	"X-Forwarded-Uri",  "X-Forwarded-Method", "X-Forwarded-Host", NULL};
+	"X-Original-URI",    "X-Original-Method", "X-Original-Host",
+	"X-Original-Proto",  "X-Forwarded-Uri",   "X-Forwarded-Method",
+	"X-Forwarded-Host",  "X-Forwarded-Proto", NULL};
 
 static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 				struct req_ctx *rc, const char *url,
@@ -689,6 +742,9 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 	char cert_x5t[64] = "", cert_problem[160] = "";
 	struct ag_request req = {0};
 	bool bad_auth = false;
+	/* The original URL's scheme, for DPoP's htu: what a trusted proxy
+	 * says, else https (DPoP is for TLS; a wrong guess only refuses). */
+	const char *scheme = "https";
 
 	rc->ep = AG_EP_AUTHZ;
 	peer_text(c, peer, sizeof(peer));
@@ -720,6 +776,9 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 		if ((v = header(c, "X-Original-Host")) ||
 		    (v = header(c, "X-Forwarded-Host")))
 			req.host = v;
+		if ((v = header(c, "X-Original-Proto")) ||
+		    (v = header(c, "X-Forwarded-Proto")))
+			scheme = v;
 		/* The client's address: only from one X-Forwarded-For line
 		 * (several could mix the client's own with the proxy's); the
 		 * proxy's own address says nothing about the client. */
@@ -783,8 +842,11 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 		rc->d.workflow = -1;
 		deny_outright(&rc->d, AG_R_BAD_REQUEST, why);
 	} else {
-		const char *tok = bearer(c, &bad_auth);
-		evaluate(s, rc, &req, tok, bad_auth, true);
+		struct ag_dpop_presented pr = {.scheme = scheme};
+		pr.token = access_token(c, &bad_auth, &pr.dpop_scheme);
+		pr.proof = header(c, "DPoP");
+		pr.proof_repeated = header_count(c, "DPoP") > 1;
+		evaluate(s, rc, &req, &pr, bad_auth, true);
 	}
 	return log_then_answer(s, rc, c, &lc);
 }
@@ -917,7 +979,12 @@ static enum MHD_Result do_decide(struct server *s, struct MHD_Connection *c,
 				.host = ar.host,
 				.path = ar.uri ? path : NULL,
 				.what_if = ar.has_now};
-	evaluate(s, rc, &req, ar.token, false, trust && !ar.has_now);
+	struct ag_dpop_presented pr = {.token = ar.token,
+				       .dpop_scheme = ar.dpop != NULL,
+				       .proof = ar.dpop,
+				       .scheme = ar.scheme ? ar.scheme
+							   : "https"};
+	evaluate(s, rc, &req, &pr, false, trust && !ar.has_now);
 	enum MHD_Result ret = log_then_answer(s, rc, c, &lc);
 	ag_api_request_release(&ar);
 	return ret;
@@ -1206,7 +1273,8 @@ int ag_server_run(const struct ag_server_opts *o)
 		    o->n_inventory == 1 ? "" : "s");
 	s.metrics = ag_metrics_new();
 	s.sessions = ag_sessions_new(SESSIONS_CAPACITY);
-	if (!s.metrics || !s.sessions) {
+	s.dpop = ag_dpop_replay_new(DPOP_REPLAY_CAPACITY);
+	if (!s.metrics || !s.sessions || !s.dpop) {
 		say(NULL, "out of memory");
 		goto out;
 	}
@@ -1373,6 +1441,7 @@ out:
 	if (s.cur)
 		gen_put(&s, s.cur);
 	ag_sessions_free(s.sessions);
+	ag_dpop_replay_free(s.dpop);
 	ag_metrics_free(s.metrics);
 	pthread_mutex_destroy(&s.lock);
 	if (ret == 0)

@@ -82,7 +82,7 @@ expect_body basic '"reasons":["invalid_token"]'
 
 req twoauth -H "Authorization: Bearer a.b.c" -H "Authorization: Bearer d.e.f" "$base/v1/authz"
 expect_code twoauth 401
-expect_body twoauth 'not one Bearer token'
+expect_body twoauth 'not one Bearer or DPoP token'
 
 # 127.0.0.1 is not a trusted proxy: it cannot say what the request was.
 req untrusted -H "X-Original-URI: /admin" -H "Authorization: Bearer $secret" "$base/v1/authz"

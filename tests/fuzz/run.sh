@@ -44,12 +44,14 @@
 # event readers (byte 0 picks the source, byte 1 a feed size; see
 # fuzz_watch.c); its corpus, build-fuzz/corpus-watch, is seeded from
 # tests/data/watch, tests/fuzz/seeds-dlog and, when present,
-# ../shared/data/events, each read by the automatic source.
+# ../shared/data/events, each read by the automatic source.  fuzz_dpop
+# feeds it as a DPoP proof to the proof checker; its corpus,
+# build-fuzz/corpus-dpop, is seeded from tests/fuzz/seeds-dpop.
 #
 # Environment: CC (default clang), JOBS (build parallelism, default 2),
 # FUZZ_BUILD (the build directory, relative to the project root; default
 # build-fuzz, which the paths above name),
-# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks fuzz_pam fuzz_helpdesk fuzz_inventory fuzz_watch").
+# FUZZ_TARGETS (default "fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks fuzz_pam fuzz_helpdesk fuzz_inventory fuzz_watch fuzz_dpop").
 set -eu
 
 secs=${1:-60}
@@ -64,7 +66,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 build=${FUZZ_BUILD:-build-fuzz}
 cc=${CC:-clang}
-targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks fuzz_pam fuzz_helpdesk fuzz_inventory fuzz_watch"}
+targets=${FUZZ_TARGETS:-"fuzz_policy fuzz_estate fuzz_aws fuzz_keycloak fuzz_dlog fuzz_jwt fuzz_jwks fuzz_decide fuzz_recover fuzz_sinks fuzz_pam fuzz_helpdesk fuzz_inventory fuzz_watch fuzz_dpop"}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "fuzz: '$cc' not found; libFuzzer needs clang" >&2
@@ -202,7 +204,7 @@ echo "fuzz: $ndlog decision logs for fuzz_dlog"
 # The token verifier's corpora (tokens, JWK sets), the decision API's,
 # the recovery check's and the help desk's (request bodies), the sinks'
 # and the PAM socket's (request lines).
-for kind in jwt jwks decide recover sinks pam helpdesk; do
+for kind in jwt jwks decide recover sinks pam helpdesk dpop; do
 	mkdir -p "$build/corpus-$kind"
 	find "tests/fuzz/seeds-$kind" -type f | sort >"$list"
 	nk=0
@@ -231,6 +233,7 @@ for t in $targets; do
 	fuzz_helpdesk) corpus=$build/corpus-helpdesk ;;
 	fuzz_inventory) corpus=$build/corpus-inventory ;;
 	fuzz_watch) corpus=$build/corpus-watch ;;
+	fuzz_dpop) corpus=$build/corpus-dpop ;;
 	*) corpus=$build/corpus-$t && mkdir -p "$corpus" ;;
 	esac
 	art=$build/artifacts/$t

@@ -13,6 +13,18 @@
  *   ag-testsign jwks KID=KEY.pem [KID=KEY.pem...]
  *	Prints a JWK set of the public keys (RSA, EC P-256/P-384, Ed25519).
  *
+ *   ag-testsign jkt KEY.pem
+ *	Prints the key's JWK SHA-256 thumbprint (RFC 7638), for cnf "jkt".
+ *
+ *   ag-testsign dpop --key KEY.pem --alg ALG --htm METHOD --htu URL
+ *               [--token TOKEN] [--iat N] [--jti J] [--header JSON]
+ *               [--count N]
+ *	Prints a DPoP proof (RFC 9449 §4.2): typ "dpop+jwt", the public
+ *	key as "jwk", and jti (random unless given), htm, htu, iat (now
+ *	unless given) and, with --token, ath.  --header merges members into
+ *	the header, as for sign.  --count prints N proofs, a line each, each
+ *	with its own random jti.
+ *
  * Exit status 0 on success, 2 on bad usage, 1 on any other failure.
  */
 #include <stdbool.h>
@@ -20,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/core_names.h>
@@ -27,6 +40,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 
 #include "banned.h"
@@ -44,7 +58,11 @@ static int usage(void)
 {
 	fputs("usage: ag-testsign sign --key KEY.pem --alg ALG [--kid KID] "
 	      "[--header JSON] [--raw-sig HEX] < claims.json\n"
-	      "       ag-testsign jwks KID=KEY.pem [KID=KEY.pem...]\n",
+	      "       ag-testsign jwks KID=KEY.pem [KID=KEY.pem...]\n"
+	      "       ag-testsign jkt KEY.pem\n"
+	      "       ag-testsign dpop --key KEY.pem --alg ALG --htm METHOD "
+	      "--htu URL [--token T] [--iat N] [--jti J] [--header JSON] "
+	      "[--count N]\n",
 	      stderr);
 	return 2;
 }
@@ -285,16 +303,55 @@ fail:
 	return NULL;
 }
 
+/* Prints header.payload.signature: the header's JSON and the payload's
+ * bytes, signed with a (or rawsig, or nothing for "none"). */
+static int emit(json_t *hdr, const unsigned char *payload, size_t plen,
+		const struct alg *a, const char *key, const char *rawsig)
+{
+	unsigned char *sig = NULL;
+	char *hjson = NULL, *h64 = NULL, *p64 = NULL, *s64 = NULL,
+	     *input = NULL;
+	size_t slen = 0;
+	int rc = 1;
+
+	hjson = json_dumps(hdr, JSON_COMPACT);
+	h64 = hjson ? b64url((unsigned char *)hjson, strlen(hjson)) : NULL;
+	p64 = b64url(payload, plen);
+	if (!h64 || !p64 || !(input = malloc(strlen(h64) + strlen(p64) + 2)))
+		goto fail;
+	snprintf(input, strlen(h64) + strlen(p64) + 2, "%s.%s", h64, p64);
+	if (rawsig)
+		sig = from_hex(rawsig, &slen);
+	else if (!a)
+		sig = calloc(1, 1); /* none */
+	else if (a->kind == 'H')
+		sig = sign_hmac(a, key, input, &slen);
+	else
+		sig = sign_pkey(a, key, input, &slen);
+	if (!sig || !(s64 = b64url(sig, slen)))
+		goto fail;
+	printf("%s.%s\n", input, s64);
+	rc = fflush(stdout) ? 1 : 0;
+fail:
+	if (rc)
+		die("cannot sign");
+	free(hjson);
+	free(h64);
+	free(p64);
+	free(s64);
+	free(input);
+	free(sig);
+	return rc;
+}
+
 static int cmd_sign(int argc, char **argv)
 {
 	const char *key = NULL, *alg = NULL, *kid = NULL, *extra = NULL,
 		   *rawsig = NULL;
-	unsigned char *payload = NULL, *sig = NULL;
-	char *hjson = NULL, *h64 = NULL, *p64 = NULL, *s64 = NULL,
-	     *input = NULL;
-	size_t plen = 0, slen = 0;
+	unsigned char *payload = NULL;
+	size_t plen = 0;
 	json_t *hdr = NULL;
-	int rc = 1;
+	int rc;
 
 	for (int i = 2; i < argc; i += 2) {
 		if (i + 1 >= argc)
@@ -323,36 +380,11 @@ static int cmd_sign(int argc, char **argv)
 	if (!(hdr = make_header(alg, kid, extra)))
 		return die("bad --header");
 	if (!(payload = read_all(stdin, &plen)))
-		goto fail;
-	hjson = json_dumps(hdr, JSON_COMPACT);
-	h64 = hjson ? b64url((unsigned char *)hjson, strlen(hjson)) : NULL;
-	p64 = b64url(payload, plen);
-	if (!h64 || !p64 || !(input = malloc(strlen(h64) + strlen(p64) + 2)))
-		goto fail;
-	snprintf(input, strlen(h64) + strlen(p64) + 2, "%s.%s", h64, p64);
-	if (rawsig)
-		sig = from_hex(rawsig, &slen);
-	else if (!a)
-		sig = calloc(1, 1); /* none */
-	else if (a->kind == 'H')
-		sig = sign_hmac(a, key, input, &slen);
+		rc = die("cannot read the claims");
 	else
-		sig = sign_pkey(a, key, input, &slen);
-	if (!sig || !(s64 = b64url(sig, slen)))
-		goto fail;
-	printf("%s.%s\n", input, s64);
-	rc = fflush(stdout) ? 1 : 0;
-fail:
-	if (rc)
-		die("cannot sign");
+		rc = emit(hdr, payload, plen, a, key, rawsig);
 	json_decref(hdr);
-	free(hjson);
-	free(h64);
-	free(p64);
-	free(s64);
-	free(input);
 	free(payload);
-	free(sig);
 	return rc;
 }
 
@@ -467,11 +499,177 @@ out:
 	return rc;
 }
 
+/* The public JWK of a private key file, without kid or use. */
+static json_t *public_jwk(const char *path)
+{
+	EVP_PKEY *k = load_key(path, true);
+	json_t *jwk = k ? jwk_of(k, "x") : NULL;
+
+	EVP_PKEY_free(k);
+	if (jwk) {
+		json_object_del(jwk, "kid");
+		json_object_del(jwk, "use");
+	}
+	return jwk;
+}
+
+/* RFC 7638 §3: SHA-256 of the required members, sorted, no spaces. */
+static char *thumbprint(const json_t *jwk)
+{
+	static const char *const members[] = {"crv", "e", "kty", "n", "x",
+					      "y", NULL};
+	json_t *req = json_object();
+	char *text = NULL, *out = NULL;
+	unsigned char md[32];
+
+	for (size_t i = 0; req && members[i]; i++) {
+		json_t *v = json_object_get(jwk, members[i]);
+		if (v)
+			json_object_set(req, members[i], v);
+	}
+	if (req && (text = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS)) &&
+	    EVP_Q_digest(NULL, "SHA256", NULL, text, strlen(text), md, NULL))
+		out = b64url(md, sizeof(md));
+	free(text);
+	json_decref(req);
+	return out;
+}
+
+static int cmd_jkt(int argc, char **argv)
+{
+	if (argc != 3)
+		return usage();
+	json_t *jwk = public_jwk(argv[2]);
+	char *t = jwk ? thumbprint(jwk) : NULL;
+	int rc = t && puts(t) != EOF && !fflush(stdout) ? 0 : die("no key");
+
+	free(t);
+	json_decref(jwk);
+	return rc;
+}
+
+static int one_proof(const char *key, const struct alg *a, const char *htm,
+		     const char *htu, const char *token, const char *iat,
+		     const char *jti, const char *extra);
+
+static int cmd_dpop(int argc, char **argv)
+{
+	const char *key = NULL, *alg = NULL, *htm = NULL, *htu = NULL,
+		   *token = NULL, *iat = NULL, *jti = NULL, *extra = NULL,
+		   *count = NULL;
+	char jti_buf[33];
+	unsigned char rnd[16];
+
+	for (int i = 2; i < argc; i += 2) {
+		const char **to = NULL;
+		if (i + 1 >= argc)
+			return usage();
+		if (!strcmp(argv[i], "--key"))
+			to = &key;
+		else if (!strcmp(argv[i], "--alg"))
+			to = &alg;
+		else if (!strcmp(argv[i], "--htm"))
+			to = &htm;
+		else if (!strcmp(argv[i], "--htu"))
+			to = &htu;
+		else if (!strcmp(argv[i], "--token"))
+			to = &token;
+		else if (!strcmp(argv[i], "--iat"))
+			to = &iat;
+		else if (!strcmp(argv[i], "--jti"))
+			to = &jti;
+		else if (!strcmp(argv[i], "--header"))
+			to = &extra;
+		else if (!strcmp(argv[i], "--count"))
+			to = &count;
+		else
+			return usage();
+		*to = argv[i + 1];
+	}
+	if (!key || !alg || !htm || !htu)
+		return usage();
+	const struct alg *a = NULL;
+	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+		if (!strcmp(algs[i].name, alg))
+			a = &algs[i];
+	if (!a || a->kind == 'H')
+		return die("--alg must be an asymmetric algorithm");
+	long n = count ? strtol(count, NULL, 10) : 1;
+	if (n < 1 || (n > 1 && jti))
+		return usage();
+	for (long k = 0; k < n; k++) {
+		const char *this_jti = jti;
+		if (!this_jti) {
+			if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+				return die("no randomness");
+			for (size_t i = 0; i < sizeof(rnd); i++)
+				snprintf(jti_buf + 2 * i, 3, "%02x", rnd[i]);
+			this_jti = jti_buf;
+		}
+		int rc = one_proof(key, a, htm, htu, token, iat, this_jti,
+				   extra);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int one_proof(const char *key, const struct alg *a, const char *htm,
+		     const char *htu, const char *token, const char *iat,
+		     const char *jti, const char *extra)
+{
+	const char *alg = a->name;
+	unsigned char md[32];
+	json_t *jwk = public_jwk(key);
+	json_t *hdr = jwk ? make_header(alg, NULL, NULL) : NULL;
+	json_t *pl = json_object(), *x = NULL;
+	int rc = 1;
+	char *ath = NULL, *payload = NULL;
+
+	if (!hdr || !pl || json_object_set_new(hdr, "typ",
+					       json_string("dpop+jwt")) ||
+	    json_object_set(hdr, "jwk", jwk))
+		goto out;
+	if (extra && (!(x = json_loads(extra, 0, NULL)) ||
+		      json_object_update(hdr, x)))
+		goto out;
+	if (token &&
+	    (!EVP_Q_digest(NULL, "SHA256", NULL, token, strlen(token), md,
+			   NULL) ||
+	     !(ath = b64url(md, sizeof(md)))))
+		goto out;
+	if (json_object_set_new(pl, "jti", json_string(jti)) ||
+	    json_object_set_new(pl, "htm", json_string(htm)) ||
+	    json_object_set_new(pl, "htu", json_string(htu)) ||
+	    json_object_set_new(pl, "iat",
+				json_integer(iat ? strtoll(iat, NULL, 10)
+						 : (long long)time(NULL))) ||
+	    (ath && json_object_set_new(pl, "ath", json_string(ath))) ||
+	    !(payload = json_dumps(pl, JSON_COMPACT)))
+		goto out;
+	rc = emit(hdr, (unsigned char *)payload, strlen(payload), a, key,
+		  NULL);
+out:
+	if (rc)
+		die("cannot make the proof");
+	json_decref(x);
+	json_decref(jwk);
+	json_decref(hdr);
+	json_decref(pl);
+	free(ath);
+	free(payload);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "sign"))
 		return cmd_sign(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "jwks"))
 		return cmd_jwks(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "jkt"))
+		return cmd_jkt(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "dpop"))
+		return cmd_dpop(argc, argv);
 	return usage();
 }

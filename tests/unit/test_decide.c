@@ -636,6 +636,14 @@ static void test_machine(void **state)
 	f->c.cnf = true;
 	f->c.iat = NOW - 10;
 	f->c.exp = NOW - 10 + 3600;
+	/* A cnf with only a jwk is a binding nobody can check: refused. */
+	ag_gate_decide(f->g, &inv, f->s, &r, &f->c, AG_TOK_OK, &d);
+	assert_int_equal(d.outcome, AG_DENY);
+	assert_int_equal(d.reasons[0], AG_R_CREDENTIAL);
+	assert_int_equal(d.status, 401);
+	/* Bound to a DPoP key whose proof was checked: allowed. */
+	set_str(&f->c.cnf_jkt, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
+	r.dpop_verified = true;
 	ag_gate_decide(f->g, &inv, f->s, &r, &f->c, AG_TOK_OK, &d);
 	assert_int_equal(d.outcome, AG_ALLOW);
 	/* A 24 h token on a 1 h workflow. */

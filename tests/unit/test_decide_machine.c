@@ -137,6 +137,7 @@ struct fx {
 	struct ag_claims c;
 	struct cert tls, other;
 	char dir[256];
+	bool no_proof; /* decide as if no DPoP proof was checked */
 };
 
 static bool hook(void *ctx, const char *iss, const char *client, int64_t now,
@@ -280,7 +281,8 @@ static void decide(struct fx *f, const char *wf, const char *cert_x5t,
 	struct ag_request r = {.workflow = wf,
 			       .ip = "10.20.1.2",
 			       .now = NOW,
-			       .client_cert_x5t = cert_x5t};
+			       .client_cert_x5t = cert_x5t,
+			       .dpop_verified = !f->no_proof};
 	ag_gate_decide(f->g, &h, NULL, &r, &f->c, AG_TOK_OK, d);
 }
 
@@ -369,7 +371,6 @@ static void test_client(void **state)
 	/* The same record for its own issuer is fine. */
 	set_str(&f->c.azp, "other");
 	set_str(&f->c.iss, ISS_B);
-	set_str(&f->c.cnf_jkt, NULL);
 	decide(f, "ci-deploy", NULL, &d);
 	assert_int_equal(d.outcome, AG_ALLOW);
 	/* Never the subject: a token that names no client (no azp, no
@@ -392,7 +393,7 @@ static void test_client(void **state)
 		    FORBIDDEN("client 'wl-free': no machine inventory is "
 			      "loaded"));
 	struct ag_request r = {.workflow = "ci-deploy", .ip = "10.20.1.2",
-			       .now = NOW};
+			       .now = NOW, .dpop_verified = true};
 	ag_gate_decide(f->g, NULL, NULL, &r, &f->c, AG_TOK_OK, &d);
 	expect_deny(&d, 403, AG_R_CLIENT,
 		    "client 'wl-free' cannot be checked: no machine inventory "
@@ -471,9 +472,31 @@ static void test_cnf(void **state)
 	decide(f, "ci-deploy", NULL, &d);
 	assert_int_equal(d.reasons[0], AG_R_CREDENTIAL);
 	assert_int_equal(d.status, 401);
+	assert_string_equal(d.detail, "the token's cnf binds it to a key in "
+				      "a form the gate cannot check (only jkt "
+				      "and x5t#S256)");
 	/* Nothing recorded: any cnf shows a binding. */
 	set_str(&f->c.azp, "wl-free");
 	set_str(&f->c.cnf_jkt, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+	decide(f, "ci-deploy", NULL, &d);
+	assert_int_equal(d.outcome, AG_ALLOW);
+	/* The binding means nothing without the proof of possession: the
+	 * same tokens, with no DPoP proof checked for the request, are
+	 * refused (RFC 9449 §7.1), recorded key or not. */
+	f->no_proof = true;
+	decide(f, "ci-deploy", NULL, &d);
+	expect_deny(&d, 401, AG_R_CREDENTIAL,
+		    "the token is bound to a DPoP key (cnf jkt) and no valid "
+		    "DPoP proof for this request came with it",
+		    "DPoP error=\"invalid_token\", error_description=\"the "
+		    "token is bound to a DPoP key (cnf jkt) and no valid DPoP "
+		    "proof for this request came with it\"");
+	set_str(&f->c.azp, "wl");
+	set_str(&f->c.cnf_jkt, JKT);
+	decide(f, "ci-deploy", NULL, &d);
+	assert_int_equal(d.outcome, AG_DENY);
+	assert_int_equal(d.reasons[0], AG_R_CREDENTIAL);
+	f->no_proof = false;
 	decide(f, "ci-deploy", NULL, &d);
 	assert_int_equal(d.outcome, AG_ALLOW);
 }
@@ -502,18 +525,19 @@ static void test_mtls(void **state)
 	assert_string_not_equal(other, x5t);
 	decide(f, "ci-deploy", other, &d);
 	expect_deny(&d, 401, AG_R_CREDENTIAL,
-		    "client 'tls': the token's cnf x5t#S256 is not the "
-		    "thumbprint of the client certificate presented",
-		    INVALID("client 'tls': the token's cnf x5t#S256 is not the "
-			    "thumbprint of the client certificate presented"));
+		    "the token's cnf x5t#S256 is not the thumbprint of the "
+		    "client certificate presented",
+		    INVALID("the token's cnf x5t#S256 is not the thumbprint of "
+			    "the client certificate presented"));
 	/* No certificate passed. */
 	decide(f, "ci-deploy", NULL, &d);
 	expect_deny(&d, 401, AG_R_CREDENTIAL,
-		    "client 'tls' uses mtls and no client certificate was "
-		    "passed (client_cert_header, from a trusted proxy)",
-		    INVALID("client 'tls' uses mtls and no client certificate "
-			    "was passed (client_cert_header, from a trusted "
-			    "proxy)"));
+		    "the token is bound to a client certificate (cnf "
+		    "x5t#S256) and no client certificate was passed "
+		    "(client_cert_header, from a trusted proxy)",
+		    INVALID("the token is bound to a client certificate (cnf "
+			    "x5t#S256) and no client certificate was passed "
+			    "(client_cert_header, from a trusted proxy)"));
 	/* One that could not be read says why. */
 	struct ag_gate_hooks h = {.ctx = f, .client = hook};
 	struct ag_request r = {.workflow = "ci-deploy",
@@ -523,9 +547,10 @@ static void test_mtls(void **state)
 				       "the client certificate is not base64"};
 	ag_gate_decide(f->g, &h, NULL, &r, &f->c, AG_TOK_OK, &d);
 	assert_int_equal(d.reasons[0], AG_R_CREDENTIAL);
-	assert_string_equal(d.detail, "client 'tls' uses mtls and no client "
-				      "certificate was passed: the client "
-				      "certificate is not base64");
+	assert_string_equal(d.detail, "the token is bound to a client "
+				      "certificate (cnf x5t#S256) and no "
+				      "client certificate was passed: the "
+				      "client certificate is not base64");
 	/* A cnf for another certificate, presented with that certificate:
 	 * the token matches the TLS session but not the recorded key. */
 	set_str(&f->c.cnf_x5t, other);
@@ -562,7 +587,7 @@ static void test_network_and_scope(void **state)
 	struct ag_gate_hooks h = {.ctx = f, .client = hook};
 
 	struct ag_request r = {.workflow = "ci-deploy", .ip = "192.0.2.7",
-			       .now = NOW};
+			       .now = NOW, .dpop_verified = true};
 	ag_gate_decide(f->g, &h, NULL, &r, &f->c, AG_TOK_OK, &d);
 	expect_deny(&d, 403, AG_R_NETWORK,
 		    "client address 192.0.2.7 is outside workflow 'ci-deploy' "
@@ -707,6 +732,22 @@ static void test_cert_header(void **state)
 	assert_string_equal(why, "the client certificate has no END "
 				 "CERTIFICATE line");
 	free(cut);
+	/* BEGIN and END sharing their dashes: END would come before the
+	 * body (found by fuzz_decide, a huge allocation before the fix). */
+	assert_false(ag_cert_x5t("-----BEGIN%20CERTIFICATE------END%20"
+				 "CERTIFICATE-----%0A",
+				 x5t, sizeof(x5t), why, sizeof(why)));
+	assert_string_equal(why, "the client certificate has no END "
+				 "CERTIFICATE line");
+	assert_false(ag_cert_x5t("-----BEGIN CERTIFICATE-----END "
+				 "CERTIFICATE-----",
+				 x5t, sizeof(x5t), why, sizeof(why)));
+	assert_string_equal(why, "the client certificate has no END "
+				 "CERTIFICATE line");
+	assert_false(ag_cert_x5t("-----BEGIN CERTIFICATE----------END "
+				 "CERTIFICATE-----",
+				 x5t, sizeof(x5t), why, sizeof(why)));
+	assert_string_equal(why, "the client certificate is not base64");
 	/* A byte changed inside: another certificate, or none at all. */
 	char *bent = strdup(f->tls.b64);
 	bent[40] = bent[40] == 'A' ? 'B' : 'A';

@@ -1206,7 +1206,8 @@ static void test_error_names(void **state)
 		"alg_hmac", "alg_unsupported", "crit", "unknown_issuer",
 		"unknown_key", "key_mismatch", "bad_signature",
 		"wrong_audience", "expired", "not_yet_valid",
-		"issued_in_future", "bad_claims", "keys_unavailable"};
+		"issued_in_future", "bad_claims", "keys_unavailable",
+		"dpop_proof"};
 
 	for (int i = 0; i < AG_TOK__COUNT; i++)
 		assert_string_equal(ag_token_error_name((enum ag_token_error)i),

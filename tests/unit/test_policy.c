@@ -628,7 +628,8 @@ static void test_break_glass_and_assume(void **state)
 	policy_fails("break_glass: { approvals: 0, alert: false }\n",
 		     AG_ERR_INVALID,
 		     "policy.yaml:1:14: break_glass needs approvals or alert: "
-		     "true (DESIGN §4.4)");
+		     "true: an unwatched emergency account is a way around "
+		     "every workflow");
 	policy_fails("break_glass: { approvals: 2, max: 4 }\n", AG_ERR_INVALID,
 		     "policy.yaml:1:35: bad duration '4' for break_glass max "
 		     "(write 90s, 15m, 12h or 30d)");
