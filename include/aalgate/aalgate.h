@@ -430,6 +430,16 @@ AG_API void ag_workflow_window(const struct ag_policy *p,
 AG_API bool ag_workflow_satisfied(const struct ag_workflow *w,
 				  const struct ag_assurance *a);
 
+/* What workflow w asks of a sign-in: *out is w with its aal, phishing
+ * resistance and hardware made what every face holds a sign-in to.  For
+ * aal: match_account, own is the account's own level (NULL or aal < 1:
+ * unknown, and out->aal stays AG_AAL_MATCH_ACCOUNT); the workflow's own
+ * flags only add to it.  AAL3 always asks for hardware (SP 800-63B-4
+ * §2.3.1).  Windows (max_age, idle) are copied, not judged. */
+AG_API void ag_workflow_need(const struct ag_workflow *w,
+			     const struct ag_assurance *own,
+			     struct ag_workflow *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -463,6 +463,20 @@ const char *ag_account_kind_name(enum ag_account_kind k)
 	return names[k];
 }
 
+void ag_workflow_need(const struct ag_workflow *w,
+		      const struct ag_assurance *own, struct ag_workflow *out)
+{
+	*out = *w;
+	if (w->aal == AG_AAL_MATCH_ACCOUNT && own && own->aal >= 1) {
+		out->aal = own->aal;
+		out->phishing_resistant =
+			w->phishing_resistant || own->phishing_resistant;
+		out->hardware = w->hardware || own->hardware;
+	}
+	if (out->aal == 3)
+		out->hardware = true;
+}
+
 bool ag_workflow_satisfied(const struct ag_workflow *w,
 			   const struct ag_assurance *a)
 {

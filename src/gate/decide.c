@@ -716,10 +716,11 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 	struct ag_workflow w = p->workflows[wi];
 	d->device_required = w.device;
 	/* What the workflow needs, shown in every answer. */
+	ag_workflow_need(&p->workflows[wi], NULL, &w);
 	if (w.aal >= 0) {
 		d->required.aal = w.aal;
 		d->required.phishing_resistant = w.phishing_resistant;
-		d->required.hardware = w.hardware || w.aal == 3;
+		d->required.hardware = w.hardware;
 	}
 	struct ag_window win = {0, 0};
 	if (!w.machine) /* a machine's token records no user login */
@@ -773,10 +774,7 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 			deny(d, 403, AG_R_ACCOUNT_LEVEL_UNKNOWN);
 			return;
 		}
-		w.aal = own.aal;
-		w.phishing_resistant = w.phishing_resistant ||
-				       own.phishing_resistant;
-		w.hardware = w.hardware || own.hardware;
+		ag_workflow_need(&p->workflows[wi], &own, &w);
 		/* The account's level brings its profile window; the
 		 * workflow may only tighten it. */
 		struct ag_window own_win;
@@ -798,7 +796,7 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 	if (w.aal >= 0) {
 		d->required.aal = w.aal;
 		d->required.phishing_resistant = w.phishing_resistant;
-		d->required.hardware = w.hardware || w.aal == 3;
+		d->required.hardware = w.hardware;
 		if ((size_t)wi < p->n_workflows &&
 		    p->workflows[wi].aal == w.aal)
 			acr_values = g->acr_values[wi];
@@ -806,9 +804,7 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 			acr_values_for(p, &w, acr_buf, sizeof(acr_buf));
 			acr_values = acr_buf;
 		}
-		struct ag_workflow need = w;
-		need.hardware = d->required.hardware;
-		if (!ag_workflow_satisfied(&need, &d->observed)) {
+		if (!ag_workflow_satisfied(&w, &d->observed)) {
 			d->outcome = AG_STEP_UP;
 			d->status = 401;
 			if (d->observed.aal < d->required.aal)

@@ -710,14 +710,18 @@ static void evidence_mark(struct pending *p, const struct mark *m)
 	p->a.evidence[k].action = m->action[0] ? p->actions[k] : NULL;
 }
 
-static void set_required(struct pending *p, const struct ag_workflow *w)
+/* What the workflow asks, as the gate shows it (AAL3 with hardware). */
+static void set_required(struct pending *p, const struct ag_workflow *wf)
 {
-	if (w->aal < 0)
+	struct ag_workflow need;
+
+	ag_workflow_need(wf, NULL, &need);
+	if (need.aal < 0)
 		return;
 	p->a.has_required = true;
-	p->a.required.aal = w->aal;
-	p->a.required.phishing_resistant = w->phishing_resistant;
-	p->a.required.hardware = w->hardware;
+	p->a.required.aal = need.aal;
+	p->a.required.phishing_resistant = need.phishing_resistant;
+	p->a.required.hardware = need.hardware;
 }
 
 /* AG-W01: below the workflow's level. */
@@ -729,9 +733,9 @@ static ag_code w01(struct judge *j, struct ag_error *err)
 	if (!signin_ok(ev) || j->wf < 0 || !ev->assurance_known)
 		return AG_OK;
 	const struct ag_workflow *wf = &w->p->workflows[j->wf];
-	struct ag_workflow need = *wf;
+	struct ag_workflow need;
+	struct ag_assurance own = {0};
 	if (wf->aal == AG_AAL_MATCH_ACCOUNT) {
-		struct ag_assurance own;
 		struct ag_error e2;
 		if (!w->store || !ev->subject || !*ev->subject)
 			return AG_OK;
@@ -748,16 +752,11 @@ static ag_code w01(struct judge *j, struct ag_error *err)
 				*err = e2;
 			return rc;
 		}
-		/* As the gate holds match_account (src/gate/decide.c). */
-		need.aal = own.aal;
-		need.phishing_resistant = wf->phishing_resistant ||
-					  own.phishing_resistant;
-		need.hardware = wf->hardware || own.hardware;
 	}
+	/* As the gate holds the workflow, match_account included. */
+	ag_workflow_need(wf, &own, &need);
 	if (need.aal < 0)
 		return AG_OK;
-	/* The gate holds AAL3 to a hardware authenticator too. */
-	need.hardware = need.hardware || need.aal == 3;
 	if (ag_workflow_satisfied(&need, &ev->assurance))
 		return AG_OK;
 	struct pending *p = alert_new(j, AG_W01, AG_SEV_HIGH);

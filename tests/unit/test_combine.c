@@ -349,6 +349,49 @@ static void test_s4_2_recovery_codes(void **state)
 	assert_int_equal(signin(LIST("recovery_code", "push")).aal, 1);
 }
 
+/* What a workflow asks of a sign-in, for every face: AAL3 brings
+ * hardware (§2.3.1); match_account takes the account's own level, and the
+ * workflow's flags only add to it. */
+static void test_workflow_need(void **state)
+{
+	(void)state;
+	struct ag_workflow w = {.name = "w", .aal = 3}, need;
+	struct ag_assurance own = {.aal = 3, .phishing_resistant = true,
+				   .hardware = true};
+
+	ag_workflow_need(&w, NULL, &need);
+	assert_int_equal(need.aal, 3);
+	assert_true(need.hardware);
+	assert_false(need.phishing_resistant);
+	w.aal = 2;
+	ag_workflow_need(&w, NULL, &need);
+	assert_int_equal(need.aal, 2);
+	assert_false(need.hardware);
+	/* The account's own level: unknown, then known. */
+	w.aal = AG_AAL_MATCH_ACCOUNT;
+	ag_workflow_need(&w, NULL, &need);
+	assert_int_equal(need.aal, AG_AAL_MATCH_ACCOUNT);
+	own.aal = 0;
+	ag_workflow_need(&w, &own, &need);
+	assert_int_equal(need.aal, AG_AAL_MATCH_ACCOUNT);
+	own.aal = 3;
+	ag_workflow_need(&w, &own, &need);
+	assert_int_equal(need.aal, 3);
+	assert_true(need.phishing_resistant);
+	assert_true(need.hardware);
+	own = (struct ag_assurance){.aal = 2};
+	w.phishing_resistant = true;
+	ag_workflow_need(&w, &own, &need);
+	assert_int_equal(need.aal, 2);
+	assert_true(need.phishing_resistant);
+	assert_false(need.hardware);
+	/* The window is copied, not judged. */
+	w.max_age = 600;
+	ag_workflow_need(&w, &own, &need);
+	assert_int_equal(need.max_age, 600);
+	assert_string_equal(need.name, "w");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_s3_2_5_properties_of_a_set),
 		cmocka_unit_test(test_catalogue_builtin),
 		cmocka_unit_test(test_s4_2_recovery_codes),
+		cmocka_unit_test(test_workflow_need),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

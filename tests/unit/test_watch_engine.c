@@ -644,6 +644,10 @@ static void test_w02_reset_then_privileged(void **state)
 	assert_true(g->ev[0].line < g->ev[1].line);
 	assert_true(g->has_required);
 	assert_int_equal(g->required.aal, 3);
+	/* As the gate shows it: AAL3 asks for hardware, though the policy
+	 * does not write hardware: true. */
+	assert_true(g->required.hardware);
+	assert_true(g->required.phishing_resistant);
 	assert_int_equal(g->observed.aal, 3);
 	assert_string_equal(g->detail,
 			    "recovery of 'w02-a1' then access to privileged "
@@ -930,6 +934,7 @@ static void test_w05_break_glass(void **state)
 	assert_string_equal(h->got[2].detail, "break-glass use of 'bg-db'");
 	assert_string_equal(h->got[2].workflow, "admin");
 	assert_int_equal(h->got[2].required.aal, 3);
+	assert_true(h->got[2].required.hardware);
 	harness_free(h);
 }
 
