@@ -128,6 +128,21 @@ EVP_MD_CTX *ag_jws_verify_ctx(const struct ag_jws_alg *a, EVP_PKEY *pkey)
 	return md;
 }
 
+/* Explicit typing (RFC 8725 §3.11): a typ, when present, must say an
+ * access token (RFC 9068 §2.1) or a plain JWT, as ID tokens carry.  A
+ * DPoP proof, a logout token or a security event token signed by the
+ * same key is another kind of JWT and never a credential here. */
+static bool typ_ok(const char *typ)
+{
+	static const char *const ok[] = {"JWT", "at+jwt", "application/jwt",
+					 "application/at+jwt"};
+
+	for (size_t i = 0; i < AG_ARRAY_SIZE(ok); i++)
+		if (!strcasecmp(typ, ok[i]))
+			return true;
+	return false;
+}
+
 static bool is_hmac(const char *name)
 {
 	return !strcasecmp(name, "HS256") || !strcasecmp(name, "HS384") ||
@@ -280,6 +295,12 @@ static enum ag_token_error jws_header(struct ag_jws *j, const struct msg *m)
 		rc = FAIL(m, AG_TOK_MALFORMED, "kid is not a string");
 	} else if (v && !(j->kid = ag_strdup(json_string_value(v)))) {
 		rc = FAIL(m, AG_TOK_MALFORMED, "out of memory");
+	} else if ((v = json_object_get(h, "typ")) &&
+		   (!json_is_string(v) || !typ_ok(json_string_value(v)))) {
+		ag_safe_text(name, sizeof(name),
+			     json_is_string(v) ? json_string_value(v) : "?");
+		rc = FAIL(m, AG_TOK_MALFORMED,
+			  "typ '%s' is not an access token or ID token", name);
 	}
 out:
 	json_decref(h);

@@ -673,6 +673,43 @@ static void test_attack_unsupported_alg(void **state)
 	free(cl);
 }
 
+/* Explicit typing (RFC 8725 §3.11): another kind of JWT signed by the
+ * issuer's key is not a credential. */
+static void test_attack_typ(void **state)
+{
+	(void)state;
+	char *cl = claims("");
+	static const char *const refused[] = {
+		"{\"typ\":\"dpop+jwt\"}", "{\"typ\":\"logout+jwt\"}",
+		"{\"typ\":\"secevent+jwt\"}", "{\"typ\":\"JWE\"}",
+		"{\"typ\":7}", "{\"typ\":null}"};
+	static const char *const accepted[] = {
+		"{\"typ\":\"JWT\"}", "{\"typ\":\"jwt\"}",
+		"{\"typ\":\"at+jwt\"}", "{\"typ\":\"application/at+jwt\"}",
+		"{\"typ\":\"application/jwt\"}"};
+	struct ag_claims c;
+	char detail[256];
+
+	for (size_t i = 0; i < AG_ARRAY_SIZE(refused); i++)
+		expect_free(sign_full("p256.pem", "ES256", "p256", refused[i],
+				      NULL, cl),
+			    AG_TOK_MALFORMED);
+	for (size_t i = 0; i < AG_ARRAY_SIZE(accepted); i++)
+		expect_free(sign_full("p256.pem", "ES256", "p256", accepted[i],
+				      NULL, cl),
+			    AG_TOK_OK);
+	char *t = sign_full("p256.pem", "ES256", "p256",
+			    "{\"typ\":\"dpop+jwt\"}", NULL, cl);
+	assert_int_equal(check_with(verifier, t, NOW, &c, detail,
+				    sizeof(detail)),
+			 AG_TOK_MALFORMED);
+	assert_string_equal(detail,
+			    "typ 'dpop+jwt' is not an access token or ID token");
+	ag_claims_release(&c);
+	free(t);
+	free(cl);
+}
+
 static void test_attack_kid(void **state)
 {
 	(void)state;
@@ -1811,6 +1848,7 @@ int main(void)
 		cmocka_unit_test(test_attack_alg_none),
 		cmocka_unit_test(test_attack_hmac_with_public_key),
 		cmocka_unit_test(test_attack_unsupported_alg),
+		cmocka_unit_test(test_attack_typ),
 		cmocka_unit_test(test_attack_kid),
 		cmocka_unit_test(test_attack_times),
 		cmocka_unit_test(test_attack_audience_and_issuer),
