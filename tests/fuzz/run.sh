@@ -32,7 +32,7 @@
 # parser and their log reader (a head, a cursor line, then the log; see
 # fuzz_sinks.c); its corpus, build-fuzz/corpus-sinks, is seeded from
 # tests/fuzz/seeds-sinks.  fuzz_pam feeds it to the PAM socket's request
-# parser; its corpus, build-fuzz/corpus-pam, is seeded from
+# parser and to the module's answer parser; its corpus, build-fuzz/corpus-pam, is seeded from
 # tests/fuzz/seeds-pam.  fuzz_helpdesk feeds it to the help-desk reset
 # request parser (without and with a store) and to the govern HTTP path
 # segment decoder; its corpus, build-fuzz/corpus-helpdesk, is seeded from
