@@ -340,10 +340,13 @@ static enum ag_token_error proof_claims(struct ag_dpop_replay *replay,
 		goto out;
 	}
 	if (!htu || !url_norm(htu, got, sizeof(got)) || strcmp(got, want)) {
-		char a[80];
+		/* Both URLs: a proxy that drops the port or the scheme shows
+		 * here, not only the client. */
+		char a[80], b[80];
 		ag_safe_text(a, sizeof(a), htu ? htu : "(none)");
-		rc = FAIL("the DPoP proof is for '%s', not this request's URL",
-			  a);
+		ag_safe_text(b, sizeof(b), want);
+		rc = FAIL("the DPoP proof is for '%s', the request for '%s'", a,
+			  b);
 		goto out;
 	}
 	if (!json_is_number(iat)) {

@@ -6,19 +6,25 @@
 # ($ssl_client_escaped_cert), and aalgate judging each machine token
 # against the inventory (an --inventory file and a --state store): its
 # lifetime, its client, the client's owner, the network, the credential
-# kind and the cnf binding (RFC 8705 §3), and the scope.
+# kind and the cnf binding (RFC 8705 §3; RFC 9449 DPoP proofs, whose htu
+# names the URL the client asked nginx for), and the scope.
 #
 # One nginx process (no daemon, no master, every path in a temporary
 # directory) serves two servers on loopback ports:
 #
-#   front   HTTPS with optional client certificates (a CA made here):
+#   front   HTTPS with optional client certificates (a CA made here),
+#           and the same site over plain HTTP on a port of its own:
 #           auth_request to aalgate, which it reaches from 127.0.0.3
 #           (proxy_bind), the only trusted proxy, passing
-#           X-Forwarded-For and X-Client-Cert: $ssl_client_escaped_cert
+#           X-Forwarded-For, X-Original-Proto and -Host (the scheme and
+#           host:port the client used) and X-Client-Cert:
+#           $ssl_client_escaped_cert; the client's DPoP header goes on as
+#           the client sent it
 #   app     the upstream: echoes the X-Aalgate-* headers it receives
 #
-# Clients connect from 127.0.0.1, which is not trusted.  Tokens are ES256
-# JWTs signed by ag-testsign; certificates and keys are made by openssl.
+# Clients connect from 127.0.0.1, which is not trusted.  Tokens and DPoP
+# proofs are ES256 JWTs signed by ag-testsign; certificates and keys are
+# made by openssl.
 # Every refusal is checked for its status, its challenge and its reason
 # in the decision log.
 #
@@ -140,13 +146,23 @@ x5t_other=$(x5t other.pem)
 [ "$x5t_client" != "$x5t_other" ] || die "two certificates with one thumbprint"
 
 # ---- keys, JWKS, tokens --------------------------------------------------
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key1.pem 2>/dev/null ||
-	die "openssl genpkey failed"
+for k in key1 dpop-store dpop-other; do
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out $k.pem 2>/dev/null ||
+		die "openssl genpkey failed"
+done
 "$testsign" jwks k1=key1.pem >jwks.json 2>testsign.err ||
 	die "ag-testsign jwks failed: $(cat testsign.err)"
 
+# store-bot's DPoP key (RFC 9449), and another one.  The token's cnf jkt
+# and the inventory record hold the key's RFC 7638 thumbprint.
+jkt_store=$("$testsign" jkt dpop-store.pem 2>testsign.err) ||
+	die "ag-testsign jkt failed: $(cat testsign.err)"
+jkt_other=$("$testsign" jkt dpop-other.pem 2>testsign.err) ||
+	die "ag-testsign jkt failed: $(cat testsign.err)"
+[ ${#jkt_store} -eq 43 ] || die "the DPoP key's thumbprint is '$jkt_store'"
+[ "$jkt_store" != "$jkt_other" ] || die "two DPoP keys with one thumbprint"
+
 now=$(date +%s)
-jkt_store=0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I
 # token NAME CLIENT LIFETIME SCOPE MORE_JSON: signs claims into $NAME.jwt
 # (and $t_NAME); the token was issued a minute ago.
 token() {
@@ -252,7 +268,7 @@ grep -q 'inventory: 2 machine identities from 1 file' aalgate.err ||
 
 # ---- nginx ---------------------------------------------------------------
 mkdir -p tmp
-nginx_conf() { # FRONT APP
+nginx_conf() { # FRONT APP PLAIN
 	cat >nginx.conf <<EOF
 daemon off;
 master_process off;
@@ -287,6 +303,7 @@ http {
 
     server {
         listen 127.0.0.1:$1 ssl;
+        listen 127.0.0.1:$3;
         server_name api.test;
         ssl_certificate $work/server.pem;
         ssl_certificate_key $work/server.key;
@@ -322,11 +339,15 @@ http {
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URI \$request_uri;
             proxy_set_header X-Original-Method \$request_method;
-            proxy_set_header X-Original-Host \$host;
+            # \$http_host, not \$host: with the port, as in a DPoP
+            # proof's htu.  The scheme too, for htu.
+            proxy_set_header X-Original-Host \$http_host;
+            proxy_set_header X-Original-Proto \$scheme;
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Uri "";
             proxy_set_header X-Forwarded-Method "";
             proxy_set_header X-Forwarded-Host "";
+            proxy_set_header X-Forwarded-Proto "";
             # The certificate nginx verified (empty without one): what
             # the client sent in this header is replaced.
             proxy_set_header X-Client-Cert \$ssl_client_escaped_cert;
@@ -346,7 +367,8 @@ while [ $attempt -lt 8 ] && [ -z "$started" ]; do
 	attempt=$((attempt + 1))
 	front=$(rand_port)
 	app=$((front + 1))
-	nginx_conf "$front" "$app"
+	plain=$((front + 2))
+	nginx_conf "$front" "$app" "$plain"
 	: >nginx-error.log
 	"$nginx" -e "$work/nginx-error.log" -p "$work" -c "$work/nginx.conf" >nginx.out 2>&1 &
 	nginx_pid=$!
@@ -438,6 +460,19 @@ expect_logged() {
 }
 forbidden='Bearer error="insufficient_scope", error_description="'
 invalid='Bearer error="invalid_token", error_description="'
+dpop_algs='DPoP algs="ES256 ES384 EdDSA PS256 PS384 PS512 RS256 RS384 RS512"'
+bad_proof="$dpop_algs"', error="invalid_dpop_proof", error_description="'
+# proof KEY HTU [ag-testsign dpop ARGS...]: a DPoP proof of GET HTU,
+# signed with KEY, in $proof.
+proof() {
+	k=$1
+	u=$2
+	shift 2
+	"$testsign" dpop --key "$k" --alg ES256 --htm GET --htu "$u" "$@" \
+		>proof.txt 2>testsign.err || die "ag-testsign dpop failed: $(cat testsign.err)"
+	proof=$(cat proof.txt)
+	[ -n "$proof" ] || die "ag-testsign dpop printed nothing"
+}
 
 # 1. The correct token, with its certificate: allowed.
 get "correct token and certificate" "$front_url/deploy/run" $with_cert \
@@ -465,17 +500,129 @@ expect_status 403
 expect_challenge "${forbidden}client 'old-bot': its owner 'olga' is offboarded\""
 expect_logged '["client"]' "its owner 'olga' is offboarded"
 
-# 5. A client of the state store, allowed; then its owner is offboarded
-# with `aalgate nhi owner set`, and the next request is refused.
-get "store client" "$front_url/deploy/sync" -H "Authorization: Bearer $t_store"
+# 5. A client of the state store, its token bound to a DPoP key: allowed
+# with the DPoP scheme and a proof for the URL it asked nginx for.  Every
+# refusal of a proof is a 401 in DPoP's scheme, logged as invalid_token;
+# then its owner is offboarded with `aalgate nhi owner set`, and the next
+# request is refused.
+sync_url=$front_url/deploy/sync
+proof dpop-store.pem "$sync_url" --token "$t_store"
+first_proof=$proof
+get "store client, DPoP proof" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $proof"
 expect_status 200
 expect_body "sub=store-bot wf=ci-deploy decision=allow"
+expect_logged '[]' '"client":"store-bot"'
+
+# The target's query is no part of htu (RFC 9449 §4.3).
+proof dpop-store.pem "$sync_url" --token "$t_store"
+get "store client, DPoP proof, a query" "$sync_url?full=1" \
+	-H "Authorization: DPoP $t_store" -H "DPoP: $proof"
+expect_status 200
+expect_body "sub=store-bot wf=ci-deploy decision=allow"
+
+get "the same DPoP proof again" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $first_proof"
+expect_status 401
+expect_challenge "${bad_proof}the DPoP proof was used before (jti replayed)\""
+expect_logged '["invalid_token"]' '"token_error":"dpop_proof"' "jti replayed"
+
+dpop_missing='DPoP error="invalid_token", error_description="the token is bound to a DPoP key (cnf jkt) and no valid DPoP proof for this request came with it"'
+get "DPoP-bound token as Bearer" "$sync_url" -H "Authorization: Bearer $t_store"
+expect_status 401
+expect_challenge "$dpop_missing"
+expect_logged '["credential"]' "no valid DPoP proof for this request came with it"
+
+# A valid proof does not make the Bearer scheme do.
+proof dpop-store.pem "$sync_url" --token "$t_store"
+get "DPoP-bound token as Bearer, with a proof" "$sync_url" \
+	-H "Authorization: Bearer $t_store" -H "DPoP: $proof"
+expect_status 401
+expect_challenge "$dpop_missing"
+expect_logged '["credential"]' "no valid DPoP proof for this request came with it"
+
+get "DPoP scheme, no proof" "$sync_url" -H "Authorization: DPoP $t_store"
+expect_status 401
+expect_challenge "${bad_proof}the token is bound to a DPoP key and no DPoP proof came with it\""
+expect_logged '["invalid_token"]' '"token_error":"dpop_proof"'
+
+proof dpop-store.pem "$front_url/deploy/run" --token "$t_store"
+get "DPoP proof for another path" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $proof"
+expect_status 401
+expect_challenge "${bad_proof}the DPoP proof is for '$front_url/deploy/run', the request for '$sync_url'\""
+expect_logged '["invalid_token"]' '"token_error":"dpop_proof"' "the request for '$sync_url'"
+
+proof dpop-other.pem "$sync_url" --token "$t_store"
+get "DPoP proof signed by another key" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $proof"
+expect_status 401
+expect_challenge "${bad_proof}the DPoP proof is signed by another key than the one the token is bound to (cnf jkt)\""
+expect_logged '["invalid_token"]' '"token_error":"dpop_proof"' "signed by another key"
+
+proof dpop-store.pem "$sync_url" --token "$t_good"
+get "DPoP proof for another token" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $proof"
+expect_status 401
+expect_challenge "${bad_proof}the DPoP proof's ath is not the hash of this access token\""
+expect_logged '["invalid_token"]' '"token_error":"dpop_proof"' "ath is not the hash"
+
+proof dpop-store.pem "$sync_url" --token "$t_store" --iat $(($(date +%s) - 600))
+get "DPoP proof 10 minutes old" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $proof"
+expect_status 401
+expect_challenge "${bad_proof}the DPoP proof was made more than 300s ago\""
+expect_logged '["invalid_token"]' '"token_error":"dpop_proof"' "more than 300s ago"
+
+# The DPoP scheme with a token bound to no DPoP key: the token is wrong,
+# not the proof.
+proof dpop-store.pem "$sync_url" --token "$t_nocnf"
+get "DPoP scheme, unbound token" "$sync_url" -H "Authorization: DPoP $t_nocnf" -H "DPoP: $proof"
+expect_status 401
+expect_challenge "$dpop_algs, error=\"invalid_token\", error_description=\"the DPoP scheme needs a token bound to a DPoP key (cnf jkt); this one is not\""
+expect_logged '["invalid_token"]' '"token_error":"dpop_proof"' "needs a token bound to a DPoP key"
+
+proof dpop-store.pem "$sync_url" --token "$t_store"
+p1=$proof
+proof dpop-store.pem "$sync_url" --token "$t_store"
+get "two DPoP headers" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $p1" -H "DPoP: $proof"
+expect_status 401
+expect_challenge "${bad_proof}more than one DPoP header came\""
+expect_logged '["invalid_token"]' '"token_error":"dpop_proof"' "more than one DPoP header"
+
+# The scheme is the one nginx saw (X-Original-Proto): a client's
+# X-Original-Proto or X-Forwarded-Proto does not make an http:// proof fit
+# an https request, and over plain HTTP only an http:// proof fits.
+http_sync_url=http://127.0.0.1:$front/deploy/sync
+proof dpop-store.pem "$http_sync_url" --token "$t_store"
+get "DPoP proof for http://" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $proof" \
+	-H "X-Original-Proto: http" -H "X-Forwarded-Proto: http"
+expect_status 401
+expect_challenge "${bad_proof}the DPoP proof is for '$http_sync_url', the request for '$sync_url'\""
+expect_logged '["invalid_token"]' '"token_error":"dpop_proof"' "the request for '$sync_url'"
+
+plain_sync_url=http://127.0.0.1:$plain/deploy/sync
+proof dpop-store.pem "https://127.0.0.1:$plain/deploy/sync" --token "$t_store"
+get "DPoP proof for https://, over http" "$plain_sync_url" \
+	-H "Authorization: DPoP $t_store" -H "DPoP: $proof"
+expect_status 401
+expect_challenge "${bad_proof}the DPoP proof is for 'https://127.0.0.1:$plain/deploy/sync', the request for '$plain_sync_url'\""
+expect_logged '["invalid_token"]' '"token_error":"dpop_proof"' "the request for '$plain_sync_url'"
+
+proof dpop-store.pem "$plain_sync_url" --token "$t_store"
+get "DPoP proof for http://, over http" "$plain_sync_url" \
+	-H "Authorization: DPoP $t_store" -H "DPoP: $proof"
+expect_status 200
+expect_body "sub=store-bot wf=ci-deploy decision=allow"
+
+# Straight to aalgate from a peer it does not trust, X-Original-Proto is
+# refused like the other forwarded request headers.
+get "X-Original-Proto from an untrusted peer" "$gate_url/deploy/sync" --interface 127.0.0.1 \
+	-H "Authorization: DPoP $t_store" -H "DPoP: $proof" -H "X-Original-Proto: http"
+expect_status 403
+expect_logged '["bad_request"]' "not in trusted_proxies"
+
 "$aalgate" nhi owner set bob --state "$work/state.db" --status offboarded \
 	--decision-log "$work/decisions.jsonl" >owner.out 2>&1 ||
 	fail "nhi owner set failed: $(cat owner.out)"
 checks=$((checks + 1))
 grep -q "owner 'bob' set: offboarded" owner.out || fail "nhi owner set said: $(cat owner.out)"
-get "store client, owner offboarded" "$front_url/deploy/sync" -H "Authorization: Bearer $t_store"
+proof dpop-store.pem "$sync_url" --token "$t_store"
+get "store client, owner offboarded" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $proof"
 expect_status 403
 expect_challenge "${forbidden}client 'store-bot': its owner 'bob' is offboarded\""
 expect_logged '["client"]' "client 'store-bot': its owner 'bob' is offboarded"
@@ -521,7 +668,7 @@ expect_logged '["credential"]' "the token has no cnf claim"
 
 get "cnf for another certificate" "$front_url/deploy/run" $with_cert -H "Authorization: Bearer $t_othercnf"
 expect_status 401
-expect_challenge "${invalid}client 'ci-bot': the token's cnf x5t#S256 is not the thumbprint of the client certificate presented\""
+expect_challenge "${invalid}the token's cnf x5t#S256 is not the thumbprint of the client certificate presented\""
 expect_logged '["credential"]' "is not the thumbprint of the client certificate presented"
 
 get "cnf and certificate of another key" "$front_url/deploy/run" $with_other -H "Authorization: Bearer $t_othercnf"
@@ -535,7 +682,7 @@ expect_logged '["credential"]' "is not the thumbprint of the client certificate 
 
 get "no certificate presented" "$front_url/deploy/run" -H "Authorization: Bearer $t_good"
 expect_status 401
-expect_challenge "${invalid}client 'ci-bot' uses mtls and no client certificate was passed (client_cert_header, from a trusted proxy)\""
+expect_challenge "${invalid}the token is bound to a client certificate (cnf x5t#S256) and no client certificate was passed (client_cert_header, from a trusted proxy)\""
 expect_logged '["credential"]' "no client certificate was passed"
 
 # A certificate header from an untrusted peer is ignored like the other
@@ -616,6 +763,10 @@ for t in good long store; do
 		fail "the decision log contains the $t token's signature"
 	fi
 done
+checks=$((checks + 1))
+if grep -qF -- "${first_proof##*.}" decisions.jsonl; then
+	fail "the decision log contains a DPoP proof's signature"
+fi
 
 if [ "$failures" -gt 0 ]; then
 	echo "nginx-machine: $failures of $checks checks failed"

@@ -229,10 +229,12 @@ protected() {
             proxy_set_header X-Original-URI $request_uri;
             proxy_set_header X-Original-Method $request_method;
             proxy_set_header X-Original-Host $host;
+            proxy_set_header X-Original-Proto $scheme;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Uri "";
             proxy_set_header X-Forwarded-Method "";
             proxy_set_header X-Forwarded-Host "";
+            proxy_set_header X-Forwarded-Proto "";
             proxy_set_header X-Device-Posture "@DEVICE@";
             proxy_connect_timeout 2s;
             proxy_read_timeout 5s;

@@ -453,24 +453,25 @@ static void test_refused_claims(void **state)
 	refused(proof((struct opt){.htm = "get"}),
 		"the DPoP proof is for method 'get', the request is 'GET'");
 	refused(proof((struct opt){.htu = "https://api.example.com/orders/8"}),
-		"the DPoP proof is for 'https://api.example.com/orders/8', not "
-		"this request's URL");
+		"the DPoP proof is for 'https://api.example.com/orders/8', the "
+		"request for 'https://api.example.com/orders/7'");
 	refused(proof((struct opt){.htu = "http://api.example.com/orders/7"}),
-		"the DPoP proof is for 'http://api.example.com/orders/7', not "
-		"this request's URL");
+		"the DPoP proof is for 'http://api.example.com/orders/7', the "
+		"request for 'https://api.example.com/orders/7'");
 	refused(proof((struct opt){.htu = "https://evil.example/orders/7"}),
-		"the DPoP proof is for 'https://evil.example/orders/7', not "
-		"this request's URL");
+		"the DPoP proof is for 'https://evil.example/orders/7', the "
+		"request for 'https://api.example.com/orders/7'");
 	refused(proof((struct opt){.htu = "https://api.example.com:8443/"
 					  "orders/7"}),
 		"the DPoP proof is for 'https://api.example.com:8443/orders/7', "
-		"not this request's URL");
+		"the request for 'https://api.example.com/orders/7'");
 	refused(proof((struct opt){.htu = "https://user@api.example.com/"
 					  "orders/7"}),
 		"the DPoP proof is for 'https://user@api.example.com/orders/7', "
-		"not this request's URL");
+		"the request for 'https://api.example.com/orders/7'");
 	refused(proof((struct opt){.htu = "/orders/7"}),
-		"the DPoP proof is for '/orders/7', not this request's URL");
+		"the DPoP proof is for '/orders/7', the request for "
+		"'https://api.example.com/orders/7'");
 	/* ath: for another token, or missing. */
 	refused(proof((struct opt){.token = "another.token.here"}),
 		"the DPoP proof's ath is not the hash of this access token");
@@ -661,8 +662,8 @@ static void test_presented(void **state)
 	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &bad, why,
 					 sizeof(why)),
 			 AG_TOK_DPOP);
-	assert_string_equal(why, "the DPoP proof is for '" URL "', not this "
-				 "request's URL");
+	assert_string_equal(why, "the DPoP proof is for '" URL "', the "
+				 "request for 'http://api.example.com/orders/7'");
 	free(p);
 	ag_claims_release(&c);
 	ag_policy_free(pol);
