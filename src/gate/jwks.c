@@ -134,11 +134,14 @@ static EVP_PKEY *pkey_from(const char *type, OSSL_PARAM_BLD *bld)
 	return pkey;
 }
 
-/* Does OpenSSL's public key check pass (an EC point on its curve)? */
+/* Is the EC point on its curve?  P-256 and P-384 have cofactor 1, so a
+ * point on the curve (and not at infinity) is in the prime-order group:
+ * the quick check (SEC 1 §3.2.2.1 without step 4, which is then implied)
+ * is the whole check, without the full one's scalar multiplication. */
 static bool public_check(EVP_PKEY *pkey)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-	bool ok = ctx && EVP_PKEY_public_check(ctx) == 1;
+	bool ok = ctx && EVP_PKEY_public_check_quick(ctx) == 1;
 
 	EVP_PKEY_CTX_free(ctx);
 	return ok;
