@@ -1224,6 +1224,15 @@ int cmd_watch(int argc, char **argv)
 		ret = AG_EXIT_USAGE;
 		if (inputs[i].regular)
 			c.total_bytes += inputs[i].size;
+		/* One file under two names would be read twice: every event
+		 * counted and judged twice. */
+		for (size_t k = 0; k < i; k++)
+			if (inputs[k].dev == inputs[i].dev &&
+			    inputs[k].ino == inputs[i].ino) {
+				ag_cli_die("watch", "%s and %s are the same file",
+					   inputs[k].path, inputs[i].path);
+				goto out;
+			}
 	}
 	if (state && ag_store_open(state, NULL, &c.st, &err)) {
 		fprintf(stderr, "aalgate watch: %s\n", err.msg);

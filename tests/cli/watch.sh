@@ -91,6 +91,14 @@ grep -q 'cannot open missing.jsonl' err.txt || fail "missing input: $(cat err.tx
 [ -s out.txt ] && fail "an unreadable input still wrote alerts"
 run 2 -p policy.yaml events.jsonl missing.jsonl
 [ -s out.txt ] && fail "an unreadable second input still wrote alerts"
+# One file under two names would count and judge every event twice.
+ln events.jsonl same.jsonl
+run 2 -p policy.yaml events.jsonl same.jsonl
+grep -q 'events.jsonl and same.jsonl are the same file' err.txt || fail "same file twice: $(cat err.txt)"
+[ -s out.txt ] && fail "the same file twice still wrote alerts"
+run 2 -p policy.yaml events.jsonl ./events.jsonl
+grep -q 'are the same file' err.txt || fail "same file, two spellings: $(cat err.txt)"
+rm same.jsonl
 printf 'workflows:\n  staff: { aal: 7 }\n' >bad-policy.yaml
 run 2 -p bad-policy.yaml events.jsonl
 grep -q 'bad-policy.yaml' err.txt || fail "bad policy not named: $(cat err.txt)"
