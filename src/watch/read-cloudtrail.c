@@ -169,6 +169,10 @@ enum wr_map wr_map_cloudtrail(struct ag_event_reader *r)
 	}
 	ev->kind = AG_EV_TOKEN_USE;
 	ev->result = error ? AG_RES_FAILURE : AG_RES_SUCCESS;
-	ev->credential = keyed ? key : NULL;
+	/* A long-term key (AKIA) is an inventory's credential.  A temporary
+	 * one (ASIA) is a role session's, minted by STS for hours: no
+	 * inventory lists it, and the session is judged by its subject (the
+	 * role) and the AssumeRole that made it. */
+	ev->credential = keyed && !strncmp(key, "AKIA", 4) ? key : NULL;
 	return WR_EVENT;
 }
