@@ -48,6 +48,8 @@ enum ag_token_error {
 	AG_TOK_CLAIMS,        /* a registered claim has the wrong type */
 	AG_TOK_KEYS_UNAVAILABLE, /* the issuer's keys could not be had */
 	AG_TOK_DPOP,          /* the DPoP proof (RFC 9449) is missing or bad */
+	AG_TOK_BOUND,         /* bound to a key (cnf) where only bearer
+			       * tokens are taken */
 	AG_TOK__COUNT
 };
 
@@ -104,6 +106,15 @@ AG_API enum ag_token_error ag_verifier_check(struct ag_verifier *v,
 					     const char *token, size_t len,
 					     int64_t now, struct ag_claims *out,
 					     char *detail, size_t detail_len);
+
+/* ag_verifier_check for the places that take bearer tokens only, where
+ * no proof of possession can come with a token (the govern endpoints and
+ * commands): a token bound to a key (cnf, RFC 7800) is refused with
+ * AG_TOK_BOUND, since a copy of it must not do what only the key's holder
+ * may. */
+AG_API enum ag_token_error ag_verifier_check_bearer(
+	struct ag_verifier *v, const char *token, size_t len, int64_t now,
+	struct ag_claims *out, char *detail, size_t detail_len);
 
 /* Verification statistics, for /metrics. */
 struct ag_verifier_stats {

@@ -292,7 +292,7 @@ static int verify(const struct args *a, struct ag_verifier *v,
 		  const char *token, size_t len, struct ag_claims *claims)
 {
 	char why[256] = "";
-	enum ag_token_error te = ag_verifier_check(v, token, len, a->now,
+	enum ag_token_error te = ag_verifier_check_bearer(v, token, len, a->now,
 						   claims, why, sizeof(why));
 	if (te == AG_TOK_OK)
 		return -1;

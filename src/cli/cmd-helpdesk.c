@@ -215,7 +215,7 @@ static int reset(const struct args *a)
 		fprintf(stderr, "aalgate " CMD ": %s\n", err.msg);
 		goto out;
 	}
-	enum ag_token_error te = ag_verifier_check(v, tok, tok_len,
+	enum ag_token_error te = ag_verifier_check_bearer(v, tok, tok_len,
 						   (int64_t)time(NULL),
 						   &claims, why, sizeof(why));
 	if (te != AG_TOK_OK) {

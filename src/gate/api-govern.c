@@ -617,7 +617,7 @@ static void accounts(const struct ag_govern_http_ctx *ctx,
 			     "a bearer token for the account is required");
 		goto out;
 	}
-	enum ag_token_error te = ag_verifier_check(
+	enum ag_token_error te = ag_verifier_check_bearer(
 		ctx->verifier, req->token, strlen(req->token), req->now,
 		&claims, why, sizeof(why));
 	if (te != AG_TOK_OK) {

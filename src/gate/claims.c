@@ -33,6 +33,7 @@ static const char *const token_error_names[AG_TOK__COUNT] = {
 	[AG_TOK_CLAIMS] = "bad_claims",
 	[AG_TOK_KEYS_UNAVAILABLE] = "keys_unavailable",
 	[AG_TOK_DPOP] = "dpop_proof",
+	[AG_TOK_BOUND] = "key_bound",
 };
 
 const char *ag_token_error_name(enum ag_token_error e)
@@ -257,8 +258,11 @@ static enum ag_token_error get_list(const json_t *obj, const char *key,
 }
 
 /* cnf (RFC 7800): the token is bound to a key by thumbprint (jkt, RFC
- * 9449 §6.1), certificate (x5t#S256, RFC 8705 §3.1) or the key itself
- * (jwk).  The thumbprints are kept for the machine workflows' checks. */
+ * 9449 §6.1), certificate (x5t#S256, RFC 8705 §3.1), the key itself (jwk)
+ * or another confirmation method (kid, jku, ...).  Any cnf object makes
+ * the token bound, whatever it holds: one the gate cannot check is
+ * refused, never taken for a bearer token.  The thumbprints are kept for
+ * the checks of possession. */
 static enum ag_token_error get_cnf(const json_t *obj, struct ag_claims *c)
 {
 	const json_t *v = json_object_get(obj, "cnf");
@@ -276,7 +280,7 @@ static enum ag_token_error get_cnf(const json_t *obj, struct ag_claims *c)
 		return AG_TOK_CLAIMS;
 	if ((rc = get_str(x5t, &c->cnf_x5t)) || (rc = get_str(jkt, &c->cnf_jkt)))
 		return rc;
-	c->cnf = jkt || x5t || jwk;
+	c->cnf = true;
 	return AG_TOK_OK;
 }
 

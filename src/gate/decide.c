@@ -767,7 +767,8 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 		struct ag_assurance own;
 		if (!claims->sub || !hooks || !hooks->account_level ||
 		    !hooks->account_level(hooks->ctx, claims->iss, claims->sub,
-					  &own)) {
+					  &own) ||
+		    own.aal < 1) {
 			detail(d, "workflow '%s' is held to the account's own "
 				  "level, which is not known for '%.80s'",
 			       w.name, claims->sub ? claims->sub : "?");

@@ -77,9 +77,38 @@ void ag_dpop_replay_free(struct ag_dpop_replay *r)
 
 enum seen { SEEN_NEW, SEEN_REPLAY, SEEN_FULL };
 
-/* Records the proof (key, jti) until `until`, or says it was seen. */
+/* A slot of bucket b that is free at `clock`, and how many are. */
+static size_t free_slots(struct rslot *b, int64_t clock, struct rslot **first)
+{
+	size_t n = 0;
+
+	*first = NULL;
+	for (size_t i = 0; i < WAYS; i++)
+		if (!b[i].tag || b[i].until <= clock) {
+			if (!*first)
+				*first = &b[i];
+			n++;
+		}
+	return n;
+}
+
+static bool in_bucket(const struct rslot *b, uint64_t tag, int64_t clock)
+{
+	for (size_t i = 0; i < WAYS; i++)
+		if (b[i].tag == tag && b[i].until > clock)
+			return true;
+	return false;
+}
+
+/*
+ * Records the proof (key, jti) until `until`, or says it was seen.  Each
+ * proof has two buckets and goes into the emptier (two choices keep the
+ * table usable to nearly full).  Whether a slot is still in its window is
+ * judged at `clock`, which must be the real time: a request that asks
+ * about another time (a what-if) must not come here (dpop.h).
+ */
 static enum seen replay_check(struct ag_dpop_replay *r, const char *jkt,
-			      const char *jti, int64_t until, int64_t now)
+			      const char *jti, int64_t until, int64_t clock)
 {
 	char buf[AG_THUMBPRINT_MAX + 1 + AG_DPOP_JTI_MAX + 1];
 	size_t kl = strlen(jkt), jl = strlen(jti);
@@ -92,82 +121,90 @@ static enum seen replay_check(struct ag_dpop_replay *r, const char *jkt,
 	size_t n = kl + 1 + jl;
 	uint64_t h = ag_siphash(r->k0, buf, n, 2, 4);
 	uint64_t tag = ag_siphash(r->k1, buf, n, 2, 4) | 1; /* never 0 */
-	size_t b = (size_t)h & (r->nbuckets - 1);
-	struct rslot *s = &r->slots[b * WAYS];
-	pthread_mutex_t *lock = &r->locks[b % SHARDS];
-	struct rslot *free_slot = NULL;
-	enum seen out = SEEN_FULL;
+	size_t b1 = (size_t)h & (r->nbuckets - 1);
+	size_t b2 = (size_t)(h >> 32) & (r->nbuckets - 1);
+	size_t l1 = b1 % SHARDS, l2 = b2 % SHARDS;
+	struct rslot *s1 = &r->slots[b1 * WAYS], *s2 = &r->slots[b2 * WAYS];
+	enum seen out;
 
-	pthread_mutex_lock(lock);
-	for (size_t i = 0; i < WAYS; i++) {
-		bool live = s[i].tag && s[i].until > now;
-		if (live && s[i].tag == tag) {
-			out = SEEN_REPLAY;
-			goto done;
+	/* Both locks, in one order. */
+	pthread_mutex_lock(&r->locks[l1 < l2 ? l1 : l2]);
+	if (l1 != l2)
+		pthread_mutex_lock(&r->locks[l1 < l2 ? l2 : l1]);
+	if (in_bucket(s1, tag, clock) || in_bucket(s2, tag, clock)) {
+		out = SEEN_REPLAY;
+	} else {
+		struct rslot *f1, *f2;
+		size_t n1 = free_slots(s1, clock, &f1);
+		size_t n2 = free_slots(s2, clock, &f2);
+		struct rslot *to = n2 > n1 ? f2 : f1;
+		if (to) {
+			to->tag = tag;
+			to->until = until;
+			out = SEEN_NEW;
+		} else {
+			out = SEEN_FULL;
 		}
-		if (!live && !free_slot)
-			free_slot = &s[i];
 	}
-	if (free_slot) {
-		free_slot->tag = tag;
-		free_slot->until = until;
-		out = SEEN_NEW;
-	}
-done:
-	pthread_mutex_unlock(lock);
+	if (l1 != l2)
+		pthread_mutex_unlock(&r->locks[l1 < l2 ? l2 : l1]);
+	pthread_mutex_unlock(&r->locks[l1 < l2 ? l1 : l2]);
 	return out;
 }
 
 /* ---- URLs -------------------------------------------------------------- */
 
-/*
- * An absolute http(s) URL in the form the comparison uses (RFC 3986 §6.2.2
- * and §6.2.3): scheme and host in lower case, the scheme's default port
- * and an empty port dropped, the path as routes see it (ag_path_normalize,
- * which also drops query and fragment), "/" for an empty path.  False for
- * anything else, userinfo included.
- */
-static bool url_norm(const char *url, char *out, size_t len)
+/* A reg-name character of RFC 3986 §3.2.2 (unreserved or sub-delims; no
+ * percent-encoding, which no honest host needs). */
+static bool reg_name_char(unsigned char c)
 {
-	const char *sep = strstr(url, "://");
-	char scheme[8], path[AG_PATH_MAX];
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=", c);
+}
 
-	if (!sep || sep == url || (size_t)(sep - url) >= sizeof(scheme))
-		return false;
-	size_t sl = (size_t)(sep - url);
-	for (size_t i = 0; i < sl; i++)
-		scheme[i] = (char)tolower((unsigned char)url[i]);
-	scheme[sl] = '\0';
-	bool https = !strcmp(scheme, "https");
-	if (!https && strcmp(scheme, "http"))
-		return false;
+/*
+ * The authority a[0..n) as the comparison uses it: host in lower case,
+ * the port kept only when it is not the scheme's default (RFC 3986
+ * §6.2.3).  The host must be a reg-name or an IP literal ("[" hex, ":"
+ * and "." "]"), the port digits: anything else (userinfo, "/", "?", "#",
+ * "%", spaces) is refused, so that a Host header cannot end the authority
+ * early and drop the path.
+ */
+static bool authority_norm(const char *a, size_t n, bool https, char *out,
+			   size_t len)
+{
+	const char *hend = a + n, *port = NULL;
 
-	const char *a = sep + 3;
-	size_t al = strcspn(a, "/?#");
-	if (!al || al > 255 || memchr(a, '@', al))
+	if (!n || n > 255)
 		return false;
-	const char *hend = a + al, *port = NULL;
 	if (a[0] == '[') {
-		const char *rb = memchr(a, ']', al);
-		if (!rb)
+		const char *rb = memchr(a, ']', n);
+		if (!rb || rb == a + 1)
 			return false;
+		for (const char *c = a + 1; c < rb; c++)
+			if (!isxdigit((unsigned char)*c) && *c != ':' &&
+			    *c != '.')
+				return false;
 		hend = rb + 1;
-		if (hend < a + al) {
+		if (hend < a + n) {
 			if (*hend != ':')
 				return false;
 			port = hend + 1;
 		}
 	} else {
-		const char *colon = memchr(a, ':', al);
+		const char *colon = memchr(a, ':', n);
 		if (colon) {
 			hend = colon;
 			port = colon + 1;
 		}
+		if (hend == a)
+			return false;
+		for (const char *c = a; c < hend; c++)
+			if (!reg_name_char((unsigned char)*c) || *c == ':')
+				return false;
 	}
-	if (hend == a)
-		return false;
 	unsigned long pn = 0;
-	size_t plen = port ? (size_t)(a + al - port) : 0;
+	size_t plen = port ? (size_t)(a + n - port) : 0;
 	for (size_t i = 0; i < plen; i++) {
 		if (port[i] < '0' || port[i] > '9')
 			return false;
@@ -175,28 +212,66 @@ static bool url_norm(const char *url, char *out, size_t len)
 		if (pn > 65535)
 			return false;
 	}
-	bool keep_port = plen && pn != (https ? 443u : 80u);
+	size_t hl = (size_t)(hend - a);
+	if (hl + 7 >= len)
+		return false;
+	for (size_t i = 0; i < hl; i++)
+		out[i] = (char)tolower((unsigned char)a[i]);
+	out[hl] = '\0';
+	if (plen && pn != (https ? 443u : 80u))
+		snprintf(out + hl, len - hl, ":%lu", pn);
+	return true;
+}
 
+/*
+ * scheme://authority/path as the comparison uses it (RFC 3986 §6.2.2,
+ * §6.2.3): scheme in lower case, http or https only; the authority as
+ * authority_norm has it; the path as routes see it (ag_path_normalize:
+ * escapes decoded, query and fragment gone, repeated slashes collapsed).
+ */
+static bool parts_norm(const char *scheme, size_t sl, const char *auth,
+		       size_t al, const char *target, char *out, size_t len)
+{
+	char sch[8], host[272], path[AG_PATH_MAX];
+
+	if (!sl || sl >= sizeof(sch))
+		return false;
+	for (size_t i = 0; i < sl; i++)
+		sch[i] = (char)tolower((unsigned char)scheme[i]);
+	sch[sl] = '\0';
+	bool https = !strcmp(sch, "https");
+	if ((!https && strcmp(sch, "http")) ||
+	    !authority_norm(auth, al, https, host, sizeof(host)) ||
+	    !ag_path_normalize(target, path, sizeof(path)))
+		return false;
+	int w = snprintf(out, len, "%s://%s%s", sch, host, path);
+	return w >= 0 && (size_t)w < len;
+}
+
+/* A proof's htu: an absolute http(s) URL. */
+static bool htu_norm(const char *url, char *out, size_t len)
+{
+	const char *sep = strstr(url, "://");
+
+	if (!sep)
+		return false;
+	const char *a = sep + 3;
+	size_t al = strcspn(a, "/?#");
 	const char *rest = a + al;
-	if (!ag_path_normalize(*rest == '/' ? rest : "/", path, sizeof(path)))
-		return false;
+	return parts_norm(url, (size_t)(sep - url), a, al,
+			  *rest == '/' ? rest : "/", out, len);
+}
 
-	size_t o = 0, hl = (size_t)(hend - a);
-	int w = snprintf(out, len, "%s://", scheme);
-	if (w < 0 || (size_t)w >= len)
+/* The request's URL, from its parts: the scheme the proxy saw, the Host
+ * it passed and the request target (origin-form, or absolute-form, whose
+ * path ag_path_normalize takes). */
+static bool request_norm(const char *scheme, const char *host,
+			 const char *uri, char *out, size_t len)
+{
+	if (!host || !uri)
 		return false;
-	o = (size_t)w;
-	if (o + hl >= len)
-		return false;
-	for (size_t i = 0; i < hl; i++) {
-		unsigned char ch = (unsigned char)a[i];
-		if (ch <= 0x20 || ch >= 0x7f)
-			return false;
-		out[o++] = (char)tolower(ch);
-	}
-	w = keep_port ? snprintf(out + o, len - o, ":%lu%s", pn, path)
-		      : snprintf(out + o, len - o, "%s", path);
-	return w >= 0 && (size_t)w < len - o;
+	return parts_norm(scheme, strlen(scheme), host, strlen(host), uri, out,
+			  len);
 }
 
 /* ---- the proof --------------------------------------------------------- */
@@ -329,17 +404,14 @@ static enum ag_token_error proof_claims(struct ag_dpop_replay *replay,
 			  a, b);
 		goto out;
 	}
-	char req_url[AG_PATH_MAX + 300];
-	int n = snprintf(req_url, sizeof(req_url), "%s://%s%s",
-			 c->scheme ? c->scheme : "https",
-			 c->host ? c->host : "", c->uri ? c->uri : "/");
-	if (n < 0 || (size_t)n >= sizeof(req_url) ||
-	    !url_norm(req_url, want, sizeof(want))) {
+	if (!request_norm(c->scheme ? c->scheme : "https", c->host, c->uri,
+			  want, sizeof(want))) {
 		rc = FAIL("the request's URL cannot be compared with a DPoP "
-			  "proof (no host, or a target that is refused)");
+			  "proof (no host, a host that is not a host name, or "
+			  "a target that is refused)");
 		goto out;
 	}
-	if (!htu || !url_norm(htu, got, sizeof(got)) || strcmp(got, want)) {
+	if (!htu || !htu_norm(htu, got, sizeof(got)) || strcmp(got, want)) {
 		/* Both URLs: a proxy that drops the port or the scheme shows
 		 * here, not only the client. */
 		char a[80], b[80];

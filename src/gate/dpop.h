@@ -60,6 +60,11 @@ struct ag_dpop_check {
  * thumbprint (RFC 7638) the token's jkt; and a jti not seen in the window
  * (replay may be NULL to skip that, for one-off checks).  AG_TOK_OK or
  * AG_TOK_DPOP, with why in detail.
+ *
+ * With a replay set, c->now must be the real time: a slot's window is
+ * judged by it, and a caller's "now" could otherwise free live slots or
+ * fill the set with proofs that never expire.  A what-if check (a
+ * request that names its own time) passes replay NULL.
  */
 enum ag_token_error ag_dpop_verify(struct ag_dpop_replay *replay,
 				   const struct ag_dpop_check *c, char *detail,
@@ -68,10 +73,13 @@ enum ag_token_error ag_dpop_verify(struct ag_dpop_replay *replay,
 /* How a verified token was presented. */
 struct ag_dpop_presented {
 	const char *token;  /* the access token, as sent */
-	bool dpop_scheme;   /* "Authorization: DPoP", or a proof given */
+	bool dpop_scheme;   /* "Authorization: DPoP"; for /v1/decide and
+			     * aalgate decide, a "dpop" member given */
 	const char *proof;  /* the DPoP header, or NULL */
 	bool proof_repeated; /* more than one DPoP header came */
 	const char *scheme; /* of the request's URL: "https" when unknown */
+	bool what_if;       /* the request names its own time: the proof is
+			     * checked without the replay set */
 };
 
 /*

@@ -759,6 +759,22 @@ out:
 	return rc;
 }
 
+enum ag_token_error ag_verifier_check_bearer(
+	struct ag_verifier *v, const char *token, size_t len, int64_t now,
+	struct ag_claims *out, char *detail, size_t detail_len)
+{
+	enum ag_token_error rc = ag_verifier_check(v, token, len, now, out,
+						   detail, detail_len);
+	if (rc != AG_TOK_OK || !out->cnf)
+		return rc;
+	ag_claims_release(out);
+	ag_claims_init(out);
+	const struct msg m = {detail, detail_len};
+	return FAIL(&m, AG_TOK_BOUND,
+		    "the token is bound to a key (cnf) and this takes bearer "
+		    "tokens only, with no proof of possession");
+}
+
 void ag_verifier_stats(struct ag_verifier *v, struct ag_verifier_stats *out)
 {
 	memset(out, 0, sizeof(*out));

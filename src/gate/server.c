@@ -578,7 +578,8 @@ static void evaluate(struct server *s, struct req_ctx *rc,
 				       strlen(pr->token), req.now, &rc->claims,
 				       why, sizeof(why));
 		if (te == AG_TOK_OK)
-			te = ag_dpop_present(s->dpop, rc->g->policy,
+			te = ag_dpop_present(pr->what_if ? NULL : s->dpop,
+					     rc->g->policy,
 					     &rc->claims, pr, &req, &proof_bad,
 					     why, sizeof(why));
 		rc->have_claims = te == AG_TOK_OK;
@@ -983,7 +984,8 @@ static enum MHD_Result do_decide(struct server *s, struct MHD_Connection *c,
 				       .dpop_scheme = ar.dpop != NULL,
 				       .proof = ar.dpop,
 				       .scheme = ar.scheme ? ar.scheme
-							   : "https"};
+							   : "https",
+				       .what_if = ar.has_now};
 	evaluate(s, rc, &req, &pr, false, trust && !ar.has_now);
 	enum MHD_Result ret = log_then_answer(s, rc, c, &lc);
 	ag_api_request_release(&ar);

@@ -290,7 +290,7 @@ void ag_grant_http(const struct ag_grant_ctx *ctx, struct ag_verifier *v,
 				      "and approved with one");
 		return;
 	}
-	enum ag_token_error te = ag_verifier_check(v, bearer, strlen(bearer),
+	enum ag_token_error te = ag_verifier_check_bearer(v, bearer, strlen(bearer),
 						   now, &claims, why,
 						   sizeof(why));
 	if (te != AG_TOK_OK) {

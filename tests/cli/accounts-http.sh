@@ -64,7 +64,7 @@ token() {
 	cat >"$1.claims" <<EOF
 {"iss": "https://idp.test", "aud": "portal", "sub": "$2",
  "iat": $((now - 30)), "exp": $((now + 900)), "auth_time": $((now - 30)),
- "jti": "jti-$1", "amr": $3}
+ "jti": "jti-$1", "amr": $3${4:-}}
 EOF
 	"$testsign" sign --key key.pem --alg ES256 --kid k1 <"$1.claims" >"$1.jwt" 2>ts.err ||
 		fail "ag-testsign sign $1: $(cat ts.err)"
@@ -74,6 +74,9 @@ token alice2 alice '["pwd", "otp"]'
 token alice3 alice '["hwk", "pin"]'
 token bob2 bob '["pwd", "otp"]'
 token carol1 carol '["pwd"]'
+# alice at AAL3, but bound to a DPoP key: a copy of it is worth nothing
+# without the key, and these endpoints take no proofs.
+token alice3bound alice '["hwk", "pin"]' ', "cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}'
 
 S="--state $work/st.db"
 run e1 0 enroll add $S -p policy.yaml alice password
@@ -123,6 +126,13 @@ printf 'not.a.token' >junk.jwt
 call junk GET /alice/enrolments junk
 code junk 401
 header junk WWW-Authenticate 'Bearer error="invalid_token"'
+# A key-bound token, sent as a bearer token: refused before anything.
+call bound GET /alice/enrolments alice3bound
+code bound 401
+header bound WWW-Authenticate 'Bearer error="invalid_token"'
+field bound 'd["error"]' "the token is refused (key_bound): the token is bound to a key (cnf) and this takes bearer tokens only, with no proof of possession"
+call boundadd POST /alice/enrolments alice3bound '{"method": "security_key_uv"}'
+code boundadd 401
 # Another subject's token: neither listing nor binding.
 call otherlist GET /alice/enrolments bob2
 code otherlist 403

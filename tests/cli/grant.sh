@@ -294,6 +294,18 @@ curl -s -o az1.b -D az1.h -w '%{http_code}' -H "Authorization: Bearer $(cat alic
 [ "$(cat az1.code)" = 200 ] || fail "authz with a grant: $(cat az1.code) $(cat az1.b)"
 curl -s -o h7.b -w '%{http_code}' -H "Authorization: Bearer $(cat bob5.jwt)" "$base/v1/grants" >h7.code
 [ "$(cat h7.code)" = 200 ] || fail "GET /v1/grants: $(cat h7.code)"
+# A key-bound token (cnf) of the same approver, as a bearer token: no
+# proof of possession can come here, so it is refused (listing, revoking).
+printf '{"iss":"https://idp.test","aud":"aalgate","sub":"bob","iat":%d,"exp":%d,"auth_time":%d,"jti":"jti-bobbound","acr":"phrh","cnf":{"x5t#S256":"B3O2OQDdJzMBqPKAK7-EPb9mcgqEmn9DvFieOhegaRs"}}' \
+	$((now - 60)) $((now + 3600)) $((now - 60)) |
+	"$testsign" sign --key key.pem --alg ES256 --kid k1 >bobbound.jwt ||
+	fail "ag-testsign sign bobbound failed"
+curl -s -o hb.b -w '%{http_code}' -H "Authorization: Bearer $(cat bobbound.jwt)" "$base/v1/grants" >hb.code
+[ "$(cat hb.code)" = 401 ] || fail "GET /v1/grants with a bound token: $(cat hb.code) $(cat hb.b)"
+has hb.b 'key_bound'
+curl -s -o hb2.b -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat bobbound.jwt)" \
+	"$base/v1/grants/$hid/revoke" >hb2.code
+[ "$(cat hb2.code)" = 401 ] || fail "revoke with a bound token: $(cat hb2.code) $(cat hb2.b)"
 has h7.b "\"id\":$hid,"
 # Revoked while in use: the next request is denied.
 curl -s -o h8.b -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat alice10.jwt)" \

@@ -520,6 +520,35 @@ get "store client, DPoP proof, a query" "$sync_url?full=1" \
 expect_status 200
 expect_body "sub=store-bot wf=ci-deploy decision=allow"
 
+# /v1/decide: a what-if ("now" given) checks a proof but does not
+# remember it, so the proof still works once at the gate; a real
+# /v1/decide remembers it like /v1/authz.
+decide_url=http://127.0.0.1:$gate_port/v1/decide
+# body_has WHAT TEXT: the body holds TEXT.
+body_has() {
+	checks=$((checks + 1))
+	grep -qF "$2" body || fail "$1: body lacks '$2': $(head -c 300 body)"
+}
+decide_body() {
+	printf '{"request":{"method":"GET","host":"127.0.0.1:%s","uri":"/deploy/sync","scheme":"https"},"token":"%s","dpop":"%s"%s}' \
+		"$front" "$t_store" "$1" "${2:-}" >decide.json
+}
+proof dpop-store.pem "$sync_url" --token "$t_store"
+decide_body "$proof" ", \"now\": $(date +%s)"
+get "what-if decide with a proof" "$decide_url" -H 'Content-Type: application/json' --data-binary @decide.json
+expect_status 200
+body_has "what-if decide with a proof" '"decision":"allow"'
+get "the what-if's proof at the gate" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $proof"
+expect_status 200
+proof dpop-store.pem "$sync_url" --token "$t_store"
+decide_body "$proof"
+get "decide with a proof" "$decide_url" -H 'Content-Type: application/json' --data-binary @decide.json
+expect_status 200
+body_has "decide with a proof" '"decision":"allow"'
+get "decide's proof at the gate" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $proof"
+expect_status 401
+expect_challenge "${bad_proof}the DPoP proof was used before (jti replayed)\""
+
 get "the same DPoP proof again" "$sync_url" -H "Authorization: DPoP $t_store" -H "DPoP: $first_proof"
 expect_status 401
 expect_challenge "${bad_proof}the DPoP proof was used before (jti replayed)\""

@@ -113,6 +113,11 @@ static bool level_of(void *ctx, const char *iss, const char *sub,
 		out->phishing_resistant = out->hardware = true;
 		return true;
 	}
+	if (!strcmp(sub, "zero")) {
+		/* A hook that answers, but with no level at all. */
+		out->aal = 0;
+		return true;
+	}
 	return false;
 }
 
@@ -382,6 +387,12 @@ static void test_match_account(void **state)
 	set_amr(&f->c, LIST("swk", "user"));
 	ag_gate_decide(f->g, &levels, f->s, &r, &f->c, AG_TOK_OK, &d);
 	assert_int_equal(d.outcome, AG_ALLOW);
+	/* A level of 0 is no level: unknown, so deny (never skip the
+	 * assurance check). */
+	set_str(&f->c.sub, "zero");
+	ag_gate_decide(f->g, &levels, f->s, &r, &f->c, AG_TOK_OK, &d);
+	assert_int_equal(d.outcome, AG_DENY);
+	assert_int_equal(d.reasons[0], AG_R_ACCOUNT_LEVEL_UNKNOWN);
 	/* Bob's own level is AAL3: the same token is too weak for him. */
 	set_str(&f->c.sub, "bob");
 	ag_gate_decide(f->g, &levels, f->s, &r, &f->c, AG_TOK_OK, &d);

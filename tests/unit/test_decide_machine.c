@@ -789,6 +789,21 @@ static void test_cnf_claims(void **state)
 	assert_null(c.cnf_x5t);
 	assert_null(c.cnf_jkt);
 	ag_claims_release(&c);
+	/* Another confirmation method (RFC 7800 §3.4 kid, or jku), or an
+	 * empty cnf: bound all the same, to something the gate cannot
+	 * check, and so refused by the decision, never a bearer token. */
+	static const char *const other[] = {
+		"{\"cnf\":{\"kid\":\"k1\"}}",
+		"{\"cnf\":{\"jku\":\"https://x/jwks\"}}", "{\"cnf\":{}}"};
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		assert_int_equal(ag_claims_parse(other[i], strlen(other[i]),
+						 NULL, &c),
+				 AG_TOK_OK);
+		assert_true(c.cnf);
+		assert_null(c.cnf_jkt);
+		assert_null(c.cnf_x5t);
+		ag_claims_release(&c);
+	}
 	json = "{\"cnf\":{\"x5t#S256\":7}}";
 	assert_int_equal(ag_claims_parse(json, strlen(json), NULL, &c),
 			 AG_TOK_CLAIMS);
