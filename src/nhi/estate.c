@@ -33,7 +33,9 @@
  * the first "/client:".  A clientId is unique in its realm, but two realms
  * in one estate may share one: such records keep their path ids, which
  * name the realm, so that neither is dropped.  The realm's issuer URL is
- * not in the export, so the records name no issuer.
+ * not in the export; a record names the policy issuer whose iss ends in
+ * "/realms/REALM" (Keycloak's form, with or without "/auth"), when
+ * exactly one does, and no issuer otherwise.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +97,32 @@ static const char *kc_client(const struct ag_path *p, const struct ag_account *a
 	    strncmp(p->id + alen, KC_PATH, strlen(KC_PATH)))
 		return NULL;
 	return mark + strlen(KC_MARK);
+}
+
+/* The policy issuer of the Keycloak realm that account id a_id
+ * ("REALM/client:CLIENTID") belongs to: the one whose iss ends in
+ * "/realms/REALM", or NULL when none or several do. */
+static char *kc_issuer(const struct ag_policy *pol, const char *a_id)
+{
+	const char *mark = strstr(a_id, KC_MARK);
+	char tail[AG_NHI_MAX_ID + 16];
+	char *found = NULL;
+
+	if (!mark || mark == a_id ||
+	    (size_t)(mark - a_id) + 9 >= sizeof(tail))
+		return NULL;
+	snprintf(tail, sizeof(tail), "/realms/%.*s", (int)(mark - a_id), a_id);
+	size_t tl = strlen(tail);
+	for (size_t i = 0; i < pol->n_issuers; i++) {
+		const char *iss = pol->issuers[i].iss;
+		size_t il = iss ? strlen(iss) : 0;
+		if (il > tl && !strcmp(iss + il - tl, tail)) {
+			if (found)
+				return NULL; /* two realms of that name */
+			found = pol->issuers[i].iss;
+		}
+	}
+	return found;
 }
 
 /* Is account a a service account that people sign in to? */
@@ -182,8 +210,11 @@ static ag_code add_edge(struct from *f, size_t path, uint32_t acct,
 	f->id.failed = false;
 	const char *cid = NULL;
 	uint32_t uses = 0;
+	char *issuer = NULL;
 	if (n_reached(e, path) == 1) {
 		cid = kc_client(p, a);
+		if (cid)
+			issuer = kc_issuer(e->policy, a->id);
 		if (cid && (!ag_strmap_get(&f->kc, cid, &uses) ||
 			    f->kc_uses[uses] != 1))
 			cid = NULL;
@@ -196,6 +227,7 @@ static ag_code add_edge(struct from *f, size_t path, uint32_t acct,
 
 	memset(rec, 0, sizeof(*rec));
 	rec->id = f->id.data;
+	rec->issuer = issuer;
 	rec->kind = cat->methods[kind].name;
 	rec->method = -1;
 	rec->owner = a->owner;

@@ -789,6 +789,82 @@ static const char estate_yaml[] =
 	"  - { id: svc-key, kind: api, to: [svc], methods: [api_key],\n"
 	"      created: 2024-01-31, last_used: 2025-05-01 }\n";
 
+/* Loads the Keycloak export with a policy that trusts these issuers
+ * (YAML list entries) and returns the issuer of the record id. */
+static char *kc_issuer_of(const char *issuers, const char *id)
+{
+	char yaml[1024];
+	struct ag_nhi_inventory inv;
+	struct ag_error err;
+	struct ag_policy *p;
+
+	snprintf(yaml, sizeof(yaml), "%sissuers:\n%s", policy_text, issuers);
+	p = policy_ok(yaml);
+	assert_int_equal(ag_nhi_inventory_init(&inv), AG_OK);
+	ag_error_init(&err);
+	if (ag_nhi_load_buffer(&inv, p, "realm.json", keycloak_export,
+			       strlen(keycloak_export), AG_NHI_KEYCLOAK, &err))
+		fail_msg("%s", err.msg);
+	char *out = NULL;
+	bool seen = false;
+	for (size_t i = 0; i < inv.n; i++)
+		if (!strcmp(inv.v[i].id, id)) {
+			seen = true;
+			out = inv.v[i].issuer ? strdup(inv.v[i].issuer)
+					      : strdup("(none)");
+		}
+	if (!seen)
+		fail_msg("no record '%s'", id);
+	ag_nhi_inventory_release(&inv);
+	ag_policy_free(p);
+	return out;
+}
+
+/* A Keycloak client's record names the policy issuer of its realm, when
+ * exactly one issuer is "/realms/REALM" (with or without /auth). */
+static void test_keycloak_issuer(void **state)
+{
+	(void)state;
+	static const char two[] =
+		"  - { iss: https://sso.example/realms/ops, audiences: [a], "
+		"jwks_file: /dev/null }\n"
+		"  - { iss: https://old.example/auth/realms/dev, audiences: "
+		"[a], jwks_file: /dev/null }\n";
+	char *v;
+
+	v = kc_issuer_of(two, "backup");
+	assert_string_equal(v, "https://sso.example/realms/ops");
+	free(v);
+	v = kc_issuer_of(two, "deployer");
+	assert_string_equal(v, "https://sso.example/realms/ops");
+	free(v);
+	/* "shared" is in both realms: the records keep their path ids,
+	 * each with its realm's issuer (Keycloak before 17 had "/auth"). */
+	v = kc_issuer_of(two, "dev/client:shared: client credentials "
+			      "(client-x509)");
+	assert_string_equal(v, "https://old.example/auth/realms/dev");
+	free(v);
+	/* No realm of that name, a realm name that is only a suffix, or
+	 * two issuers for one realm: no issuer. */
+	v = kc_issuer_of("  - { iss: https://sso.example/realms/dev, "
+			 "audiences: [a], jwks_file: /dev/null }\n",
+			 "backup");
+	assert_string_equal(v, "(none)");
+	free(v);
+	v = kc_issuer_of("  - { iss: https://sso.example/realms/devops, "
+			 "audiences: [a], jwks_file: /dev/null }\n",
+			 "backup");
+	assert_string_equal(v, "(none)");
+	free(v);
+	v = kc_issuer_of("  - { iss: https://a.example/realms/ops, audiences: "
+			 "[a], jwks_file: /dev/null }\n"
+			 "  - { iss: https://b.example/realms/ops, audiences: "
+			 "[a], jwks_file: /dev/null }\n",
+			 "backup");
+	assert_string_equal(v, "(none)");
+	free(v);
+}
+
 static void test_auto(void **state)
 {
 	struct inv t;
@@ -1232,6 +1308,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_auto),
+		cmocka_unit_test(test_keycloak_issuer),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_from_estate),
 		cmocka_unit_test(test_shared_data),
