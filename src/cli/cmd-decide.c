@@ -255,10 +255,10 @@ int cmd_decide(int argc, char **argv)
 			.dpop_scheme = ar.dpop != NULL,
 			.proof = ar.dpop,
 			.scheme = ar.scheme ? ar.scheme : "https"};
-		bool proof_bad;
+		enum ag_dpop_outcome dpop_out;
 		if (te == AG_TOK_OK)
 			te = ag_dpop_present(NULL, p, &claims, &pr, &req,
-					     &proof_bad, why, sizeof(why));
+					     &dpop_out, why, sizeof(why));
 		if (te == AG_TOK_OK)
 			cp = &claims;
 	}

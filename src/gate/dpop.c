@@ -372,7 +372,8 @@ static bool token_hash(const char *token, char *out, size_t len)
 static enum ag_token_error proof_claims(struct ag_dpop_replay *replay,
 					const struct ag_jws *j,
 					const struct ag_dpop_check *c,
-					char *detail, size_t detail_len)
+					bool *replayed, char *detail,
+					size_t detail_len)
 {
 	json_t *pl = NULL;
 	enum ag_token_error rc = AG_TOK_OK;
@@ -451,6 +452,7 @@ static enum ag_token_error proof_claims(struct ag_dpop_replay *replay,
 		case SEEN_NEW:
 			break;
 		case SEEN_REPLAY:
+			*replayed = true;
 			rc = FAIL("the DPoP proof was used before (jti "
 				  "replayed)");
 			break;
@@ -465,9 +467,9 @@ out:
 	return rc;
 }
 
-enum ag_token_error ag_dpop_verify(struct ag_dpop_replay *replay,
-				   const struct ag_dpop_check *c, char *detail,
-				   size_t detail_len)
+static enum ag_token_error verify(struct ag_dpop_replay *replay,
+				  const struct ag_dpop_check *c, bool *replayed,
+				  char *detail, size_t detail_len)
 {
 	struct ag_jws j;
 	struct ag_jwk key;
@@ -493,7 +495,7 @@ enum ag_token_error ag_dpop_verify(struct ag_dpop_replay *replay,
 	}
 	if ((rc = proof_header(&j, &key, &ctx, c->jkt, detail, detail_len)))
 		goto out;
-	rc = proof_claims(replay, &j, c, detail, detail_len);
+	rc = proof_claims(replay, &j, c, replayed, detail, detail_len);
 out:
 	EVP_MD_CTX_free(ctx);
 	ag_jwk_release(&key);
@@ -502,21 +504,31 @@ out:
 	return rc;
 }
 
+enum ag_token_error ag_dpop_verify(struct ag_dpop_replay *replay,
+				   const struct ag_dpop_check *c, char *detail,
+				   size_t detail_len)
+{
+	bool replayed = false;
+	return verify(replay, c, &replayed, detail, detail_len);
+}
+
 enum ag_token_error ag_dpop_present(struct ag_dpop_replay *replay,
 				    const struct ag_policy *p,
 				    const struct ag_claims *claims,
 				    const struct ag_dpop_presented *pr,
-				    struct ag_request *req, bool *proof_bad,
-				    char *detail, size_t detail_len)
+				    struct ag_request *req,
+				    enum ag_dpop_outcome *out, char *detail,
+				    size_t detail_len)
 {
-	*proof_bad = false;
+	*out = AG_DPOP_NONE;
 	req->dpop_verified = false;
 	if (!pr->dpop_scheme)
 		return AG_TOK_OK;
+	*out = AG_DPOP_UNBOUND;
 	if (!claims->cnf_jkt)
 		return FAIL("the DPoP scheme needs a token bound to a DPoP key "
 			    "(cnf jkt); this one is not");
-	*proof_bad = true;
+	*out = AG_DPOP_BAD;
 	if (pr->proof_repeated)
 		return FAIL("more than one DPoP header came");
 	struct ag_dpop_check c = {.proof = pr->proof,
@@ -528,8 +540,13 @@ enum ag_token_error ag_dpop_present(struct ag_dpop_replay *replay,
 				  .jkt = claims->cnf_jkt,
 				  .now = req->now,
 				  .max_age = p->dpop_max_age};
+	bool replayed = false;
 	enum ag_token_error rc =
-		ag_dpop_verify(replay, &c, detail, detail_len);
+		verify(replay, &c, &replayed, detail, detail_len);
 	req->dpop_verified = rc == AG_TOK_OK;
+	if (rc == AG_TOK_OK)
+		*out = AG_DPOP_OK;
+	else if (replayed)
+		*out = AG_DPOP_REPLAYED;
 	return rc;
 }

@@ -82,20 +82,31 @@ struct ag_dpop_presented {
 			     * checked without the replay set */
 };
 
+/* What became of a request's DPoP side. */
+enum ag_dpop_outcome {
+	AG_DPOP_NONE = 0, /* no DPoP scheme: nothing checked */
+	AG_DPOP_UNBOUND,  /* the DPoP scheme with a token bound to no DPoP key */
+	AG_DPOP_OK,       /* a valid proof for the token's key */
+	AG_DPOP_BAD,      /* a proof missing or bad */
+	AG_DPOP_REPLAYED  /* a proof seen before */
+};
+
 /*
  * The DPoP side of a request whose token verified (claims): when the
  * token is bound to a DPoP key and came with the DPoP scheme, checks its
  * proof (ag_dpop_verify, with the policy's dpop_max_age) and sets
  * req->dpop_verified.  The DPoP scheme with a token not bound to a DPoP
  * key is refused (RFC 9449 §7.1); a bound token sent as Bearer is left
- * for the decision to refuse.  AG_TOK_OK, or AG_TOK_DPOP with why; *proof_bad
- * says the proof itself was at fault (the challenge's invalid_dpop_proof).
+ * for the decision to refuse.  AG_TOK_OK, or AG_TOK_DPOP with why; *out
+ * says which (AG_DPOP_BAD and AG_DPOP_REPLAYED: the proof was at fault,
+ * the challenge's invalid_dpop_proof).
  */
 enum ag_token_error ag_dpop_present(struct ag_dpop_replay *replay,
 				    const struct ag_policy *p,
 				    const struct ag_claims *claims,
 				    const struct ag_dpop_presented *pr,
-				    struct ag_request *req, bool *proof_bad,
-				    char *detail, size_t detail_len);
+				    struct ag_request *req,
+				    enum ag_dpop_outcome *out, char *detail,
+				    size_t detail_len);
 
 #endif

@@ -202,6 +202,11 @@ ag_code ag_metrics_render(struct ag_metrics *m,
 		{"aalgate_untrusted_forwarded_total",
 		 "Requests with forwarding headers from a peer outside "
 		 "trusted_proxies, refused."},
+		{"aalgate_dpop_proofs_total{result=\"ok\"}",
+		 "DPoP proofs checked: accepted, refused, or refused as a "
+		 "replay."},
+		{"aalgate_dpop_proofs_total{result=\"refused\"}", NULL},
+		{"aalgate_dpop_proofs_total{result=\"replayed\"}", NULL},
 	};
 	ag_buf_adds(out, "# HELP aalgate_policy_reloads_total Policy reloads "
 			 "(SIGHUP); a failed one keeps the old policy.\n"

@@ -20,6 +20,9 @@ enum ag_counter {
 	AG_C_LOG_ERRORS,     /* a decision could not be logged: denied */
 	AG_C_BAD_REQUESTS,   /* malformed /v1/decide bodies and the like */
 	AG_C_UNTRUSTED_FORWARDED, /* forwarding headers from untrusted peers */
+	AG_C_DPOP_OK,        /* DPoP proofs accepted */
+	AG_C_DPOP_REFUSED,   /* DPoP proofs missing or bad, but not replays */
+	AG_C_DPOP_REPLAYED,  /* DPoP proofs seen before */
 	AG_C__COUNT
 };
 

@@ -567,7 +567,7 @@ static void evaluate(struct server *s, struct req_ctx *rc,
 	char why[256] = "";
 	struct ag_decision *d = &rc->d;
 	struct ag_request req = *in;
-	bool proof_bad = false;
+	enum ag_dpop_outcome dpop_out = AG_DPOP_NONE;
 
 	if (bad_auth) {
 		te = AG_TOK_MALFORMED;
@@ -580,8 +580,14 @@ static void evaluate(struct server *s, struct req_ctx *rc,
 		if (te == AG_TOK_OK)
 			te = ag_dpop_present(pr->what_if ? NULL : s->dpop,
 					     rc->g->policy,
-					     &rc->claims, pr, &req, &proof_bad,
+					     &rc->claims, pr, &req, &dpop_out,
 					     why, sizeof(why));
+		if (dpop_out == AG_DPOP_OK)
+			ag_metrics_inc(s->metrics, AG_C_DPOP_OK);
+		else if (dpop_out == AG_DPOP_REPLAYED)
+			ag_metrics_inc(s->metrics, AG_C_DPOP_REPLAYED);
+		else if (dpop_out == AG_DPOP_BAD)
+			ag_metrics_inc(s->metrics, AG_C_DPOP_REFUSED);
 		rc->have_claims = te == AG_TOK_OK;
 	}
 	ag_gate_decide(rc->g->gate, &s->hooks,
@@ -617,7 +623,9 @@ static void evaluate(struct server *s, struct req_ctx *rc,
 				 "DPoP algs=\"%s\", error=\"%s\", "
 				 "error_description=\"%s\"",
 				 AG_DPOP_ALGS,
-				 proof_bad ? "invalid_dpop_proof"
+				 dpop_out == AG_DPOP_BAD ||
+						 dpop_out == AG_DPOP_REPLAYED
+					 ? "invalid_dpop_proof"
 					   : "invalid_token",
 				 desc);
 		else

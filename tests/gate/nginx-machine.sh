@@ -759,6 +759,20 @@ get "owner active again after a reload" "$front_url/deploy/run" $with_other \
 expect_status 200
 expect_body "sub=old-bot wf=ci-deploy decision=allow"
 
+# The proofs, counted: exactly two replays were sent (the same proof
+# again, and the one /v1/decide had taken), and some were taken and some
+# refused.
+get "metrics" "http://127.0.0.1:$gate_port/metrics"
+expect_status 200
+checks=$((checks + 1))
+grep -qx 'aalgate_dpop_proofs_total{result="replayed"} 2' body ||
+	fail "metrics: replayed proofs: $(grep dpop_proofs body)"
+for r in ok refused; do
+	checks=$((checks + 1))
+	grep -q "^aalgate_dpop_proofs_total{result=\"$r\"} [1-9]" body ||
+		fail "metrics: $r proofs: $(grep dpop_proofs body)"
+done
+
 # ---- stop ----------------------------------------------------------------
 kill -TERM "$gate_pid"
 i=0
@@ -796,6 +810,7 @@ checks=$((checks + 1))
 if grep -qF -- "${first_proof##*.}" decisions.jsonl; then
 	fail "the decision log contains a DPoP proof's signature"
 fi
+
 
 if [ "$failures" -gt 0 ]; then
 	echo "nginx-machine: $failures of $checks checks failed"

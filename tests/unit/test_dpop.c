@@ -762,7 +762,7 @@ static void test_presented(void **state)
 	struct ag_error err;
 	struct ag_claims c;
 	char why[256];
-	bool bad;
+	enum ag_dpop_outcome out;
 
 	ag_error_init(&err);
 	assert_int_equal(ag_policy_load_buffer("p.yaml",
@@ -781,48 +781,63 @@ static void test_presented(void **state)
 				 .now = NOW};
 	struct ag_dpop_presented pr = {.token = TOKEN, .dpop_scheme = true,
 				       .proof = p, .scheme = "https"};
-	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &bad, why,
+	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &out, why,
 					 sizeof(why)),
 			 AG_TOK_OK);
 	assert_true(req.dpop_verified);
+	assert_int_equal(out, AG_DPOP_OK);
 	/* dpop_max_age from the policy: 2 minutes. */
 	req.now = NOW + 120;
-	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &bad, why,
+	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &out, why,
 					 sizeof(why)),
 			 AG_TOK_DPOP);
 	assert_false(req.dpop_verified);
-	assert_true(bad);
+	assert_int_equal(out, AG_DPOP_BAD);
 	assert_string_equal(why, "the DPoP proof was made more than 120s ago");
 	req.now = NOW;
 	/* Two DPoP headers. */
 	pr.proof_repeated = true;
-	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &bad, why,
+	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &out, why,
 					 sizeof(why)),
 			 AG_TOK_DPOP);
 	assert_string_equal(why, "more than one DPoP header came");
 	assert_false(req.dpop_verified);
 	pr.proof_repeated = false;
+	/* With a replay set: once, then a replay, told apart. */
+	struct ag_dpop_replay *r = ag_dpop_replay_new(64);
+	assert_non_null(r);
+	assert_int_equal(ag_dpop_present(r, pol, &c, &pr, &req, &out, why,
+					 sizeof(why)),
+			 AG_TOK_OK);
+	assert_int_equal(out, AG_DPOP_OK);
+	assert_int_equal(ag_dpop_present(r, pol, &c, &pr, &req, &out, why,
+					 sizeof(why)),
+			 AG_TOK_DPOP);
+	assert_int_equal(out, AG_DPOP_REPLAYED);
+	assert_false(req.dpop_verified);
+	ag_dpop_replay_free(r);
 	/* Bearer: nothing checked, nothing verified; the decision refuses
 	 * the bound token. */
 	pr.dpop_scheme = false;
-	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &bad, why,
+	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &out, why,
 					 sizeof(why)),
 			 AG_TOK_OK);
 	assert_false(req.dpop_verified);
+	assert_int_equal(out, AG_DPOP_NONE);
 	/* The DPoP scheme with a token bound to no DPoP key. */
 	pr.dpop_scheme = true;
 	free(c.cnf_jkt);
 	c.cnf_jkt = NULL;
-	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &bad, why,
+	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &out, why,
 					 sizeof(why)),
 			 AG_TOK_DPOP);
-	assert_false(bad);
+	assert_int_equal(out, AG_DPOP_UNBOUND);
 	assert_string_equal(why, "the DPoP scheme needs a token bound to a DPoP "
 				 "key (cnf jkt); this one is not");
 	/* The request's URL from a proxy that says http. */
 	c.cnf_jkt = strdup(jkt_p256);
 	pr.scheme = "http";
-	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &bad, why,
+	assert_int_equal(ag_dpop_present(NULL, pol, &c, &pr, &req, &out, why,
 					 sizeof(why)),
 			 AG_TOK_DPOP);
 	assert_string_equal(why, "the DPoP proof is for '" URL "', the "
