@@ -86,6 +86,18 @@ run notoken 1 '{"workflow":"staff"}'
 field notoken 'd["status"]' 401
 field notoken 'd["www_authenticate"]' 'Bearer realm="aalgate"'
 
+# Key-bound claims: with no proof of possession, refused.
+run boundjkt 1 '{"workflow":"staff","claims":{"sub":"a","amr":["pwd","otp"],"auth_time":1800000000,
+  "cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}},"now":1800000001}'
+field boundjkt 'd["decision"]' deny
+field boundjkt 'd["status"]' 401
+field boundjkt 'd["reasons"]' "['credential']"
+field boundjkt 'd["www_authenticate"]' 'DPoP error="invalid_token", error_description="the token is bound to a DPoP key (cnf jkt) and no valid DPoP proof for this request came with it"'
+run boundkid 1 '{"workflow":"staff","claims":{"sub":"a","amr":["pwd","otp"],"auth_time":1800000000,
+  "cnf":{"kid":"k1"}},"now":1800000001}'
+field boundkid 'd["reasons"]' "['credential']"
+field boundkid 'd["detail"]' 'the token'"'"'s cnf binds it to a key in a form the gate cannot check (only jkt and x5t#S256)'
+
 # Text for people.
 run text 1 '{"request":{"method":"GET","host":"h","uri":"/payroll/"},
   "claims":{"sub":"bob","amr":["pwd","otp"],"auth_time":1800000000},"now":1800000100}' --format text
