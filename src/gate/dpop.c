@@ -392,7 +392,7 @@ static enum ag_token_error proof_claims(struct ag_dpop_replay *replay,
 	if (!json_is_string(jti) || !json_string_length(jti) ||
 	    json_string_length(jti) > AG_DPOP_JTI_MAX ||
 	    strlen(json_string_value(jti)) != json_string_length(jti)) {
-		rc = FAIL("the DPoP proof has no jti of 1 to %d characters",
+		rc = FAIL("the DPoP proof has no jti of 1 to %d bytes",
 			  AG_DPOP_JTI_MAX);
 		goto out;
 	}

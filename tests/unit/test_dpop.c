@@ -508,11 +508,11 @@ static void test_refused_claims(void **state)
 	memset(jti, 'j', sizeof(jti) - 1);
 	jti[sizeof(jti) - 1] = '\0';
 	refused(proof((struct opt){.jti = jti}),
-		"the DPoP proof has no jti of 1 to 256 characters");
+		"the DPoP proof has no jti of 1 to 256 bytes");
 	jti[AG_DPOP_JTI_MAX] = '\0';
 	ok(proof((struct opt){.jti = jti}));
 	refused(proof((struct opt){.jti = ""}),
-		"the DPoP proof has no jti of 1 to 256 characters");
+		"the DPoP proof has no jti of 1 to 256 bytes");
 }
 
 /* The Host a request names is a host name or an IP literal with a port,
@@ -615,7 +615,7 @@ static void test_claim_types(void **state)
 	} bad[] = {
 		{"{\"jti\":7,\"htm\":\"GET\",\"htu\":\"" URL "\",\"iat\":"
 		 "1700000000}",
-		 "the DPoP proof has no jti of 1 to 256 characters"},
+		 "the DPoP proof has no jti of 1 to 256 bytes"},
 		{"{\"jti\":\"j\",\"htu\":\"" URL "\",\"iat\":1700000000}",
 		 "the DPoP proof is for method '(none)', the request is 'GET'"},
 		{"{\"jti\":\"j\",\"htm\":\"GET\",\"iat\":1700000000}",
