@@ -213,6 +213,21 @@ AG_API ag_code ag_store_account_level(struct ag_store *s,
 				      struct ag_assurance *out,
 				      struct ag_error *err);
 
+/* The IAL (0..3) at which the account's holder was identity-proofed, as
+ * recorded (ag_store_account_ial_set); -1 (AG_IAL_UNKNOWN) when nothing
+ * is.  Recovery of an AAL3 account turns on it (SP 800-63B-4 §4.2.2.3),
+ * so with the store a recovery request may raise it, never lower it. */
+AG_API ag_code ag_store_account_ial(struct ag_store *s, const char *account,
+				    int *ial, struct ag_error *err);
+
+/* Records the account's IAL (0..3), creating the account when new, and
+ * journals "account_ial" with the old and new values.  Setting what is
+ * set writes nothing (*changed false; changed may be NULL). */
+AG_API ag_code ag_store_account_ial_set(struct ag_store *s,
+					const char *account, int ial,
+					int64_t now, bool *changed,
+					struct ag_error *err);
+
 /*
  * Appends the journal rows not yet logged to log, in journal order, each
  * with ag_dlog_append (durable on return), and marks them logged.  Each
@@ -942,6 +957,11 @@ struct ag_recovery_state {
 	 * store's (request_ignored). */
 	int request_aal;
 	bool request_ignored;
+	/* The IAL the store records (AG_IAL_UNKNOWN when none), and the
+	 * request's when the store's replaced it for being lower. */
+	int store_ial;
+	int request_ial;
+	bool request_ial_ignored;
 	/* Evidence whose code id this call spent: bit i for evidence i. */
 	uint32_t spent;
 	/* A code was spent by another recovery between the check and the
@@ -1330,6 +1350,7 @@ enum ag_recovery_reason {
 	AG_RW_IAL_UNKNOWN,        /* "account_ial_unknown" */
 	AG_RW_FEW_ADDRESSES,      /* "few_notification_addresses" */
 	AG_RW_NO_POSTAL,          /* "no_postal_address" */
+	AG_RW_IAL_MISMATCH,       /* "ial_mismatch": below the store's */
 	AG_RR__COUNT
 };
 

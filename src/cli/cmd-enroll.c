@@ -1,7 +1,9 @@
 /*
  * aalgate enroll add|remove|list --state DB -p POLICY ACCOUNT [METHOD]
+ * aalgate enroll ial --state DB ACCOUNT IAL
  *
- * Records an account's authenticators in the state store (DESIGN §4.1).
+ * Records an account's authenticators in the state store (DESIGN §4.1),
+ * and the IAL its holder was proofed at, which recovery turns on.
  * Binding one to an account that already authenticates needs the
  * caller's current authentication (DESIGN §4.2), shown as --auth-aal N or
  * as --claims FILE (acr/amr claims, judged as the gate judges a token).
@@ -32,6 +34,7 @@ static const char usage_text[] =
 	"                          [--label L]\n"
 	"       aalgate enroll list --state DB -p POLICY [ACCOUNT]\n"
 	"                          [--format text|json]\n"
+	"       aalgate enroll ial --state DB ACCOUNT IAL\n"
 	"\n"
 	"Record the authenticators enrolled for an account in the state\n"
 	"store, and with them the account's own level: the AAL its\n"
@@ -44,6 +47,11 @@ static const char usage_text[] =
 	"--claims FILE (the account's verified token claims: acr or amr).\n"
 	"An account's first authenticator needs none (a bootstrap; said so in\n"
 	"the output and the log).\n"
+	"\n"
+	"`enroll ial` records the IAL (0..3) at which the account's holder\n"
+	"was identity-proofed.  Recovery of an AAL3 account turns on it\n"
+	"(SP 800-63B-4 §4.2.2.3: IAL3 needs onsite re-proofing), and a\n"
+	"recovery request may raise it, never lower it.\n"
 	"\n"
 	"  -s, --state DB           the state file (created 0600 if missing)\n"
 	"  -p, --policy FILE        the policy: its method catalogue\n"
@@ -60,7 +68,7 @@ static const char usage_text[] =
 	"enrolled, no such enrolment, or list: the account has none); 2 bad\n"
 	"input or usage, or the state could not be used.\n";
 
-enum sub { SUB_ADD, SUB_REMOVE, SUB_LIST };
+enum sub { SUB_ADD, SUB_REMOVE, SUB_LIST, SUB_IAL };
 
 struct args {
 	enum sub sub;
@@ -214,6 +222,28 @@ static int do_remove(const struct args *a, struct ag_store *st,
 			printf("  own level: unknown: %s\n", err.msg);
 		}
 	}
+	ag_cli_journal_to_log(a->name, a->state, a->log, st);
+	return AG_EXIT_OK;
+}
+
+static int do_ial(const struct args *a, struct ag_store *st)
+{
+	struct ag_error err;
+	bool changed = false;
+	const char *v = a->method;
+
+	if (!v[0] || v[1] || v[0] < '0' || v[0] > '3')
+		return ag_cli_die(a->name, "IAL must be 0, 1, 2 or 3, not "
+				  "'%s'", v);
+	ag_error_init(&err);
+	if (ag_store_account_ial_set(st, a->account, v[0] - '0',
+				     (int64_t)time(NULL), &changed,
+				     &err) != AG_OK) {
+		fprintf(stderr, "aalgate %s: %s\n", a->name, err.msg);
+		return AG_EXIT_USAGE;
+	}
+	printf("'%s' proofed at IAL%c%s\n", a->account, v[0],
+	       changed ? "" : " (unchanged)");
 	ag_cli_journal_to_log(a->name, a->state, a->log, st);
 	return AG_EXIT_OK;
 }
@@ -405,7 +435,7 @@ static int parse(int argc, char **argv, struct args *a)
 	if (!a->state)
 		return ag_cli_die(a->name, "a state file is required "
 				  "(--state DB)");
-	if (!a->policy && a->sub != SUB_REMOVE)
+	if (!a->policy && a->sub != SUB_REMOVE && a->sub != SUB_IAL)
 		return ag_cli_die(a->name, "a policy is required (-p FILE)");
 	if (strcmp(a->format, "text") && strcmp(a->format, "json"))
 		return ag_cli_die(a->name, "unknown format '%s' (text or json)",
@@ -421,8 +451,12 @@ static int parse(int argc, char **argv, struct args *a)
 		return -1;
 	}
 	if (npos != 2)
-		return ag_cli_die(a->name, "expected ACCOUNT METHOD; see "
-				  "'aalgate enroll --help'");
+		return ag_cli_die(a->name, "expected ACCOUNT %s; see "
+				  "'aalgate enroll --help'",
+				  a->sub == SUB_IAL ? "IAL" : "METHOD");
+	if (a->sub == SUB_IAL && (a->label || a->claims || a->auth_aal >= 0))
+		return ag_cli_die(a->name, "ial takes no --label, --auth-aal "
+				  "or --claims");
 	if (strcmp(a->format, "text"))
 		return ag_cli_die(a->name, "--format is for list");
 	if (a->sub == SUB_REMOVE && (a->claims || a->auth_aal >= 0))
@@ -457,10 +491,13 @@ int cmd_enroll(int argc, char **argv)
 	} else if (!strcmp(argv[1], "list")) {
 		a.sub = SUB_LIST;
 		a.name = "enroll list";
+	} else if (!strcmp(argv[1], "ial")) {
+		a.sub = SUB_IAL;
+		a.name = "enroll ial";
 	} else {
 		return ag_cli_die("enroll",
-				  "unknown subcommand '%s' (add, remove or "
-				  "list); see 'aalgate enroll --help'",
+				  "unknown subcommand '%s' (add, remove, list "
+				  "or ial); see 'aalgate enroll --help'",
 				  argv[1]);
 	}
 	if ((ret = parse(argc - 1, argv + 1, &a)) >= 0)
@@ -486,6 +523,9 @@ int cmd_enroll(int argc, char **argv)
 		break;
 	case SUB_LIST:
 		ret = do_list(&a, st, p);
+		break;
+	case SUB_IAL:
+		ret = do_ial(&a, st);
 		break;
 	}
 out:

@@ -65,6 +65,7 @@ static const char *const reason_names[AG_RR__COUNT] = {
 	[AG_RW_IAL_UNKNOWN] = "account_ial_unknown",
 	[AG_RW_FEW_ADDRESSES] = "few_notification_addresses",
 	[AG_RW_NO_POSTAL] = "no_postal_address",
+	[AG_RW_IAL_MISMATCH] = "ial_mismatch",
 };
 
 static const char *const rule_names[] = {

@@ -814,6 +814,7 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 	res->account_ial = AG_IAL_UNKNOWN;
 	memset(st, 0, sizeof(*st));
 	st->request_aal = AG_AAL_UNSET;
+	st->store_ial = st->request_ial = AG_IAL_UNKNOWN;
 	if (!name)
 		name = "request";
 	if (!p || !r)
@@ -886,6 +887,22 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 			else if (st->request_aal < st->store_level.aal)
 				st->request_ignored = true;
 		}
+		/* Likewise the IAL the account was proofed at: recovery of
+		 * an AAL3 account turns on it (§4.2.2.3), so the request may
+		 * raise it, never lower it. */
+		rc = ag_store_account_ial(s, r->account, &st->store_ial, err);
+		if (rc != AG_OK) {
+			st->store_failed = !request_error(rc);
+			goto out;
+		}
+		if (st->store_ial != AG_IAL_UNKNOWN &&
+		    (acct.ial == AG_IAL_UNKNOWN || acct.ial < st->store_ial)) {
+			if (acct.ial != AG_IAL_UNKNOWN) {
+				st->request_ial = acct.ial;
+				st->request_ial_ignored = true;
+			}
+			acct.ial = st->store_ial;
+		}
 
 		/* The codes already spent: the request's and the store's. */
 		used = calloc(r->n_used + r->n_evidence + 1, sizeof(*used));
@@ -924,6 +941,12 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 		     "the state store reach AAL%d; a request may raise the "
 		     "level, never lower it",
 		     st->request_aal, st->store_level.aal);
+	if (st->request_ial_ignored)
+		note(res, AG_RW_IAL_MISMATCH, false, -1,
+		     "the request gives IAL%d but the state store records "
+		     "IAL%d for the account; a request may raise the IAL, "
+		     "never lower it",
+		     st->request_ial, st->store_ial);
 	if (h && (rc = hd_after_check(h, r, s ? &enr : NULL, res, name, err)))
 		goto out;
 	if (!s)

@@ -107,6 +107,14 @@ struct ag_store_ops {
 	ag_code (*tx_account_mark)(struct ag_store_tx *tx, const char *account,
 				   bool break_glass, int64_t now,
 				   struct ag_error *err);
+	/* The account's IAL (AG_IAL_UNKNOWN when not recorded or no
+	 * account); set it (creating the account). */
+	ag_code (*tx_account_ial_get)(struct ag_store_tx *tx,
+				      const char *account, int *ial,
+				      struct ag_error *err);
+	ag_code (*tx_account_ial_set)(struct ag_store_tx *tx,
+				      const char *account, int ial,
+				      int64_t now, struct ag_error *err);
 	/* Grants.  insert sets g->id and stores g with its hosts; get reads
 	 * one with hosts and approvals (AG_ERR_NOT_FOUND when there is
 	 * none); update writes state, activated, expires, closed, closed_by
@@ -208,6 +216,6 @@ ag_code ag_store_sqlite_open(struct ag_store *s, const char *path,
 			     struct ag_error *err);
 
 /* The schema version the SQLite backend writes. */
-#define AG_STORE_SQLITE_SCHEMA 4
+#define AG_STORE_SQLITE_SCHEMA 5
 
 #endif

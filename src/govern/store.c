@@ -235,6 +235,80 @@ ag_code ag_store_enroll_list(struct ag_store *s, const char *account,
 	return s->ops->enroll_list(s, account, LIST_ALL_MAX, out, err);
 }
 
+ag_code ag_store_account_ial(struct ag_store *s, const char *account,
+			     int *ial, struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	ag_code rc;
+
+	*ial = AG_IAL_UNKNOWN;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if ((rc = check_name("account", account, 1, AG_STORE_ACCOUNT_MAX,
+			     err)) ||
+	    (rc = s->ops->tx_begin(s, false, &tx, err)))
+		return rc;
+	rc = s->ops->tx_account_ial_get(tx, account, ial, err);
+	s->ops->tx_abort(tx);
+	if (rc != AG_OK)
+		*ial = AG_IAL_UNKNOWN;
+	return rc;
+}
+
+ag_code ag_store_account_ial_set(struct ag_store *s, const char *account,
+				 int ial, int64_t now, bool *changed,
+				 struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	int cur = AG_IAL_UNKNOWN;
+	uint64_t seq;
+	ag_code rc;
+
+	if (changed)
+		*changed = false;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if (ial < 0 || ial > 3)
+		return ag_err(err, AG_ERR_INVALID,
+			      "an IAL is 0, 1, 2 or 3, not %d", ial);
+	if ((rc = check_name("account", account, 1, AG_STORE_ACCOUNT_MAX,
+			     err)) ||
+	    (rc = s->ops->tx_begin(s, true, &tx, err)))
+		return rc;
+	if ((rc = s->ops->tx_account_ial_get(tx, account, &cur, err)))
+		goto abort;
+	if (cur == ial) {
+		s->ops->tx_abort(tx);
+		return AG_OK;
+	}
+	json_t *o = cur == AG_IAL_UNKNOWN
+			    ? json_pack("{s:s, s:n, s:i}", "account", account,
+					"was", "ial", ial)
+			    : json_pack("{s:s, s:i, s:i}", "account", account,
+					"was", cur, "ial", ial);
+	char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!txt) {
+		rc = ag_err(err, AG_ERR_NOMEM, "out of memory");
+		goto abort;
+	}
+	rc = s->ops->tx_account_ial_set(tx, account, ial, now, err);
+	if (!rc)
+		rc = ag_store_tx_journal(s, tx, "account_ial", txt, now, &seq,
+					 err);
+	free(txt);
+	if (rc)
+		goto abort;
+	if ((rc = s->ops->tx_commit(tx, err)))
+		return rc;
+	if (changed)
+		*changed = true;
+	return AG_OK;
+abort:
+	s->ops->tx_abort(tx);
+	return rc;
+}
+
 ag_code ag_store_account_level(struct ag_store *s, const struct ag_policy *p,
 			       const char *account, struct ag_assurance *out,
 			       struct ag_error *err)
@@ -1605,6 +1679,8 @@ enum stmt_id {
 	ST_CODE_PUT,
 	ST_ACCOUNT_GET,
 	ST_ACCOUNT_MARK,
+	ST_ACCOUNT_IAL_GET,
+	ST_ACCOUNT_IAL_SET,
 	ST_GRANT_INSERT,
 	ST_GRANT_HOST_ADD,
 	ST_GRANT_GET,
@@ -1673,6 +1749,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ACCOUNT_MARK] = "INSERT INTO accounts (id, break_glass, created) "
 			    "VALUES (?1, ?2, ?3) ON CONFLICT (id) "
 			    "DO UPDATE SET break_glass = excluded.break_glass",
+	[ST_ACCOUNT_IAL_GET] = "SELECT ial FROM accounts WHERE id = ?1",
+	[ST_ACCOUNT_IAL_SET] = "INSERT INTO accounts (id, created, ial) "
+			       "VALUES (?1, ?2, ?3) ON CONFLICT (id) "
+			       "DO UPDATE SET ial = excluded.ial",
 	[ST_GRANT_INSERT] = "INSERT INTO grants (account, workflow, reason, "
 			    "break_glass, approvals_needed, duration, state, "
 			    "requested, activated, expires, closed, closed_by, "
@@ -1892,6 +1972,12 @@ static const char *const migrations[] = {
 	"  tick INTEGER NOT NULL,"
 	"  PRIMARY KEY (dev, ino)"
 	");",
+	/* 5: the IAL at which each account was proofed, which recovery of
+	 * an AAL3 account turns on (SP 800-63B-4 §4.2.2.3); NULL: not
+	 * recorded. */
+	"ALTER TABLE accounts ADD COLUMN ial INTEGER"
+	"  CHECK (ial IS NULL OR (typeof(ial) = 'integer' AND ial BETWEEN 0 "
+	"AND 3));",
 };
 
 #define SCHEMA_VERSION ((int)AG_ARRAY_SIZE(migrations))
@@ -2559,6 +2645,48 @@ static ag_code sq_tx_account_mark(struct ag_store_tx *tx, const char *account,
 	    (rc = bind_int(tx->q, tx->c, st, 3, now, err)))
 		return rc;
 	return sq_done(tx->q, tx->c, st, "mark an account", err);
+}
+
+static ag_code sq_tx_account_ial_get(struct ag_store_tx *tx,
+				     const char *account, int *ial,
+				     struct ag_error *err)
+{
+	sqlite3_stmt *st;
+	ag_code rc;
+	*ial = AG_IAL_UNKNOWN;
+	if ((rc = sq_stmt(tx->q, tx->c, ST_ACCOUNT_IAL_GET, &st, err)) ||
+	    (rc = bind_text(tx->q, tx->c, st, 1, account, err)))
+		return rc;
+	int src = sqlite3_step(st);
+	if (src == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+		sqlite3_int64 v = sqlite3_column_int64(st, 0);
+		if (v < 0 || v > 3) {
+			sqlite3_reset(st);
+			return ag_err(err, AG_ERR_INTERNAL,
+				      "%s: account '%.64s' has IAL %lld",
+				      tx->q->path, account, (long long)v);
+		}
+		*ial = (int)v;
+	}
+	sqlite3_reset(st);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return sq_fail(tx->q, tx->c->db, src, "read an account's IAL",
+			       err);
+	return AG_OK;
+}
+
+static ag_code sq_tx_account_ial_set(struct ag_store_tx *tx,
+				     const char *account, int ial, int64_t now,
+				     struct ag_error *err)
+{
+	sqlite3_stmt *st;
+	ag_code rc;
+	if ((rc = sq_stmt(tx->q, tx->c, ST_ACCOUNT_IAL_SET, &st, err)) ||
+	    (rc = bind_text(tx->q, tx->c, st, 1, account, err)) ||
+	    (rc = bind_int(tx->q, tx->c, st, 2, now, err)) ||
+	    (rc = bind_int(tx->q, tx->c, st, 3, ial, err)))
+		return rc;
+	return sq_done(tx->q, tx->c, st, "set an account's IAL", err);
 }
 
 static const char *const grant_states[] = {
@@ -3428,6 +3556,8 @@ static const struct ag_store_ops sqlite_ops = {
 	.tx_code_put = sq_tx_code_put,
 	.tx_account_get = sq_tx_account_get,
 	.tx_account_mark = sq_tx_account_mark,
+	.tx_account_ial_get = sq_tx_account_ial_get,
+	.tx_account_ial_set = sq_tx_account_ial_set,
 	.tx_grant_insert = sq_tx_grant_insert,
 	.tx_grant_get = sq_tx_grant_get,
 	.tx_grant_update = sq_tx_grant_update,

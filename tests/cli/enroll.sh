@@ -289,4 +289,21 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	wait "$pid" || fail "serve --user exited $?"
 	pid=
 fi
+
+# ---- the IAL an account was proofed at -------------------------------------
+run ial 0 $E ial --state st.db alice 3
+has ial out "'alice' proofed at IAL3"
+run ialsame 0 $E ial --state st.db alice 3
+has ialsame out "'alice' proofed at IAL3 (unchanged)"
+run ialbad 2 $E ial --state st.db alice 4
+has ialbad err "IAL must be 0, 1, 2 or 3, not '4'"
+run ialopt 2 $E ial --state st.db alice 2 --auth-aal 2
+has ialopt err "ial takes no --label, --auth-aal or --claims"
+run ialargs 2 $E ial --state st.db alice
+has ialargs err "expected ACCOUNT IAL"
+[ "$(grep -c '"type":"account_ial"' aalgate-decisions.jsonl)" = 1 ] ||
+	fail "expected one account_ial change in the log: $(grep account_ial aalgate-decisions.jsonl)"
+grep -q '"type":"account_ial".*"account":"alice","was":null,"ial":3' aalgate-decisions.jsonl ||
+	fail "the account_ial record: $(grep account_ial aalgate-decisions.jsonl)"
+run verify3 0 log verify aalgate-decisions.jsonl
 echo "PASS enroll"

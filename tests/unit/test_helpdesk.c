@@ -358,6 +358,75 @@ static void test_helpdesk_parse(void **state)
 
 /* ---- against the store ------------------------------------------------- */
 
+/* The IAL an AAL3 account was proofed at decides its recovery rule
+ * (§4.2.2.3): once the store records IAL3, a request that says IAL2
+ * cannot bring the account down to the AAL2 rule. */
+static void test_ial_not_lowered(void **state)
+{
+	struct fix *f = *state;
+	struct ag_recovery_result res;
+	struct ag_recovery_state st;
+	struct ag_error err;
+	char json[600];
+	bool changed;
+	int ial;
+
+	snprintf(json, sizeof(json),
+		 "{\"account\": \"root\", \"ial\": 2, " NOTIFY ", "
+		 "\"evidence\": [{\"kind\": \"saved_code\", \"code_id\": "
+		 "\"i1\"}]}");
+	/* Nothing recorded: the request's IAL2 gives the AAL2 rule. */
+	assert_int_equal(ag_store_account_ial(f->s, "root", &ial, &err), AG_OK);
+	assert_int_equal(ial, AG_IAL_UNKNOWN);
+	assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
+	assert_int_equal(res.rule, AG_RULE_AAL3_AS_AAL2);
+	assert_int_equal(res.account_ial, 2);
+	assert_false(st.request_ial_ignored);
+	assert_int_equal(st.store_ial, AG_IAL_UNKNOWN);
+
+	ag_error_init(&err);
+	assert_int_equal(ag_store_account_ial_set(f->s, "root", 3, NOW,
+						  &changed, &err),
+			 AG_OK);
+	assert_true(changed);
+	assert_int_equal(ag_store_account_ial_set(f->s, "root", 3, NOW,
+						  &changed, &err),
+			 AG_OK);
+	assert_false(changed);
+	assert_int_equal(ag_store_account_ial_set(f->s, "root", 4, NOW,
+						  &changed, &err),
+			 AG_ERR_INVALID);
+	assert_string_equal(err.msg, "an IAL is 0, 1, 2 or 3, not 4");
+	assert_int_equal(ag_store_account_ial(f->s, "root", &ial, &err), AG_OK);
+	assert_int_equal(ial, 3);
+
+	/* Recorded IAL3: the same request is held to onsite re-proofing,
+	 * and told why. */
+	assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
+	assert_false(res.accepted);
+	assert_int_equal(res.rule, AG_RULE_AAL3_IAL3);
+	assert_int_equal(res.account_ial, 3);
+	assert_int_equal(st.store_ial, 3);
+	assert_int_equal(st.request_ial, 2);
+	assert_true(st.request_ial_ignored);
+	bool warned = false;
+	for (size_t i = 0; i < res.n_notes; i++)
+		warned |= !res.notes[i].refusal &&
+			  res.notes[i].reason == AG_RW_IAL_MISMATCH &&
+			  !strcmp(res.notes[i].text,
+				  "the request gives IAL2 but the state store "
+				  "records IAL3 for the account; a request may "
+				  "raise the IAL, never lower it");
+	assert_true(warned);
+	/* No IAL in the request: the store's. */
+	snprintf(json, sizeof(json),
+		 "{\"account\": \"root\", " NOTIFY ", \"evidence\": "
+		 "[{\"kind\": \"saved_code\", \"code_id\": \"i2\"}]}");
+	assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
+	assert_int_equal(res.rule, AG_RULE_AAL3_IAL3);
+	assert_false(st.request_ial_ignored);
+}
+
 /* An AAL3 account recovered by e-mail: refused, whatever level the
  * request claims. */
 static void test_level_not_lowered(void **state)
@@ -1002,6 +1071,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_helpdesk_parse, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_level_not_lowered, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ial_not_lowered, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_table_with_store, setup,
 						teardown),
