@@ -449,9 +449,9 @@ static void credential_names(const struct ag_policy *p,
  * that whoever sent it holds the key: for "jkt" a DPoP proof the caller
  * checked (RFC 9449 §7.1), for "x5t#S256" the TLS client certificate a
  * trusted proxy passed (RFC 8705 §3).  A binding the gate cannot check
- * (a bare "jwk") is refused: taken as a bearer token it would be the
- * downgrade the binding is there to stop.  Any workflow, person or
- * machine.
+ * (a bare "jwk", a "kid", an empty cnf) is refused: taken as a bearer
+ * token it would be the downgrade the binding is there to stop.  Any
+ * workflow, person or machine.
  */
 static bool bound_token(const struct ag_request *req,
 			const struct ag_claims *c, struct ag_decision *d)
@@ -713,10 +713,10 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 		return;
 	}
 	d->workflow = wi;
-	struct ag_workflow w = p->workflows[wi];
-	d->device_required = w.device;
 	/* What the workflow needs, shown in every answer. */
+	struct ag_workflow w;
 	ag_workflow_need(&p->workflows[wi], NULL, &w);
+	d->device_required = w.device;
 	if (w.aal >= 0) {
 		d->required.aal = w.aal;
 		d->required.phishing_resistant = w.phishing_resistant;
