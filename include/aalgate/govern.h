@@ -932,15 +932,70 @@ AG_API ag_code ag_sink_status(const char *log_path, const struct ag_sink *s,
  *    AAL3, as the check says).  Refused: "recovery_refused" (or
  *    "helpdesk_reset_refused") with the reasons and no obligation.
  *
- * The store holds neither the account's IAL nor its notification
- * addresses: those are the request's, so whoever sends it must be
- * trusted for them (POST /v1/recovery answers trusted proxies only), and
- * the journal row keeps both.
+ * The account's IAL is the store's when it records one (the request may
+ * raise it, never lower it), and the addresses notified are the store's
+ * addresses of record only (ag_store_address_set): a request's address
+ * that is not on record is left out, with the warning
+ * address_not_on_record, and an account with none on record is refused
+ * (no_notification_address).  Whoever sends the request is otherwise
+ * trusted for what it says (POST /v1/recovery answers trusted proxies
+ * only), and the journal row keeps it.
  *
  * Fail closed: unless a call returns AG_OK, the recovery is refused
  * (res->accepted false), whatever was done before the error.  Without a
  * store (s NULL) only the check is made, on the levels the request gives.
  */
+
+/* Where an issued code was sent, or a notification goes (§4.2.1.2,
+ * §4.6).  Names (ag_recovery_channel_name) are stable. */
+enum ag_recovery_channel {
+	AG_CHANNEL_NONE = 0,
+	AG_CHANNEL_EMAIL,            /* "email" */
+	AG_CHANNEL_SMS,              /* "sms" */
+	AG_CHANNEL_VOICE,            /* "voice" */
+	AG_CHANNEL_POSTAL,           /* "postal": within the contiguous US */
+	AG_CHANNEL_POSTAL_NONCONUS,  /* "postal_outside_contiguous_us" */
+	AG_CHANNEL_COUNT
+};
+
+/* Most notification addresses an account has, or a recovery takes. */
+#define AG_RECOVERY_NOTIFY_MAX 16
+#define AG_RECOVERY_ADDRESS_MAX 320 /* bytes of one address */
+
+/* A notification address of the account (§4.6).  address may be NULL when
+ * the caller only knows the kind. */
+struct ag_recovery_address {
+	enum ag_recovery_channel channel;
+	const char *address;
+};
+
+/* The account's notification addresses of record, which every recovery
+ * of it notifies (SP 800-63B-4 §4.2: at least two, postal for AAL3), in
+ * (channel, address) order; at most AG_RECOVERY_NOTIFY_MAX.  The strings
+ * are out's: ag_store_addresses_release frees them. */
+struct ag_store_addresses {
+	struct ag_recovery_address *v;
+	size_t n;
+};
+
+AG_API ag_code ag_store_address_list(struct ag_store *s, const char *account,
+				     struct ag_store_addresses *out,
+				     struct ag_error *err);
+AG_API void ag_store_addresses_release(struct ag_store_addresses *a);
+
+/* Adds (add true) or removes an address of record.  An address is 1 to
+ * AG_RECOVERY_ADDRESS_MAX bytes of UTF-8 without control characters.
+ * Journals "address_add" or "address_remove" with, when the account had
+ * addresses before, "obligation": "notify" to every one of them: a
+ * change of address is told to the addresses it may take over from.
+ * Adding what is there or removing what is not writes nothing (*changed
+ * false; changed may be NULL).  More than AG_RECOVERY_NOTIFY_MAX
+ * addresses is AG_ERR_LIMIT. */
+AG_API ag_code ag_store_address_set(struct ag_store *s, const char *account,
+				    enum ag_recovery_channel channel,
+				    const char *address, bool add,
+				    int64_t now, bool *changed,
+				    struct ag_error *err);
 
 struct ag_claims;
 struct ag_recovery_request;
@@ -962,6 +1017,14 @@ struct ag_recovery_state {
 	int store_ial;
 	int request_ial;
 	bool request_ial_ignored;
+	/* The account's addresses of record, from the store: the ones a
+	 * recovery notifies, whatever the request names.  Addresses in the
+	 * request that are not among them are counted, and not used. */
+	struct ag_recovery_address of_record[AG_RECOVERY_NOTIFY_MAX];
+	char of_record_text[AG_RECOVERY_NOTIFY_MAX]
+			   [AG_RECOVERY_ADDRESS_MAX + 1];
+	size_t n_of_record;
+	size_t request_addresses_ignored;
 	/* Evidence whose code id this call spent: bit i for evidence i. */
 	uint32_t spent;
 	/* A code was spent by another recovery between the check and the
@@ -1234,18 +1297,6 @@ enum ag_recovery_kind {
 	AG_RECOVERY_KIND_COUNT
 };
 
-/* Where an issued code was sent, or a notification goes (§4.2.1.2,
- * §4.6).  Names (ag_recovery_channel_name) are stable. */
-enum ag_recovery_channel {
-	AG_CHANNEL_NONE = 0,
-	AG_CHANNEL_EMAIL,            /* "email" */
-	AG_CHANNEL_SMS,              /* "sms" */
-	AG_CHANNEL_VOICE,            /* "voice" */
-	AG_CHANNEL_POSTAL,           /* "postal": within the contiguous US */
-	AG_CHANNEL_POSTAL_NONCONUS,  /* "postal_outside_contiguous_us" */
-	AG_CHANNEL_COUNT
-};
-
 /* Identity proofing types (SP 800-63A-4 §2.1.3).  Names
  * (ag_proofing_name) are stable. */
 enum ag_proofing {
@@ -1269,7 +1320,7 @@ AG_API const char *ag_proofing_name(enum ag_proofing p);
 /* Most evidence, notification addresses, used code ids and enrolled
  * methods one check takes; more is AG_ERR_LIMIT. */
 #define AG_RECOVERY_EVIDENCE_MAX 16
-#define AG_RECOVERY_NOTIFY_MAX 16
+/* AG_RECOVERY_NOTIFY_MAX is above, with the addresses. */
 #define AG_RECOVERY_USED_MAX 4096
 #define AG_RECOVERY_ENROLLED_MAX 64
 
@@ -1291,13 +1342,6 @@ struct ag_recovery_evidence {
 	int ial;
 	enum ag_proofing proofing;
 	bool biometric;
-};
-
-/* A notification address of the account (§4.6).  address may be NULL when
- * the caller only knows the kind. */
-struct ag_recovery_address {
-	enum ag_recovery_channel channel;
-	const char *address;
 };
 
 /* The account being recovered.  Pointers are borrowed for the call. */
@@ -1351,6 +1395,8 @@ enum ag_recovery_reason {
 	AG_RW_FEW_ADDRESSES,      /* "few_notification_addresses" */
 	AG_RW_NO_POSTAL,          /* "no_postal_address" */
 	AG_RW_IAL_MISMATCH,       /* "ial_mismatch": below the store's */
+	AG_RW_NOT_ON_RECORD,      /* "address_not_on_record": a request's
+				   * address the store does not hold */
 	AG_RR__COUNT
 };
 
@@ -1404,11 +1450,11 @@ struct ag_recovery_result {
 	size_t n_status;
 	struct ag_recovery_note notes[AG_RECOVERY_NOTES_MAX];
 	size_t n_notes;
-	/* Obligations, set only when accepted.  notify: indexes into the
-	 * account's notification addresses, every one that must be told
+	/* Obligations, set only when accepted.  notify: the account's
+	 * notification addresses that must be told, borrowed from its list
 	 * (§4.6: all but postal ones; postal ones too for an AAL3 account,
 	 * or when there is no other kind). */
-	size_t notify[AG_RECOVERY_NOTIFY_MAX];
+	struct ag_recovery_address notify[AG_RECOVERY_NOTIFY_MAX];
 	size_t n_notify;
 	bool notify_postal;
 	/* Evidence indexes whose code ids are now spent and must be

@@ -1,9 +1,11 @@
 /*
  * aalgate enroll add|remove|list --state DB -p POLICY ACCOUNT [METHOD]
  * aalgate enroll ial --state DB ACCOUNT IAL
+ * aalgate enroll address --state DB [--remove] ACCOUNT [CHANNEL ADDRESS]
  *
  * Records an account's authenticators in the state store (DESIGN §4.1),
- * and the IAL its holder was proofed at, which recovery turns on.
+ * the IAL its holder was proofed at, which recovery turns on, and the
+ * addresses of record every recovery of it notifies.
  * Binding one to an account that already authenticates needs the
  * caller's current authentication (DESIGN §4.2), shown as --auth-aal N or
  * as --claims FILE (acr/amr claims, judged as the gate judges a token).
@@ -35,6 +37,9 @@ static const char usage_text[] =
 	"       aalgate enroll list --state DB -p POLICY [ACCOUNT]\n"
 	"                          [--format text|json]\n"
 	"       aalgate enroll ial --state DB ACCOUNT IAL\n"
+	"       aalgate enroll address --state DB [--remove] ACCOUNT\n"
+	"                          CHANNEL ADDRESS\n"
+	"       aalgate enroll address --state DB ACCOUNT [--format text|json]\n"
 	"\n"
 	"Record the authenticators enrolled for an account in the state\n"
 	"store, and with them the account's own level: the AAL its\n"
@@ -53,6 +58,15 @@ static const char usage_text[] =
 	"(SP 800-63B-4 §4.2.2.3: IAL3 needs onsite re-proofing), and a\n"
 	"recovery request may raise it, never lower it.\n"
 	"\n"
+	"`enroll address` adds (or with --remove removes) one of the\n"
+	"account's notification addresses of record; with ACCOUNT alone it\n"
+	"lists them.  CHANNEL is email, sms, voice, postal or\n"
+	"postal_outside_contiguous_us.  Every recovery of the account notifies\n"
+	"its addresses of record, never the ones a recovery request names\n"
+	"(SP 800-63B-4 §4.2: at least two; by post too at AAL3), and an\n"
+	"account with none on record cannot be recovered.  A change of\n"
+	"address is itself notified to the addresses held before it.\n"
+	"\n"
 	"  -s, --state DB           the state file (created 0600 if missing)\n"
 	"  -p, --policy FILE        the policy: its method catalogue\n"
 	"  -l, --label L            tells two authenticators of one method\n"
@@ -61,21 +75,25 @@ static const char usage_text[] =
 	"  -c, --claims FILE        the caller's token claims (JSON object)\n"
 	"  -d, --decision-log FILE  where changes are logged (default\n"
 	"                           aalgate-decisions.jsonl beside the state)\n"
+	"  -r, --remove             address: remove the address\n"
 	"  -f, --format FORMAT      list: text (default) or json\n"
 	"  -h, --help               this text\n"
 	"\n"
 	"Exit status: 0 done; 1 refused (the binding rule is not met, already\n"
-	"enrolled, no such enrolment, or list: the account has none); 2 bad\n"
+	"enrolled, no such enrolment, or list: the account has none;\n"
+	"address: already there, or not there to remove); 2 bad\n"
 	"input or usage, or the state could not be used.\n";
 
-enum sub { SUB_ADD, SUB_REMOVE, SUB_LIST, SUB_IAL };
+enum sub { SUB_ADD, SUB_REMOVE, SUB_LIST, SUB_IAL, SUB_ADDRESS };
 
 struct args {
 	enum sub sub;
 	const char *name; /* "enroll add" */
 	const char *state, *policy, *label, *claims, *log, *format;
 	int auth_aal; /* -1: not given */
+	bool remove;  /* address --remove */
 	const char *account, *method;
+	const char *address; /* address: the address; NULL to list */
 };
 
 static void level_text(const struct ag_assurance *l, char *buf, size_t len)
@@ -248,6 +266,83 @@ static int do_ial(const struct args *a, struct ag_store *st)
 	return AG_EXIT_OK;
 }
 
+static int do_address(const struct args *a, struct ag_store *st)
+{
+	struct ag_store_addresses l = {0};
+	struct ag_error err;
+	bool changed = false;
+	int ch = AG_CHANNEL_NONE;
+
+	ag_error_init(&err);
+	if (!a->address) {
+		if (ag_store_address_list(st, a->account, &l, &err) != AG_OK)
+			return ag_cli_die(a->name, "%s", err.msg);
+		if (!strcmp(a->format, "json")) {
+			struct ag_jsonw w;
+			ag_jw_init(&w, stdout, 4);
+			ag_jw_obj(&w);
+			ag_jw_key(&w, "account");
+			ag_jw_str(&w, a->account);
+			ag_jw_key(&w, "addresses");
+			ag_jw_arr(&w);
+			for (size_t i = 0; i < l.n; i++) {
+				ag_jw_obj(&w);
+				ag_jw_key(&w, "channel");
+				ag_jw_str(&w, ag_recovery_channel_name(
+						      l.v[i].channel));
+				ag_jw_key(&w, "address");
+				ag_jw_str(&w, l.v[i].address);
+				ag_jw_obj_end(&w);
+			}
+			ag_jw_arr_end(&w);
+			ag_jw_obj_end(&w);
+			ag_jw_end(&w);
+		} else if (l.n == 0) {
+			printf("'%s' has no notification address of record\n",
+			       a->account);
+		} else {
+			for (size_t i = 0; i < l.n; i++)
+				printf("%-28s %s\n",
+				       ag_recovery_channel_name(l.v[i].channel),
+				       l.v[i].address);
+		}
+		int ret = l.n ? AG_EXIT_OK : AG_EXIT_FINDINGS;
+		ag_store_addresses_release(&l);
+		return ret;
+	}
+	for (int k = AG_CHANNEL_NONE + 1; k < AG_CHANNEL_COUNT; k++)
+		if (!strcmp(a->method,
+			    ag_recovery_channel_name((enum ag_recovery_channel)k)))
+			ch = k;
+	if (ch == AG_CHANNEL_NONE) {
+		struct ag_suggest sg;
+		ag_suggest_init(&sg, a->method);
+		for (int k = AG_CHANNEL_NONE + 1; k < AG_CHANNEL_COUNT; k++)
+			ag_suggest_add(&sg, ag_recovery_channel_name(
+						    (enum ag_recovery_channel)k));
+		const char *best = ag_suggest_best(&sg);
+		return ag_cli_die(a->name,
+				  "unknown channel '%s' (email, sms, voice, "
+				  "postal or postal_outside_contiguous_us)%s%s%s",
+				  a->method, best ? "; did you mean '" : "",
+				  best ? best : "", best ? "'?" : "");
+	}
+	if (ag_store_address_set(st, a->account, (enum ag_recovery_channel)ch,
+				 a->address, !a->remove, (int64_t)time(NULL),
+				 &changed, &err) != AG_OK)
+		return ag_cli_die(a->name, "%s", err.msg);
+	if (!changed) {
+		fprintf(stderr, "aalgate %s: '%s' %s %s '%s'\n", a->name,
+			a->account, a->remove ? "has no" : "already has",
+			a->method, a->address);
+		return AG_EXIT_FINDINGS;
+	}
+	printf("%s %s '%s' %s '%s'\n", a->remove ? "removed" : "added",
+	       a->method, a->address, a->remove ? "from" : "to", a->account);
+	ag_cli_journal_to_log(a->name, a->state, a->log, st);
+	return AG_EXIT_OK;
+}
+
 static void time_text(int64_t t, char *buf, size_t len)
 {
 	struct tm tm;
@@ -382,6 +477,7 @@ static int parse(int argc, char **argv, struct args *a)
 		{"claims", required_argument, NULL, 'c'},
 		{"decision-log", required_argument, NULL, 'd'},
 		{"format", required_argument, NULL, 'f'},
+		{"remove", no_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -389,7 +485,7 @@ static int parse(int argc, char **argv, struct args *a)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":s:p:l:a:c:d:f:h", opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, ":s:p:l:a:c:d:f:rh", opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 's':
@@ -420,6 +516,9 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'f':
 			a->format = optarg;
 			break;
+		case 'r':
+			a->remove = true;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return AG_EXIT_OK;
@@ -435,6 +534,31 @@ static int parse(int argc, char **argv, struct args *a)
 	if (!a->state)
 		return ag_cli_die(a->name, "a state file is required "
 				  "(--state DB)");
+	if (a->remove && a->sub != SUB_ADDRESS)
+		return ag_cli_die(a->name, "--remove is for address");
+	if (a->sub == SUB_ADDRESS) {
+		if (a->label || a->claims || a->auth_aal >= 0 || a->policy)
+			return ag_cli_die(a->name, "address takes no -p, "
+					  "--label, --auth-aal or --claims");
+		if (npos != 1 && npos != 3)
+			return ag_cli_die(a->name, "expected ACCOUNT, or "
+					  "ACCOUNT CHANNEL ADDRESS; see "
+					  "'aalgate enroll --help'");
+		if (npos == 1 && a->remove)
+			return ag_cli_die(a->name, "--remove needs CHANNEL "
+					  "and ADDRESS");
+		if (strcmp(a->format, "text") && strcmp(a->format, "json"))
+			return ag_cli_die(a->name, "unknown format '%s' (text "
+					  "or json)", a->format);
+		if (npos == 3 && strcmp(a->format, "text"))
+			return ag_cli_die(a->name, "--format is for listing");
+		a->account = argv[optind];
+		if (npos == 3) {
+			a->method = argv[optind + 1];
+			a->address = argv[optind + 2];
+		}
+		return -1;
+	}
 	if (!a->policy && a->sub != SUB_REMOVE && a->sub != SUB_IAL)
 		return ag_cli_die(a->name, "a policy is required (-p FILE)");
 	if (strcmp(a->format, "text") && strcmp(a->format, "json"))
@@ -494,10 +618,14 @@ int cmd_enroll(int argc, char **argv)
 	} else if (!strcmp(argv[1], "ial")) {
 		a.sub = SUB_IAL;
 		a.name = "enroll ial";
+	} else if (!strcmp(argv[1], "address")) {
+		a.sub = SUB_ADDRESS;
+		a.name = "enroll address";
 	} else {
 		return ag_cli_die("enroll",
-				  "unknown subcommand '%s' (add, remove, list "
-				  "or ial); see 'aalgate enroll --help'",
+				  "unknown subcommand '%s' (add, remove, list, "
+				  "ial or address); see 'aalgate enroll "
+				  "--help'",
 				  argv[1]);
 	}
 	if ((ret = parse(argc - 1, argv + 1, &a)) >= 0)
@@ -509,7 +637,9 @@ int cmd_enroll(int argc, char **argv)
 		fprintf(stderr, "aalgate %s: %s\n", a.name, err.msg);
 		goto out;
 	}
-	struct ag_store_opts so = {.read_only = a.sub == SUB_LIST};
+	struct ag_store_opts so = {.read_only = a.sub == SUB_LIST ||
+					       (a.sub == SUB_ADDRESS &&
+						!a.address)};
 	if (ag_store_open(a.state, &so, &st, &err) != AG_OK) {
 		fprintf(stderr, "aalgate %s: %s\n", a.name, err.msg);
 		goto out;
@@ -526,6 +656,9 @@ int cmd_enroll(int argc, char **argv)
 		break;
 	case SUB_IAL:
 		ret = do_ial(&a, st);
+		break;
+	case SUB_ADDRESS:
+		ret = do_address(&a, st);
 		break;
 	}
 out:

@@ -153,7 +153,7 @@ static void text_body(const struct ag_recovery_request *r,
 		return;
 	printf("notify:   ");
 	for (size_t i = 0; i < res->n_notify; i++) {
-		const struct ag_recovery_address *a = &r->notify[res->notify[i]];
+		const struct ag_recovery_address *a = &res->notify[i];
 		printf("%s %s %s", i ? "," : "",
 		       ag_recovery_channel_name(a->channel),
 		       a->address ? a->address : "(address on file)");
@@ -184,6 +184,11 @@ static void state_text(const struct ag_recovery_request *r,
 		printf("; the request's AAL%d %s", st->request_aal,
 		       st->request_ignored ? "ignored (it may only raise it)"
 					   : "taken");
+	printf("\n");
+	printf("addresses: %zu of record", st->n_of_record);
+	if (st->request_addresses_ignored)
+		printf("; %zu of the request's not on record, not told",
+		       st->request_addresses_ignored);
 	printf("\n");
 	if (st->spent) {
 		printf("spent now:");

@@ -66,6 +66,7 @@ static const char *const reason_names[AG_RR__COUNT] = {
 	[AG_RW_FEW_ADDRESSES] = "few_notification_addresses",
 	[AG_RW_NO_POSTAL] = "no_postal_address",
 	[AG_RW_IAL_MISMATCH] = "ial_mismatch",
+	[AG_RW_NOT_ON_RECORD] = "address_not_on_record",
 };
 
 static const char *const rule_names[] = {
@@ -511,7 +512,7 @@ static void notify(const struct ag_recovery_account *acct,
 	res->notify_postal = res->held_to == 3 || !other;
 	for (size_t k = 0; k < acct->n_notify; k++)
 		if (!is_postal(acct->notify[k].channel) || res->notify_postal)
-			res->notify[res->n_notify++] = k;
+			res->notify[res->n_notify++] = acct->notify[k];
 	if (res->n_notify < 2)
 		WARN(res, AG_RW_FEW_ADDRESSES,
 		     "only %zu notification address will be told of this "

@@ -616,13 +616,11 @@ static ag_code spend_codes(struct ag_store *s, const char *account,
 	return AG_OK;
 }
 
-static json_t *notify_json(const struct ag_recovery_request *r,
-			   const struct ag_recovery_result *res)
+static json_t *notify_json(const struct ag_recovery_result *res)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < res->n_notify; i++) {
-		const struct ag_recovery_address *ad =
-			&r->notify[res->notify[i]];
+		const struct ag_recovery_address *ad = &res->notify[i];
 		json_t *o = json_pack("{s:s, s:s?}", "channel",
 				      ag_recovery_channel_name(ad->channel),
 				      "address", ad->address);
@@ -632,6 +630,44 @@ static json_t *notify_json(const struct ag_recovery_request *r,
 		}
 	}
 	return a;
+}
+
+/* The account's addresses of record into st, and how many of the
+ * request's are not among them. */
+static ag_code of_record(struct ag_store *s, const struct ag_recovery_request *r,
+			 struct ag_recovery_state *st, struct ag_error *err)
+{
+	struct ag_store_addresses a = {0};
+	ag_code rc = ag_store_address_list(s, r->account, &a, err);
+
+	for (size_t i = 0; rc == AG_OK && i < a.n; i++) {
+		size_t n = strlen(a.v[i].address);
+		if (i >= AG_RECOVERY_NOTIFY_MAX || n > AG_RECOVERY_ADDRESS_MAX) {
+			rc = ag_err(err, AG_ERR_INTERNAL,
+				    "'%.64s': a notification address of "
+				    "record is out of bounds",
+				    r->account);
+			break;
+		}
+		memcpy(st->of_record_text[i], a.v[i].address, n + 1);
+		st->of_record[i].channel = a.v[i].channel;
+		st->of_record[i].address = st->of_record_text[i];
+		st->n_of_record = i + 1;
+	}
+	for (size_t i = 0; rc == AG_OK && i < r->n_notify; i++) {
+		const struct ag_recovery_address *q = &r->notify[i];
+		bool found = false;
+		for (size_t k = 0; q->address && k < st->n_of_record; k++)
+			if (q->channel == st->of_record[k].channel &&
+			    !strcmp(q->address, st->of_record[k].address))
+				found = true;
+		if (!found)
+			st->request_addresses_ignored++;
+	}
+	ag_store_addresses_release(&a);
+	if (rc != AG_OK)
+		st->n_of_record = 0;
+	return rc;
 }
 
 /* The journal row of the outcome. */
@@ -680,6 +716,9 @@ static ag_code journal(struct ag_store *s, const struct ag_recovery_request *r,
 				  ? json_null()
 				  : json_integer(st->request_aal),
 			  "request_ignored", st->request_ignored));
+	json_object_set_new(
+		o, "request_addresses_ignored",
+		json_integer((json_int_t)st->request_addresses_ignored));
 	json_object_set_new(o, "evidence", ev);
 	ev = NULL;
 	if (h) {
@@ -733,7 +772,7 @@ static ag_code journal(struct ag_store *s, const struct ag_recovery_request *r,
 					    lr ? lr : json_null());
 			json_object_set_new(o, "rebind", json_true());
 		}
-		json_t *nj = notify_json(r, res);
+		json_t *nj = notify_json(res);
 		if (!nj)
 			goto out;
 		json_object_set_new(o, "obligation", json_string("notify"));
@@ -903,6 +942,15 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 			}
 			acct.ial = st->store_ial;
 		}
+		/* Those told of it are the account's addresses of record,
+		 * never the request's alone: a caller that named its own
+		 * would keep the recovery from the subscriber. */
+		if ((rc = of_record(s, r, st, err)) != AG_OK) {
+			st->store_failed = !request_error(rc);
+			goto out;
+		}
+		acct.notify = st->of_record;
+		acct.n_notify = st->n_of_record;
 
 		/* The codes already spent: the request's and the store's. */
 		used = calloc(r->n_used + r->n_evidence + 1, sizeof(*used));
@@ -947,6 +995,20 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 		     "IAL%d for the account; a request may raise the IAL, "
 		     "never lower it",
 		     st->request_ial, st->store_ial);
+	if (st->stored && st->n_of_record == 0)
+		note(res, AG_RW_NOT_ON_RECORD, false, -1,
+		     "the state store holds no notification address for "
+		     "'%.64s': record the account's addresses with `aalgate "
+		     "enroll address`; a request's are not taken",
+		     r->account);
+	else if (st->request_addresses_ignored)
+		note(res, AG_RW_NOT_ON_RECORD, false, -1,
+		     "%zu notification address%s in the request %s not on "
+		     "record for the account and will not be told; only "
+		     "the addresses of record are",
+		     st->request_addresses_ignored,
+		     st->request_addresses_ignored == 1 ? "" : "es",
+		     st->request_addresses_ignored == 1 ? "is" : "are");
 	if (h && (rc = hd_after_check(h, r, s ? &enr : NULL, res, name, err)))
 		goto out;
 	if (!s)
@@ -1198,8 +1260,7 @@ static void answer_members(struct ag_jsonw *w,
 		ag_jw_key(w, "addresses");
 		ag_jw_arr(w);
 		for (size_t i = 0; i < res->n_notify; i++) {
-			const struct ag_recovery_address *a =
-				&r->notify[res->notify[i]];
+			const struct ag_recovery_address *a = &res->notify[i];
 			ag_jw_obj(w);
 			ag_jw_key(w, "channel");
 			ag_jw_str(w, ag_recovery_channel_name(a->channel));
@@ -1233,6 +1294,10 @@ static void answer_members(struct ag_jsonw *w,
 		ag_jw_int(w, st->request_aal);
 	ag_jw_key(w, "request_ignored");
 	ag_jw_bool(w, st->request_ignored);
+	ag_jw_key(w, "addresses_of_record");
+	ag_jw_int(w, (long long)st->n_of_record);
+	ag_jw_key(w, "request_addresses_ignored");
+	ag_jw_int(w, (long long)st->request_addresses_ignored);
 	ag_jw_key(w, "codes_spent");
 	ag_jw_arr(w);
 	for (size_t i = 0; i < r->n_evidence; i++)

@@ -115,6 +115,16 @@ struct ag_store_ops {
 	ag_code (*tx_account_ial_set)(struct ag_store_tx *tx,
 				      const char *account, int ial,
 				      int64_t now, struct ag_error *err);
+	/* The account's addresses of record, in (channel, address) order,
+	 * at most max (more is AG_ERR_LIMIT); add one (creating the
+	 * account) or delete one, *changed saying whether a row was. */
+	ag_code (*tx_address_list)(struct ag_store_tx *tx, const char *account,
+				   size_t max, struct ag_store_addresses *out,
+				   struct ag_error *err);
+	ag_code (*tx_address_put)(struct ag_store_tx *tx, const char *account,
+				  enum ag_recovery_channel channel,
+				  const char *address, bool add, int64_t now,
+				  bool *changed, struct ag_error *err);
 	/* Grants.  insert sets g->id and stores g with its hosts; get reads
 	 * one with hosts and approvals (AG_ERR_NOT_FOUND when there is
 	 * none); update writes state, activated, expires, closed, closed_by
@@ -216,6 +226,6 @@ ag_code ag_store_sqlite_open(struct ag_store *s, const char *path,
 			     struct ag_error *err);
 
 /* The schema version the SQLite backend writes. */
-#define AG_STORE_SQLITE_SCHEMA 5
+#define AG_STORE_SQLITE_SCHEMA 6
 
 #endif

@@ -309,6 +309,145 @@ abort:
 	return rc;
 }
 
+void ag_store_addresses_release(struct ag_store_addresses *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		free((char *)a->v[i].address);
+	free(a->v);
+	a->v = NULL;
+	a->n = 0;
+}
+
+ag_code ag_store_address_list(struct ag_store *s, const char *account,
+			      struct ag_store_addresses *out,
+			      struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	ag_code rc;
+
+	if (!s || !out)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	out->v = NULL;
+	out->n = 0;
+	if ((rc = check_name("account", account, 1, AG_STORE_ACCOUNT_MAX,
+			     err)) ||
+	    (rc = s->ops->tx_begin(s, false, &tx, err)))
+		return rc;
+	rc = s->ops->tx_address_list(tx, account, AG_RECOVERY_NOTIFY_MAX, out,
+				     err);
+	s->ops->tx_abort(tx);
+	if (rc != AG_OK)
+		ag_store_addresses_release(out);
+	return rc;
+}
+
+/* The journal row of an address change: the change, and the obligation
+ * to tell every address the account had before it. */
+static char *address_fields(const char *account,
+			    enum ag_recovery_channel channel,
+			    const char *address,
+			    const struct ag_store_addresses *before)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s}", "account", account,
+			      "channel", ag_recovery_channel_name(channel),
+			      "address", address);
+	json_t *to = json_array();
+	char *txt = NULL;
+	bool postal = false;
+
+	if (!o || !to)
+		goto out;
+	for (size_t i = 0; i < before->n; i++) {
+		const struct ag_recovery_address *a = &before->v[i];
+		if (a->channel == AG_CHANNEL_POSTAL ||
+		    a->channel == AG_CHANNEL_POSTAL_NONCONUS)
+			postal = true;
+		if (json_array_append_new(
+			    to, json_pack("{s:s, s:s}", "channel",
+					  ag_recovery_channel_name(a->channel),
+					  "address", a->address)))
+			goto out;
+	}
+	if (before->n) {
+		json_object_set_new(o, "obligation", json_string("notify"));
+		json_object_set_new(o, "notify", to);
+		to = NULL;
+		json_object_set_new(o, "notify_postal", json_boolean(postal));
+	}
+	txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+out:
+	json_decref(to);
+	json_decref(o);
+	return txt;
+}
+
+ag_code ag_store_address_set(struct ag_store *s, const char *account,
+			     enum ag_recovery_channel channel,
+			     const char *address, bool add, int64_t now,
+			     bool *changed, struct ag_error *err)
+{
+	struct ag_store_addresses before = {0};
+	struct ag_store_tx *tx = NULL;
+	bool did = false;
+	uint64_t seq;
+	ag_code rc;
+
+	if (changed)
+		*changed = false;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if (channel <= AG_CHANNEL_NONE || channel >= AG_CHANNEL_COUNT)
+		return ag_err(err, AG_ERR_INVALID,
+			      "a notification channel is email, sms, voice, "
+			      "postal or postal_outside_contiguous_us");
+	if ((rc = check_name("account", account, 1, AG_STORE_ACCOUNT_MAX,
+			     err)) ||
+	    (rc = check_name("address", address, 1, AG_RECOVERY_ADDRESS_MAX,
+			     err)) ||
+	    (rc = s->ops->tx_begin(s, true, &tx, err)))
+		return rc;
+	if ((rc = s->ops->tx_address_list(tx, account, AG_RECOVERY_NOTIFY_MAX,
+					  &before, err)))
+		goto abort;
+	if ((rc = s->ops->tx_address_put(tx, account, channel, address, add,
+					 now, &did, err)))
+		goto abort;
+	if (!did) {
+		s->ops->tx_abort(tx);
+		ag_store_addresses_release(&before);
+		return AG_OK;
+	}
+	if (add && before.n >= AG_RECOVERY_NOTIFY_MAX) {
+		rc = ag_err(err, AG_ERR_LIMIT,
+			    "'%s' has %d notification addresses already, the "
+			    "most an account may have",
+			    account, AG_RECOVERY_NOTIFY_MAX);
+		goto abort;
+	}
+	char *txt = address_fields(account, channel, address, &before);
+	if (!txt) {
+		rc = ag_err(err, AG_ERR_NOMEM, "out of memory");
+		goto abort;
+	}
+	rc = ag_store_tx_journal(s, tx, add ? "address_add" : "address_remove",
+				 txt, now, &seq, err);
+	free(txt);
+	if (rc)
+		goto abort;
+	ag_store_addresses_release(&before);
+	if ((rc = s->ops->tx_commit(tx, err)))
+		return rc;
+	if (changed)
+		*changed = true;
+	return AG_OK;
+abort:
+	ag_store_addresses_release(&before);
+	s->ops->tx_abort(tx);
+	return rc;
+}
+
 ag_code ag_store_account_level(struct ag_store *s, const struct ag_policy *p,
 			       const char *account, struct ag_assurance *out,
 			       struct ag_error *err)
@@ -1681,6 +1820,9 @@ enum stmt_id {
 	ST_ACCOUNT_MARK,
 	ST_ACCOUNT_IAL_GET,
 	ST_ACCOUNT_IAL_SET,
+	ST_ADDRESS_LIST,
+	ST_ADDRESS_ADD,
+	ST_ADDRESS_DEL,
 	ST_GRANT_INSERT,
 	ST_GRANT_HOST_ADD,
 	ST_GRANT_GET,
@@ -1753,6 +1895,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ACCOUNT_IAL_SET] = "INSERT INTO accounts (id, created, ial) "
 			       "VALUES (?1, ?2, ?3) ON CONFLICT (id) "
 			       "DO UPDATE SET ial = excluded.ial",
+	[ST_ADDRESS_LIST] = "SELECT channel, address FROM account_addresses "
+			    "WHERE account = ?1 ORDER BY channel, address "
+			    "LIMIT ?2",
+	[ST_ADDRESS_ADD] = "INSERT OR IGNORE INTO account_addresses "
+			   "(account, channel, address, added) "
+			   "VALUES (?1, ?2, ?3, ?4)",
+	[ST_ADDRESS_DEL] = "DELETE FROM account_addresses WHERE account = ?1 "
+			   "AND channel = ?2 AND address = ?3",
 	[ST_GRANT_INSERT] = "INSERT INTO grants (account, workflow, reason, "
 			    "break_glass, approvals_needed, duration, state, "
 			    "requested, activated, expires, closed, closed_by, "
@@ -1978,6 +2128,17 @@ static const char *const migrations[] = {
 	"ALTER TABLE accounts ADD COLUMN ial INTEGER"
 	"  CHECK (ial IS NULL OR (typeof(ial) = 'integer' AND ial BETWEEN 0 "
 	"AND 3));",
+	/* 6: each account's notification addresses of record, which every
+	 * recovery of it notifies (SP 800-63B-4 §4.2); channel by its name. */
+	"CREATE TABLE account_addresses ("
+	"  account TEXT NOT NULL REFERENCES accounts (id),"
+	"  channel TEXT NOT NULL CHECK (channel IN ('email', 'sms', 'voice', "
+	"'postal', 'postal_outside_contiguous_us')),"
+	"  address TEXT NOT NULL"
+	"    CHECK (typeof(address) = 'text' AND length(address) >= 1),"
+	"  added INTEGER NOT NULL,"
+	"  PRIMARY KEY (account, channel, address)"
+	");",
 };
 
 #define SCHEMA_VERSION ((int)AG_ARRAY_SIZE(migrations))
@@ -2687,6 +2848,96 @@ static ag_code sq_tx_account_ial_set(struct ag_store_tx *tx,
 	    (rc = bind_int(tx->q, tx->c, st, 3, ial, err)))
 		return rc;
 	return sq_done(tx->q, tx->c, st, "set an account's IAL", err);
+}
+
+static ag_code sq_tx_address_list(struct ag_store_tx *tx,
+				  const char *account, size_t max,
+				  struct ag_store_addresses *out,
+				  struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	sqlite3_stmt *st;
+	ag_code rc;
+	int src;
+
+	out->v = NULL;
+	out->n = 0;
+	if ((rc = sq_stmt(q, tx->c, ST_ADDRESS_LIST, &st, err)) ||
+	    (rc = bind_text(q, tx->c, st, 1, account, err)) ||
+	    (rc = bind_int(q, tx->c, st, 2, (int64_t)max + 1, err)))
+		return rc;
+	if (!(out->v = calloc(max + 1, sizeof(*out->v)))) {
+		sqlite3_reset(st);
+		return ag_err(err, AG_ERR_NOMEM, "%s: out of memory", q->path);
+	}
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ch = (const char *)sqlite3_column_text(st, 0);
+		const char *ad = (const char *)sqlite3_column_text(st, 1);
+		int c = AG_CHANNEL_NONE;
+		for (int k = AG_CHANNEL_NONE + 1; ch && k < AG_CHANNEL_COUNT;
+		     k++)
+			if (!strcmp(ch, ag_recovery_channel_name(
+						(enum ag_recovery_channel)k)))
+				c = k;
+		if (out->n == max || c == AG_CHANNEL_NONE || !ad) {
+			sqlite3_reset(st);
+			if (out->n == max)
+				return ag_err(err, AG_ERR_LIMIT,
+					      "%s: '%.64s' has more than %zu "
+					      "notification addresses",
+					      q->path, account, max);
+			return ag_err(err, AG_ERR_INTERNAL,
+				      "%s: '%.64s' has a damaged notification "
+				      "address",
+				      q->path, account);
+		}
+		out->v[out->n].channel = (enum ag_recovery_channel)c;
+		if (!(out->v[out->n].address = strdup(ad))) {
+			sqlite3_reset(st);
+			return ag_err(err, AG_ERR_NOMEM, "%s: out of memory",
+				      q->path);
+		}
+		out->n++;
+	}
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return sq_fail(q, tx->c->db, src,
+			       "read an account's notification addresses",
+			       err);
+	return AG_OK;
+}
+
+static ag_code sq_tx_address_put(struct ag_store_tx *tx, const char *account,
+				 enum ag_recovery_channel channel,
+				 const char *address, bool add, int64_t now,
+				 bool *changed, struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	sqlite3_stmt *st;
+	ag_code rc;
+
+	*changed = false;
+	if (add) {
+		if ((rc = sq_stmt(q, tx->c, ST_ADD_ACCOUNT, &st, err)) ||
+		    (rc = bind_text(q, tx->c, st, 1, account, err)) ||
+		    (rc = bind_int(q, tx->c, st, 2, now, err)) ||
+		    (rc = sq_done(q, tx->c, st, "create an account", err)))
+			return rc;
+	}
+	if ((rc = sq_stmt(q, tx->c, add ? ST_ADDRESS_ADD : ST_ADDRESS_DEL,
+			  &st, err)) ||
+	    (rc = bind_text(q, tx->c, st, 1, account, err)) ||
+	    (rc = bind_text(q, tx->c, st, 2, ag_recovery_channel_name(channel),
+			    err)) ||
+	    (rc = bind_text(q, tx->c, st, 3, address, err)) ||
+	    (add && (rc = bind_int(q, tx->c, st, 4, now, err))) ||
+	    (rc = sq_done(q, tx->c, st,
+			  add ? "add a notification address"
+			      : "remove a notification address",
+			  err)))
+		return rc;
+	*changed = sqlite3_changes(tx->c->db) > 0;
+	return AG_OK;
 }
 
 static const char *const grant_states[] = {
@@ -3558,6 +3809,8 @@ static const struct ag_store_ops sqlite_ops = {
 	.tx_account_mark = sq_tx_account_mark,
 	.tx_account_ial_get = sq_tx_account_ial_get,
 	.tx_account_ial_set = sq_tx_account_ial_set,
+	.tx_address_list = sq_tx_address_list,
+	.tx_address_put = sq_tx_address_put,
 	.tx_grant_insert = sq_tx_grant_insert,
 	.tx_grant_get = sq_tx_grant_get,
 	.tx_grant_update = sq_tx_grant_update,

@@ -306,4 +306,53 @@ has ialargs err "expected ACCOUNT IAL"
 grep -q '"type":"account_ial".*"account":"alice","was":null,"ial":3' aalgate-decisions.jsonl ||
 	fail "the account_ial record: $(grep account_ial aalgate-decisions.jsonl)"
 run verify3 0 log verify aalgate-decisions.jsonl
+
+# ---- notification addresses of record -------------------------------------
+run addrnone 1 $E address --state st.db alice
+has addrnone out "'alice' has no notification address of record"
+run addr1 0 $E address --state st.db alice email alice@example.org
+has addr1 out "added email 'alice@example.org' to 'alice'"
+run addr1again 1 $E address --state st.db alice email alice@example.org
+has addr1again err "'alice' already has email 'alice@example.org'"
+run addr2 0 $E address --state st.db alice postal "1 Main St, Springfield"
+run addrtypo 2 $E address --state st.db alice emial x@example.org
+has addrtypo err "unknown channel 'emial' (email, sms, voice, postal or postal_outside_contiguous_us); did you mean 'email'?"
+run addrctl 2 $E address --state st.db alice email "$(printf 'a\tb')"
+has addrctl err "the address holds a control character"
+run addrargs 2 $E address --state st.db alice email
+has addrargs err "expected ACCOUNT, or ACCOUNT CHANNEL ADDRESS"
+run addrpol 2 $E address --state st.db -p policy.yaml alice email x@example.org
+has addrpol err "address takes no -p, --label, --auth-aal or --claims"
+run addrrmlist 2 $E address --state st.db --remove alice
+has addrrmlist err "--remove needs CHANNEL and ADDRESS"
+run rmaddr 2 $E remove --state st.db --remove alice password
+has rmaddr err "--remove is for address"
+run addrlist 0 $E address --state st.db alice --format json
+python3 -c "
+import json; d = json.load(open('addrlist.out'))
+assert d == {'account': 'alice', 'addresses': [
+    {'channel': 'email', 'address': 'alice@example.org'},
+    {'channel': 'postal', 'address': '1 Main St, Springfield'}]}, d
+" || fail "addrlist: $(cat addrlist.out)"
+run addrrm 0 $E address --state st.db --remove alice email alice@example.org
+has addrrm out "removed email 'alice@example.org' from 'alice'"
+run addrrm2 1 $E address --state st.db --remove alice email alice@example.org
+has addrrm2 err "'alice' has no email 'alice@example.org'"
+run addrtext 0 $E address --state st.db alice
+has addrtext out "postal                       1 Main St, Springfield"
+# The log: the first address tells nobody; later changes tell the
+# addresses held before them, the removed one included.
+python3 - <<'PYEOF' || fail "address records: see above"
+import json, sys
+recs = [json.loads(l) for l in open("aalgate-decisions.jsonl")]
+a = [r for r in recs if r["type"] in ("address_add", "address_remove")]
+def want(cond, what):
+    if not cond:
+        print(what, a); sys.exit(1)
+want([r["type"] for r in a] == ["address_add", "address_add", "address_remove"], "types")
+want("obligation" not in a[0], "the first address has nobody to tell")
+want(a[1]["obligation"] == "notify" and a[1]["notify"] == [{"channel": "email", "address": "alice@example.org"}], "add notifies")
+want(a[2]["notify_postal"] is True and [x["address"] for x in a[2]["notify"]] == ["alice@example.org", "1 Main St, Springfield"], "remove notifies")
+PYEOF
+run verify4 0 log verify aalgate-decisions.jsonl
 echo "PASS enroll"

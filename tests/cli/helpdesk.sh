@@ -102,6 +102,10 @@ run e1 0 enroll add $S -p policy.yaml alice password
 run e2 0 enroll add $S -p policy.yaml alice totp --auth-aal 1
 run e3 0 enroll add $S -p policy.yaml root security_key_uv
 run e4 0 enroll add $S -p policy.yaml dave password
+for who in alice root dave; do
+	run "a1$who" 0 enroll address $S "$who" email alice@example.org
+	run "a2$who" 0 enroll address $S "$who" sms +15550100
+done
 
 NOTIFY='"notify": [{"channel": "email", "address": "alice@example.org"},
                    {"channel": "sms", "address": "+15550100"}]'

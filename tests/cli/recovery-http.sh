@@ -59,6 +59,12 @@ run e1 0 enroll add $S -p policy.yaml root security_key_uv
 run e2 0 enroll add $S -p policy.yaml alice password
 run e3 0 enroll add $S -p policy.yaml alice totp --auth-aal 1
 run e4 0 enroll add $S -p policy.yaml dave password
+# Their addresses of record: every recovery notifies these.
+for who in root alice dave; do
+	run "a1$who" 0 enroll address $S "$who" email a@example.org
+	run "a2$who" 0 enroll address $S "$who" sms +15550100
+	run "a3$who" 0 enroll address $S "$who" postal "1 Main St"
+done
 
 now=$(date +%s)
 NOTIFY='"notify": [{"channel": "email", "address": "a@example.org"},
@@ -119,6 +125,23 @@ cp saved.json saved2.json
 check saved2 1
 field saved2 'd["evidence"][0]["status"]' code_reused
 field saved2 'd["state"]["codes_spent"]' '[]'
+# A front end that names its own address: the addresses of record are
+# told, the request's is not, and the answer says so.
+req evil "{\"account\": \"dave\", \"notify\": [{\"channel\": \"email\", \"address\": \"evil@example.net\"}],
+  \"evidence\": [{\"kind\": \"saved_code\", \"code_id\": \"ev-1\"}]}"
+check evil 0
+field evil '[a["address"] for a in d["notify"]["addresses"]]' "['a@example.org', '+15550100']"
+field evil 'd["state"]["addresses_of_record"]' 3
+field evil 'd["state"]["request_addresses_ignored"]' 1
+field evil '[w["reason"] for w in d["warnings"]]' "['address_not_on_record']"
+# An account with no address of record cannot be recovered, whatever
+# the request names.
+run e5 0 enroll add $S -p policy.yaml erin password
+req noaddr "{\"account\": \"erin\", $NOTIFY, \"evidence\": [{\"kind\": \"saved_code\", \"code_id\": \"na-1\"}]}"
+check noaddr 1
+field noaddr '[r["reason"] for r in d["refusals"]]' "['no_notification_address']"
+field noaddr 'd["state"]["codes_spent"]' '[]'
+field noaddr '"aalgate enroll address" in d["warnings"][-1]["text"]' True
 # An authenticator the store does not bind to the account.
 req unbound "{\"account\": \"dave\", \"enrolled\": [\"password\", \"totp\"], $NOTIFY, \"evidence\": [
   {\"kind\": \"saved_code\", \"code_id\": \"d-9\"}, {\"kind\": \"authenticator\", \"method\": \"totp\"}]}"
@@ -147,7 +170,10 @@ def check(cond, what):
         print("decision log: " + what); sys.exit(1)
 ok = [r for r in recs if r["type"] == "recovery"]
 no = [r for r in recs if r["type"] == "recovery_refused"]
-check(len(ok) == 1 and len(no) == 6, "%d accepted, %d refused" % (len(ok), len(no)))
+check(len(ok) == 2 and len(no) == 7, "%d accepted, %d refused" % (len(ok), len(no)))
+e = ok[1]
+check(e["account"] == "dave" and e["request_addresses_ignored"] == 1, "evil %r" % e)
+check([a["address"] for a in e["notify"]] == ["a@example.org", "+15550100"], "evil notify %r" % e["notify"])
 r = ok[0]
 check(r["account"] == "alice" and r["via"] == "cli", "account or via")
 check(r["obligation"] == "notify", "obligation")
@@ -157,7 +183,7 @@ check(r["level"] == {"store": 2, "request": None, "request_ignored": False}, "le
 check(r["account_ial"] is None and r["held_to"] == 2, "ial or held_to")
 check(all("obligation" not in x for x in no), "a refusal carries an obligation")
 check(no[0]["level"]["request_ignored"] is True, "the downgrade attempt is not recorded")
-check(sum(1 for x in recs if x["type"] == "recovery_code_spent") == 1, "spent rows")
+check(sum(1 for x in recs if x["type"] == "recovery_code_spent") == 2, "spent rows")
 PYEOF
 
 # ---- POST /v1/recovery ---------------------------------------------------------
@@ -234,6 +260,13 @@ code aal3 200
 field aal3 'd["account_aal"]' 3
 field aal3 'd["state"]["request_ignored"]' True
 field aal3 '[r["reason"] for r in d["refusals"]]' "['aal3_needs_onsite_biometric']"
+# Over HTTP too, only the addresses of record are told.
+sed 's/ev-1/ev-2/' evil.json >evilhttp.json
+post evilhttp
+code evilhttp 200
+field evilhttp 'd["accepted"]' True
+field evilhttp '[a["address"] for a in d["notify"]["addresses"]]' "['a@example.org', '+15550100']"
+field evilhttp 'd["state"]["request_addresses_ignored"]' 1
 
 # Bad requests.
 req badjson '{"account": "dave",'
@@ -301,7 +334,7 @@ python3 - <<'PYEOF' || fail "gate log: see above"
 import json, sys
 recs = [json.loads(l) for l in open("gate.jsonl")]
 ok = [r for r in recs if r["type"] == "recovery" and r["via"] == "http"]
-if len(ok) != 2 or sorted(r["codes_spent"][0] for r in ok) != ["h-1", "race-1"]:
+if len(ok) != 3 or sorted(r["codes_spent"][0] for r in ok) != ["ev-2", "h-1", "race-1"]:
     print("http recoveries: %r" % ok); sys.exit(1)
 if any(r["obligation"] != "notify" or len(r["notify"]) != 2 for r in ok):
     print("obligations: %r" % ok); sys.exit(1)

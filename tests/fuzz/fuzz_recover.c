@@ -82,9 +82,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < res.n_status; i++)
 			if (res.status[i] != AG_RR_OK)
 				abort();
-		for (size_t i = 0; i < res.n_notify; i++)
-			if (res.notify[i] >= acct.n_notify)
+		/* Only the account's own addresses are told. */
+		for (size_t i = 0; i < res.n_notify; i++) {
+			bool own = false;
+			for (size_t k = 0; k < acct.n_notify; k++)
+				if (res.notify[i].address ==
+					    acct.notify[k].address &&
+				    res.notify[i].channel ==
+					    acct.notify[k].channel)
+					own = true;
+			if (!own)
 				abort();
+		}
 		for (size_t i = 0; i < res.n_invalidate; i++)
 			if (res.invalidate[i] >= req.n_evidence ||
 			    !req.evidence[res.invalidate[i]].code_id)

@@ -63,6 +63,17 @@ static void add(struct fix *f, const char *account, const char *method,
 		fail_msg("enrol %s %s: %s", account, method, err.msg);
 }
 
+static void address(struct fix *f, const char *account,
+		    enum ag_recovery_channel ch, const char *addr)
+{
+	struct ag_error err;
+	bool changed = false;
+	ag_error_init(&err);
+	if (ag_store_address_set(f->s, account, ch, addr, true, NOW - HOUR,
+				 &changed, &err) != AG_OK || !changed)
+		fail_msg("address %s %s: %s", account, addr, err.msg);
+}
+
 static int setup(void **state)
 {
 	struct fix *f = calloc(1, sizeof(*f));
@@ -82,6 +93,14 @@ static int setup(void **state)
 	add(f, "alice", "password", -1);
 	add(f, "alice", "totp", 1);
 	add(f, "dave", "password", -1);
+	/* Their addresses of record: the two NOTIFY names, and root's by
+	 * post. */
+	static const char *const who[] = {"root", "alice", "dave"};
+	for (size_t i = 0; i < 3; i++) {
+		address(f, who[i], AG_CHANNEL_EMAIL, "a@example.org");
+		address(f, who[i], AG_CHANNEL_SMS, "+15550100");
+	}
+	address(f, "root", AG_CHANNEL_POSTAL, "1 Main St");
 	*state = f;
 	return 0;
 }
@@ -425,6 +444,221 @@ static void test_ial_not_lowered(void **state)
 	assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
 	assert_int_equal(res.rule, AG_RULE_AAL3_IAL3);
 	assert_false(st.request_ial_ignored);
+}
+
+/* Those told of a recovery are the account's addresses of record: a
+ * request that names its own adds nobody and removes nobody, and an
+ * account with none on record is refused. */
+static void test_addresses_of_record(void **state)
+{
+	struct fix *f = *state;
+	struct ag_recovery_result res;
+	struct ag_recovery_state st;
+	struct ag_error err;
+	char json[600];
+
+	/* alice's recovery, told to an attacker's address only. */
+	snprintf(json, sizeof(json),
+		 "{\"account\": \"alice\", \"notify\": [{\"channel\": "
+		 "\"email\", \"address\": \"evil@example.net\"}], "
+		 "\"evidence\": [{\"kind\": \"issued_code\", \"channel\": "
+		 "\"email\", \"issued_at\": %lld, \"code_id\": \"r1\"}, "
+		 "{\"kind\": \"authenticator\", \"method\": \"password\"}]}",
+		 (long long)(NOW - MIN));
+	assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
+	assert_true(res.accepted);
+	assert_int_equal(st.n_of_record, 2);
+	assert_int_equal(st.request_addresses_ignored, 1);
+	assert_int_equal(res.n_notify, 2);
+	assert_int_equal(res.notify[0].channel, AG_CHANNEL_EMAIL);
+	assert_string_equal(res.notify[0].address, "a@example.org");
+	assert_int_equal(res.notify[1].channel, AG_CHANNEL_SMS);
+	assert_string_equal(res.notify[1].address, "+15550100");
+	bool warned = false;
+	for (size_t i = 0; i < res.n_notes; i++)
+		warned |= !res.notes[i].refusal &&
+			  res.notes[i].reason == AG_RW_NOT_ON_RECORD &&
+			  !strcmp(res.notes[i].text,
+				  "1 notification address in the request is "
+				  "not on record for the account and will not "
+				  "be told; only the addresses of record are");
+	assert_true(warned);
+	/* The journal row's obligation names the addresses of record. */
+	json_t *recs = journal(f);
+	json_t *row = last_of(recs, "recovery");
+	assert_non_null(row);
+	json_t *to = json_object_get(row, "notify");
+	assert_int_equal(json_array_size(to), 2);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(to, 0), "address")),
+			    "a@example.org");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(to, 1), "address")),
+			    "+15550100");
+	assert_int_equal(json_integer_value(json_object_get(
+				 row, "request_addresses_ignored")),
+			 1);
+	json_decref(recs);
+
+	/* The same addresses as on record: nothing ignored, no warning. */
+	snprintf(json, sizeof(json),
+		 "{\"account\": \"alice\", " NOTIFY ", \"evidence\": "
+		 "[{\"kind\": \"issued_code\", \"channel\": \"email\", "
+		 "\"issued_at\": %lld, \"code_id\": \"r2\"}, {\"kind\": "
+		 "\"authenticator\", \"method\": \"password\"}]}",
+		 (long long)(NOW - MIN));
+	assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
+	assert_true(res.accepted);
+	assert_int_equal(st.request_addresses_ignored, 0);
+	for (size_t i = 0; i < res.n_notes; i++)
+		assert_int_not_equal(res.notes[i].reason, AG_RW_NOT_ON_RECORD);
+
+	/* erin has an authenticator and no address of record: refused,
+	 * whatever the request names, and told where to record them. */
+	add(f, "erin", "password", -1);
+	snprintf(json, sizeof(json),
+		 "{\"account\": \"erin\", " NOTIFY ", \"evidence\": "
+		 "[{\"kind\": \"saved_code\", \"code_id\": \"r3\"}]}");
+	assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
+	assert_false(res.accepted);
+	assert_true(refused_for(&res, AG_RR_NO_NOTIFY_ADDRESS));
+	assert_int_equal(st.n_of_record, 0);
+	assert_int_equal(res.n_notify, 0);
+	warned = false;
+	for (size_t i = 0; i < res.n_notes; i++)
+		warned |= !res.notes[i].refusal &&
+			  res.notes[i].reason == AG_RW_NOT_ON_RECORD &&
+			  !strcmp(res.notes[i].text,
+				  "the state store holds no notification "
+				  "address for 'erin': record the account's "
+				  "addresses with `aalgate enroll address`; a "
+				  "request's are not taken");
+	assert_true(warned);
+	/* Once recorded, the same request passes (a new code id). */
+	address(f, "erin", AG_CHANNEL_EMAIL, "erin@example.org");
+	address(f, "erin", AG_CHANNEL_VOICE, "+15550111");
+	snprintf(json, sizeof(json),
+		 "{\"account\": \"erin\", \"evidence\": "
+		 "[{\"kind\": \"saved_code\", \"code_id\": \"r4\"}]}");
+	assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
+	assert_true(res.accepted);
+	assert_int_equal(res.n_notify, 2);
+	assert_string_equal(res.notify[0].address, "erin@example.org");
+	assert_string_equal(res.notify[1].address, "+15550111");
+}
+
+/* Adding, removing and listing addresses of record, and the notice a
+ * change sends to the addresses held before it. */
+static void test_address_set(void **state)
+{
+	struct fix *f = *state;
+	struct ag_store_addresses l = {0};
+	struct ag_error err;
+	bool changed = true;
+	char big[AG_RECOVERY_ADDRESS_MAX + 2];
+
+	ag_error_init(&err);
+	/* What is there already: nothing written. */
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_SMS,
+					      "+15550100", true, NOW, &changed,
+					      &err),
+			 AG_OK);
+	assert_false(changed);
+	/* Removing what is not there: nothing written. */
+	changed = true;
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_EMAIL,
+					      "+15550100", false, NOW,
+					      &changed, &err),
+			 AG_OK);
+	assert_false(changed);
+	/* Bad input. */
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_NONE,
+					      "x", true, NOW, NULL, &err),
+			 AG_ERR_INVALID);
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_COUNT,
+					      "x", true, NOW, NULL, &err),
+			 AG_ERR_INVALID);
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_EMAIL,
+					      "", true, NOW, NULL, &err),
+			 AG_ERR_USAGE);
+	assert_string_equal(err.msg, "the address is empty");
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_EMAIL,
+					      "a@b\n.org", true, NOW, NULL,
+					      &err),
+			 AG_ERR_INVALID);
+	assert_string_equal(err.msg, "the address holds a control character");
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_EMAIL,
+					      big, true, NOW, NULL, &err),
+			 AG_ERR_LIMIT);
+	big[AG_RECOVERY_ADDRESS_MAX] = '\0'; /* exactly the most */
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_EMAIL,
+					      big, true, NOW, &changed, &err),
+			 AG_OK);
+	assert_true(changed);
+
+	/* Removing one tells it and the rest. */
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_SMS,
+					      "+15550100", false, NOW,
+					      &changed, &err),
+			 AG_OK);
+	assert_true(changed);
+	json_t *recs = journal(f);
+	json_t *row = last_of(recs, "address_remove");
+	assert_non_null(row);
+	assert_string_equal(json_string_value(json_object_get(row, "account")),
+			    "alice");
+	assert_string_equal(json_string_value(json_object_get(row, "channel")),
+			    "sms");
+	assert_string_equal(json_string_value(json_object_get(row, "address")),
+			    "+15550100");
+	assert_string_equal(
+		json_string_value(json_object_get(row, "obligation")),
+		"notify");
+	json_t *to = json_object_get(row, "notify");
+	assert_int_equal(json_array_size(to), 3);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(to, 2), "address")),
+			    "+15550100");
+	/* The account's first address has nobody to tell before it. */
+	address(f, "frank", AG_CHANNEL_EMAIL, "f@example.org");
+	json_decref(recs);
+	recs = journal(f);
+	row = last_of(recs, "address_add");
+	assert_string_equal(json_string_value(json_object_get(row, "account")),
+			    "frank");
+	assert_null(json_object_get(row, "obligation"));
+	json_decref(recs);
+
+	/* The list, in (channel, address) order. */
+	assert_int_equal(ag_store_address_list(f->s, "alice", &l, &err),
+			 AG_OK);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.v[0].channel, AG_CHANNEL_EMAIL);
+	assert_string_equal(l.v[0].address, "a@example.org");
+	assert_int_equal(l.v[1].channel, AG_CHANNEL_EMAIL);
+	assert_int_equal(strlen(l.v[1].address), AG_RECOVERY_ADDRESS_MAX);
+	ag_store_addresses_release(&l);
+	assert_int_equal(ag_store_address_list(f->s, "nobody", &l, &err),
+			 AG_OK);
+	assert_int_equal(l.n, 0);
+
+	/* At most AG_RECOVERY_NOTIFY_MAX. */
+	for (int i = 0; i < AG_RECOVERY_NOTIFY_MAX; i++) {
+		char a[32];
+		snprintf(a, sizeof(a), "g%d@example.org", i);
+		address(f, "gina", AG_CHANNEL_EMAIL, a);
+	}
+	assert_int_equal(ag_store_address_set(f->s, "gina", AG_CHANNEL_SMS,
+					      "+15550199", true, NOW, &changed,
+					      &err),
+			 AG_ERR_LIMIT);
+	assert_false(changed);
+	assert_int_equal(ag_store_address_list(f->s, "gina", &l, &err),
+			 AG_OK);
+	assert_int_equal(l.n, AG_RECOVERY_NOTIFY_MAX);
+	ag_store_addresses_release(&l);
 }
 
 /* An AAL3 account recovered by e-mail: refused, whatever level the
@@ -1071,6 +1305,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_helpdesk_parse, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_level_not_lowered, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_addresses_of_record,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_address_set, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ial_not_lowered, setup,
 						teardown),

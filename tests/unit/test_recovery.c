@@ -820,8 +820,10 @@ static void test_s4_6_notify_all_but_postal(void **state)
 	accepted(&r, AG_BASIS_TWO_CODES);
 	assert_false(r.notify_postal);
 	assert_int_equal(r.n_notify, 2);
-	assert_int_equal(r.notify[0], 1);
-	assert_int_equal(r.notify[1], 2);
+	assert_int_equal(r.notify[0].channel, AG_CHANNEL_EMAIL);
+	assert_string_equal(r.notify[0].address, "alice@example.org");
+	assert_int_equal(r.notify[1].channel, AG_CHANNEL_VOICE);
+	assert_string_equal(r.notify[1].address, "+15550100");
 	assert_null(find_note(&r, AG_RW_FEW_ADDRESSES));
 }
 
@@ -843,7 +845,8 @@ static void test_s4_6_aal3_recovery_notifies_by_post(void **state)
 	accepted(&r, AG_BASIS_ONSITE_BIOMETRIC);
 	assert_true(r.notify_postal);
 	assert_int_equal(r.n_notify, 3);
-	assert_int_equal(r.notify[1], 1);
+	assert_int_equal(r.notify[1].channel, AG_CHANNEL_POSTAL_NONCONUS);
+	assert_string_equal(r.notify[1].address, "1 Main St, Honolulu");
 	assert_null(find_note(&r, AG_RW_NO_POSTAL));
 	/* AAL3 recovered as at AAL2 is still a recovery at AAL3. */
 	a = AAL3_ACCOUNT(2);

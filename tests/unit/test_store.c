@@ -249,7 +249,7 @@ static void test_migrate_from_empty(void **state)
 	assert_int_equal(lstat(d->db, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0600);
-	assert_int_equal(ag_store_schema_version(), 5);
+	assert_int_equal(ag_store_schema_version(), 6);
 	assert_int_equal(sql_int(d->db, "SELECT max(version) FROM "
 					"schema_version"),
 			 ag_store_schema_version());
