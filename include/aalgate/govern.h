@@ -708,6 +708,12 @@ AG_API ag_code ag_store_break_glass_get(struct ag_store *s,
 					const char *account, bool *on,
 					struct ag_error *err);
 
+/* The accounts marked break-glass, in id order: at most max of them, more
+ * is AG_ERR_LIMIT.  Free each of *ids and *ids itself. */
+AG_API ag_code ag_store_break_glass_list(struct ag_store *s, size_t max,
+					 char ***ids, size_t *n,
+					 struct ag_error *err);
+
 /*
  * /v1/grants (the gate's HTTP API for grants).  The server hands over the
  * request; ag_grant_http verifies the bearer token with v at now (the

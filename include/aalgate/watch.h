@@ -271,7 +271,10 @@ struct ag_alert {
  *    older than watch.dormant (0: nhi.stale).  One alert per event,
  *    naming every reason.  Events carry no issuer: a credential is
  *    looked up without one, then among records bound to an issuer.
- *  - AG-W05: any break-glass event.
+ *  - AG-W05: any break-glass event; with a store, also a login (not a
+ *    failed one) of an account it marks break-glass
+ *    (ag_store_break_glass_set), as the marks stood when the engine was
+ *    made (at most AG_WATCH_BREAK_GLASS_MAX accounts, more is an error).
  *  - AG-W06: a successful sign-in (login or access) over a protocol of
  *    watch.legacy_protocols (none named: imap, pop3, smtp, basic, ntlm,
  *    ropc, ews, activesync, mapi), compared without case.
@@ -315,9 +318,11 @@ AG_API bool ag_watch_privileged(const struct ag_workflow *w);
  * A new engine for policy p.  inv (may be NULL) is a resolved inventory
  * (ag_nhi_resolve) for AG-W04 and AG-W07; without it only the event's own
  * fields are judged.  store (may be NULL) is where ag_watch_save and
- * ag_watch_load keep the state, and gives match_account workflows the
- * account's own level.
+ * ag_watch_load keep the state, gives match_account workflows the
+ * account's own level, and the accounts marked break-glass (AG-W05), read
+ * once here.
  */
+#define AG_WATCH_BREAK_GLASS_MAX 4096
 AG_API ag_code ag_watch_new(const struct ag_policy *p,
 			    const struct ag_nhi_inventory *inv,
 			    struct ag_store *store, struct ag_watch **out,

@@ -1226,6 +1226,23 @@ ag_code ag_store_break_glass_get(struct ag_store *s, const char *account,
 	return rc;
 }
 
+ag_code ag_store_break_glass_list(struct ag_store *s, size_t max,
+				  char ***ids, size_t *n, struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	ag_code rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if ((rc = s->ops->tx_begin(s, false, &tx, err)))
+		return rc;
+	rc = s->ops->tx_break_glass_list(tx, max, ids, n, err);
+	s->ops->tx_abort(tx);
+	return rc;
+}
+
 /* ---- output ------------------------------------------------------------ */
 
 char *ag_grant_json(const struct ag_grant *g, int64_t now)

@@ -107,6 +107,11 @@ struct ag_store_ops {
 	ag_code (*tx_account_mark)(struct ag_store_tx *tx, const char *account,
 				   bool break_glass, int64_t now,
 				   struct ag_error *err);
+	/* The accounts marked break-glass, in id order, at most max (more
+	 * is AG_ERR_LIMIT); *ids and its strings are the caller's. */
+	ag_code (*tx_break_glass_list)(struct ag_store_tx *tx, size_t max,
+				       char ***ids, size_t *n,
+				       struct ag_error *err);
 	/* The account's IAL (AG_IAL_UNKNOWN when not recorded or no
 	 * account); set it (creating the account). */
 	ag_code (*tx_account_ial_get)(struct ag_store_tx *tx,

@@ -1818,6 +1818,7 @@ enum stmt_id {
 	ST_CODE_PUT,
 	ST_ACCOUNT_GET,
 	ST_ACCOUNT_MARK,
+	ST_BREAK_GLASS_LIST,
 	ST_ACCOUNT_IAL_GET,
 	ST_ACCOUNT_IAL_SET,
 	ST_ADDRESS_LIST,
@@ -1891,6 +1892,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ACCOUNT_MARK] = "INSERT INTO accounts (id, break_glass, created) "
 			    "VALUES (?1, ?2, ?3) ON CONFLICT (id) "
 			    "DO UPDATE SET break_glass = excluded.break_glass",
+	[ST_BREAK_GLASS_LIST] = "SELECT id FROM accounts WHERE break_glass = 1 "
+				"ORDER BY id LIMIT ?1",
 	[ST_ACCOUNT_IAL_GET] = "SELECT ial FROM accounts WHERE id = ?1",
 	[ST_ACCOUNT_IAL_SET] = "INSERT INTO accounts (id, created, ial) "
 			       "VALUES (?1, ?2, ?3) ON CONFLICT (id) "
@@ -2806,6 +2809,53 @@ static ag_code sq_tx_account_mark(struct ag_store_tx *tx, const char *account,
 	    (rc = bind_int(tx->q, tx->c, st, 3, now, err)))
 		return rc;
 	return sq_done(tx->q, tx->c, st, "mark an account", err);
+}
+
+static ag_code sq_tx_break_glass_list(struct ag_store_tx *tx, size_t max,
+				      char ***ids, size_t *n,
+				      struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	sqlite3_stmt *st;
+	char **v = NULL;
+	size_t got = 0, alloc = 0;
+	ag_code rc;
+	int src;
+
+	*ids = NULL;
+	*n = 0;
+	if ((rc = sq_stmt(q, tx->c, ST_BREAK_GLASS_LIST, &st, err)) ||
+	    (rc = bind_int(q, tx->c, st, 1, (int64_t)max + 1, err)))
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		if (got == max) {
+			rc = ag_err(err, AG_ERR_LIMIT,
+				    "%s: more than %zu break-glass accounts",
+				    q->path, max);
+			break;
+		}
+		if (AG_GROW(v, alloc, got + 1) || !id ||
+		    !(v[got] = strdup(id))) {
+			rc = ag_err(err, AG_ERR_NOMEM, "%s: out of memory",
+				    q->path);
+			break;
+		}
+		got++;
+	}
+	sqlite3_reset(st);
+	if (rc == AG_OK && src != SQLITE_DONE)
+		rc = sq_fail(q, tx->c->db, src, "list break-glass accounts",
+			     err);
+	if (rc != AG_OK) {
+		for (size_t i = 0; i < got; i++)
+			free(v[i]);
+		free(v);
+		return rc;
+	}
+	*ids = v;
+	*n = got;
+	return AG_OK;
 }
 
 static ag_code sq_tx_account_ial_get(struct ag_store_tx *tx,
@@ -3807,6 +3857,7 @@ static const struct ag_store_ops sqlite_ops = {
 	.tx_code_put = sq_tx_code_put,
 	.tx_account_get = sq_tx_account_get,
 	.tx_account_mark = sq_tx_account_mark,
+	.tx_break_glass_list = sq_tx_break_glass_list,
 	.tx_account_ial_get = sq_tx_account_ial_get,
 	.tx_account_ial_set = sq_tx_account_ial_set,
 	.tx_address_list = sq_tx_address_list,

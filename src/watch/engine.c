@@ -204,6 +204,10 @@ struct ag_watch {
 	const struct ag_nhi_inventory *inv;
 	struct ag_strmap inv_ids; /* id -> record bound to an issuer */
 	struct ag_store *store;
+	/* The accounts the store marks break-glass, read at the start. */
+	char **bg;
+	size_t n_bg;
+	struct ag_strmap bg_ids;
 	const char *const *legacy;
 	size_t n_legacy;
 	uint64_t hkey[2]; /* the tables' key: this process only */
@@ -429,6 +433,7 @@ ag_code ag_watch_new(const struct ag_policy *p,
 	w->inv = inv;
 	w->store = store;
 	ag_strmap_init(&w->inv_ids);
+	ag_strmap_init(&w->bg_ids);
 	if (!(w->j = malloc(sizeof(*w->j)))) {
 		free(w);
 		return ag_err(err, AG_ERR_NOMEM, "watch: out of memory");
@@ -470,6 +475,24 @@ ag_code ag_watch_new(const struct ag_policy *p,
 			return ag_err(err, AG_ERR_NOMEM, "watch: out of memory");
 		}
 	}
+	/* A sign-in of an account the store marks break-glass is a use
+	 * (AG-W05): without the list the rule would miss every one. */
+	if (store) {
+		ag_code rc = ag_store_break_glass_list(
+			store, AG_WATCH_BREAK_GLASS_MAX, &w->bg, &w->n_bg, err);
+		for (size_t i = 0; rc == AG_OK && i < w->n_bg; i++) {
+			uint32_t old;
+			bool dup;
+			if (ag_strmap_put(&w->bg_ids, w->bg[i], (uint32_t)i,
+					  &old, &dup))
+				rc = ag_err(err, AG_ERR_NOMEM,
+					    "watch: out of memory");
+		}
+		if (rc != AG_OK) {
+			ag_watch_free(w);
+			return rc;
+		}
+	}
 	*out = w;
 	return AG_OK;
 }
@@ -490,6 +513,10 @@ void ag_watch_free(struct ag_watch *w)
 	tab_release(&w->subj);
 	tab_release(&w->cred);
 	ag_strmap_release(&w->inv_ids);
+	ag_strmap_release(&w->bg_ids);
+	for (size_t i = 0; i < w->n_bg; i++)
+		free(w->bg[i]);
+	free(w->bg);
 	for (size_t i = 0; i < w->inputs_alloc; i++)
 		free(w->inputs[i]);
 	free(w->inputs);
@@ -1063,10 +1090,26 @@ static void w04(struct judge *j)
 	mark_of(e->use, ev);
 }
 
-/* AG-W05: break-glass use. */
+/* AG-W05: break-glass use: a break-glass event, or a sign-in (not a
+ * failed one) of an account the store marks break-glass. */
 static void w05(struct judge *j)
 {
 	const struct ag_event *ev = j->ev;
+	struct ag_watch *w = j->w;
+	uint32_t k;
+	if (ev->kind == AG_EV_LOGIN && ev->result != AG_RES_FAILURE &&
+	    w->n_bg && ev->subject && ag_strmap_get(&w->bg_ids, ev->subject, &k)) {
+		struct pending *p = alert_new(j, AG_W05, AG_SEV_HIGH);
+		if (j->wf >= 0)
+			set_required(p, &w->p->workflows[j->wf]);
+		evidence_event(p, ev);
+		detail(p,
+			 "sign-in of '%.64s', which the state store marks "
+			 "break-glass%s",
+			 ev->subject,
+			 ev->result == AG_RES_SUCCESS ? ", succeeded" : "");
+		return;
+	}
 	if (ev->kind != AG_EV_BREAK_GLASS)
 		return;
 	struct pending *p = alert_new(j, AG_W05, AG_SEV_HIGH);

@@ -340,6 +340,22 @@ for l in open("out.txt", encoding="utf-8"):
     assert a["evidence"][-1]["line"] > split, a
 EOF
 
+# The store marks root break-glass: its sshd login is a use (AG-W05), in
+# whatever log it appears; a failed attempt and an unmarked account's
+# login are not.
+"$aalgate" grant break-glass mark --state marks.db root >/dev/null 2>&1 ||
+	fail "grant break-glass mark"
+cat >bg-auth.log <<'EOF'
+Mar  3 14:00:01 db1 sshd[4242]: Accepted publickey for root from 203.0.113.9 port 50122 ssh2: ED25519 SHA256:abc
+Mar  3 14:01:02 db1 sshd[4243]: Failed password for root from 203.0.113.9 port 50123 ssh2
+Mar  3 14:02:03 db1 sshd[4244]: Accepted publickey for deploy from 203.0.113.9 port 50124 ssh2: ED25519 SHA256:abc
+EOF
+run 1 -q -p policy.yaml --state marks.db --year 2026 bg-auth.log
+[ "$(alerts out.txt)" = "AG-W05 root" ] || fail "break-glass mark: $(cat out.txt)"
+grep -q "which the state store marks break-glass, succeeded" out.txt || fail "W05 detail: $(cat out.txt)"
+run 0 -q -p policy.yaml --year 2026 bg-auth.log
+[ -s out.txt ] && fail "without the store, a marked login alerted: $(cat out.txt)"
+
 # ---- -f across a log rotation, then SIGTERM ---------------------------------------
 
 # wait_alerts N: until out.json holds N lines (10 s at most).

@@ -938,6 +938,88 @@ static void test_w05_break_glass(void **state)
 	harness_free(h);
 }
 
+/* With a store, a sign-in of an account it marks break-glass is a use,
+ * whatever the log calls it; a failed one, an access (the gate's own
+ * decisions during a grant) and an unmarked account are not. */
+static void test_w05_marked_in_store(void **state)
+{
+	(void)state;
+	struct tmp d;
+	struct ag_error err;
+	bool changed;
+	tmp_make(&d);
+	struct ag_store *s = store_open(d.db, false);
+	ag_error_init(&err);
+	assert_int_equal(ag_store_break_glass_set(s, "bg-root", true, T0 / S,
+						  &changed, &err),
+			 AG_OK);
+	assert_int_equal(ag_store_break_glass_set(s, "bg-db", true, T0 / S,
+						  &changed, &err),
+			 AG_OK);
+	assert_int_equal(ag_store_break_glass_set(s, "bg-old", true, T0 / S,
+						  &changed, &err),
+			 AG_OK);
+	assert_int_equal(ag_store_break_glass_set(s, "bg-old", false, T0 / S,
+						  &changed, &err),
+			 AG_OK);
+
+	/* The list, in id order, and its bound. */
+	char **ids;
+	size_t n;
+	assert_int_equal(ag_store_break_glass_list(s, 2, &ids, &n, &err),
+			 AG_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(ids[0], "bg-db");
+	assert_string_equal(ids[1], "bg-root");
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	assert_int_equal(ag_store_break_glass_list(s, 1, &ids, &n, &err),
+			 AG_ERR_LIMIT);
+	assert_null(ids);
+	assert_int_equal(n, 0);
+
+	struct h *h = harness(policy, false, s);
+	int64_t t = T0 + H;
+	struct ag_event e;
+	feed(h, signin(t, AG_EV_LOGIN, "bg-root", "staff", AAL2));
+	e = signin(t + M, AG_EV_LOGIN, "bg-db", "admin", AAL3);
+	e.result = AG_RES_UNKNOWN;
+	feed(h, e);
+	feed(h, signin(t + 2 * M, AG_EV_LOGIN, "bg-root", NULL, AAL1));
+	/* Near misses. */
+	e = signin(t + 3 * M, AG_EV_LOGIN, "bg-root", "staff", AAL2);
+	e.result = AG_RES_FAILURE;
+	feed(h, e);
+	feed(h, signin(t + 4 * M, AG_EV_ACCESS, "bg-db", "staff", AAL2));
+	feed(h, signin(t + 5 * M, AG_EV_LOGIN, "bg-old", "staff", AAL2));
+	feed(h, signin(t + 6 * M, AG_EV_LOGIN, "bg-roo", "staff", AAL2));
+
+	assert_int_equal(h->n, 3);
+	assert_int_equal(count_rule(h, AG_W05), 3);
+	assert_string_equal(h->got[0].subject, "bg-root");
+	assert_string_equal(h->got[0].detail,
+			    "sign-in of 'bg-root', which the state store "
+			    "marks break-glass, succeeded");
+	assert_int_equal(h->got[0].severity, AG_SEV_HIGH);
+	assert_int_equal(h->got[0].time_ms, t);
+	assert_string_equal(h->got[1].detail,
+			    "sign-in of 'bg-db', which the state store marks "
+			    "break-glass");
+	assert_string_equal(h->got[1].workflow, "admin");
+	assert_int_equal(h->got[1].required.aal, 3);
+	assert_int_equal(h->got[2].time_ms, t + 2 * M);
+	harness_free(h);
+
+	/* Without the store, the same sign-ins raise nothing. */
+	h = harness(policy, false, NULL);
+	feed(h, signin(t, AG_EV_LOGIN, "bg-root", "staff", AAL2));
+	assert_int_equal(h->n, 0);
+	harness_free(h);
+	ag_store_close(s);
+	tmp_remove(&d);
+}
+
 /* ---- AG-W06 ------------------------------------------------------------ */
 
 static void test_w06_legacy_protocol(void **state)
@@ -1631,6 +1713,7 @@ int main(void)
 		cmocka_unit_test(test_w03_helpdesk_takeover),
 		cmocka_unit_test(test_w04_token_outside_policy),
 		cmocka_unit_test(test_w05_break_glass),
+		cmocka_unit_test(test_w05_marked_in_store),
 		cmocka_unit_test(test_w06_legacy_protocol),
 		cmocka_unit_test(test_w07_machine_human_use),
 		cmocka_unit_test(test_w08_device),
