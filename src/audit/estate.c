@@ -29,13 +29,13 @@ const char *ag_path_kind_name(enum ag_path_kind k)
 
 static const char *const account_keys[] = {
 	"id", "kind", "workflow", "groups", "email", "phone", "owner",
-	"standing", "break_glass", "description", NULL,
+	"standing", "break_glass", "description", "root", NULL,
 };
 
 static const char *const path_keys[] = {
 	"id", "kind", "to", "methods", "via", "device_check", "monitored",
 	"lifetime", "approval", "approvals", "alert", "description",
-	"created", "last_rotated", "last_used", NULL,
+	"created", "last_rotated", "last_used", "never_used", NULL,
 };
 
 static const char *const estate_keys[] = {"accounts", "paths", NULL};
@@ -43,12 +43,13 @@ static const char *const estate_keys[] = {"accounts", "paths", NULL};
 /* Slots of account_keys and path_keys, in the same order. */
 enum {
 	AK_ID, AK_KIND, AK_WORKFLOW, AK_GROUPS, AK_EMAIL, AK_PHONE, AK_OWNER,
-	AK_STANDING, AK_BREAK_GLASS, AK_DESCRIPTION, AK_COUNT,
+	AK_STANDING, AK_BREAK_GLASS, AK_DESCRIPTION, AK_ROOT, AK_COUNT,
 };
 enum {
 	PK_ID, PK_KIND, PK_TO, PK_METHODS, PK_VIA, PK_DEVICE_CHECK,
 	PK_MONITORED, PK_LIFETIME, PK_APPROVAL, PK_APPROVALS, PK_ALERT,
-	PK_DESCRIPTION, PK_CREATED, PK_LAST_ROTATED, PK_LAST_USED, PK_COUNT,
+	PK_DESCRIPTION, PK_CREATED, PK_LAST_ROTATED, PK_LAST_USED,
+	PK_NEVER_USED, PK_COUNT,
 };
 
 ag_code ag_estate_new(const struct ag_policy *policy, struct ag_estate **out)
@@ -660,6 +661,9 @@ static ag_code account_item(struct ag_estate *e, struct ag_yreader *r,
 	if ((v = f[AK_BREAK_GLASS]) &&
 	    (rc = ag_ynode_bool(r, v, "break_glass", &s.break_glass)))
 		return rc;
+	bool root = false;
+	if ((v = f[AK_ROOT]) && (rc = ag_ynode_bool(r, v, "root", &root)))
+		return rc;
 	if ((v = f[AK_GROUPS])) {
 		groups.r = r;
 		if ((rc = ag_ynode_strlist(r, v, "groups", collect, &groups)))
@@ -668,6 +672,8 @@ static ag_code account_item(struct ag_estate *e, struct ag_yreader *r,
 		s.n_groups = groups.n;
 	}
 	rc = ag_estate_add_account(e, &s, r->err);
+	if (rc == AG_OK)
+		e->accounts[e->n_accounts - 1].root = root;
 out:
 	free(groups.list);
 	free(groups.pos);
@@ -781,7 +787,20 @@ static ag_code path_item(struct ag_estate *e, struct ag_yreader *r,
 	if ((v = f[PK_LAST_USED]) &&
 	    (rc = ag_ynode_time(r, v, "last_used", &s.last_used)))
 		goto out;
+	bool never = false;
+	if ((v = f[PK_NEVER_USED]) &&
+	    (rc = ag_ynode_bool(r, v, "never_used", &never)))
+		goto out;
+	if (never && s.last_used) {
+		rc = ag_ynode_err(r, v, AG_ERR_INVALID,
+				  "path '%s' is never_used and has a "
+				  "last_used",
+				  s.id);
+		goto out;
+	}
 	rc = ag_estate_add_path(e, &s, r->err);
+	if (rc == AG_OK)
+		e->paths[e->n_paths - 1].never_used = never;
 out:
 	free(to.list);
 	free(to.pos);

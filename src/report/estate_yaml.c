@@ -90,6 +90,8 @@ ag_code ag_estate_write_yaml(const struct ag_estate *e, FILE *f)
 			fputs(", standing: true", f);
 		if (a->break_glass)
 			fputs(", break_glass: true", f);
+		if (a->root)
+			fputs(", root: true", f);
 		fputs(" }\n", f);
 	}
 	fputs("paths:\n", f);
@@ -125,6 +127,8 @@ ag_code ag_estate_write_yaml(const struct ag_estate *e, FILE *f)
 		date(f, "created", p->created);
 		date(f, "last_rotated", p->last_rotated);
 		date(f, "last_used", p->last_used);
+		if (p->never_used && !p->last_used)
+			fputs(", never_used: true", f);
 		if (p->description) {
 			fputs(", description: ", f);
 			qstr(f, p->description);
