@@ -1,6 +1,6 @@
 /*
  * decide: time in-process decisions with the signature already verified
- * (DESIGN §8: at most 1 µs median per decision).
+ * (the goal in docs/BENCHMARKS.md: at most 1 µs median per decision).
  *
  *   decide [-n PER_BATCH] [-b BATCHES]
  *

@@ -1,6 +1,6 @@
 /*
  * gen-estate: write a realistic estate of N accounts for the audit scale
- * benchmark (DESIGN §8).
+ * benchmark (docs/BENCHMARKS.md).
  *
  *   cc -O2 -o gen-estate bench/gen-estate.c
  *   gen-estate [-s SEED] N OUT.yaml

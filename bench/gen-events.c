@@ -1,6 +1,6 @@
 /*
  * gen-events: write a realistic stream of authentication events for the
- * watch benchmark (DESIGN §8).
+ * watch benchmark (docs/BENCHMARKS.md).
  *
  *   cc -O2 -o gen-events bench/gen-events.c
  *   gen-events [-s SEED] [-u USERS] [-m generic|mixed] N

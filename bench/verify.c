@@ -1,5 +1,5 @@
 /*
- * verify: time token verification (DESIGN §3.2) per algorithm.
+ * verify: time the gate's token verification per algorithm.
  *
  *   verify -p POLICY [-s SECONDS] NAME=TOKEN_FILE...
  *

@@ -1,4 +1,4 @@
-# The sinks' tests (DESIGN §4.6): tests/unit/test_sinks.c is picked up by
+# The sinks' tests (docs/govern.md): tests/unit/test_sinks.c is picked up by
 # the unit tests' glob; tests/cli/sinks.sh by the CLI tests' glob.  The
 # CLI test writes its decision logs with obligation-write, which it finds
 # beside the aalgate binary (this file is included from the top-level

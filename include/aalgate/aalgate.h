@@ -60,7 +60,7 @@ AG_API void ag_error_init(struct ag_error *err);
 
 /* ---- assurance --------------------------------------------------------- */
 
-/* An assurance (DESIGN §1.1).  aal 0 means no acceptable authentication. */
+/* An assurance (docs/policy.md).  aal 0 means no acceptable authentication. */
 struct ag_assurance {
 	int aal;
 	bool phishing_resistant;
@@ -90,7 +90,7 @@ enum ag_use {
 	AG_USE_RECOVERY
 };
 
-/* One method of the catalogue (DESIGN §1.2). */
+/* One method of the catalogue (docs/policy.md). */
 struct ag_method {
 	char *name;
 	char **amr; /* RFC 8176 values that report this method, NULL-terminated */
@@ -127,7 +127,7 @@ AG_API int ag_catalogue_find(const struct ag_catalogue *cat, const char *name);
 
 /*
  * Combines the methods idx[0..n) used together into an assurance
- * (DESIGN §1.3, SP 800-63B-4 §2.1-§2.3):
+ * (docs/internals/assurance.md, SP 800-63B-4 §2.1-§2.3):
  *  - AAL3: a hardware, phishing-resistant multi-factor authenticator; or a
  *    hardware, phishing-resistant single-factor cryptographic authenticator
  *    together with a "know" factor;
@@ -181,7 +181,8 @@ struct ag_window {
 	int64_t idle;
 };
 
-/* The profile's window for aal 1..3 (DESIGN §1.4).  AG_ERR_USAGE otherwise. */
+/* The profile's window for aal 1..3 (docs/policy.md).  AG_ERR_USAGE
+ * otherwise. */
 AG_API ag_code ag_profile_window(enum ag_profile profile, int aal,
 				 struct ag_window *out);
 
@@ -197,7 +198,7 @@ enum ag_device {
 
 AG_API const char *ag_device_name(enum ag_device d);
 
-/* Account kinds (DESIGN §2.1). */
+/* Account kinds (docs/audit.md). */
 enum ag_account_kind {
 	AG_KIND_HUMAN = 0,
 	AG_KIND_SERVICE,
@@ -282,7 +283,7 @@ struct ag_route {
 	unsigned line, col;
 };
 
-/* A sink for alerts and notifications (DESIGN §4.6): `sinks:` in the
+/* A sink for alerts and notifications (docs/govern.md): `sinks:` in the
  * policy.  The obligations themselves are decision-log records; the
  * dispatcher that delivers them is in aalgate/govern.h. */
 enum ag_sink_type {
@@ -363,7 +364,7 @@ struct ag_policy {
 		char **production;
 		size_t n_production;
 	} nhi;
-	/* watch: (DESIGN §7) windows and limits of the detections. */
+	/* watch: (docs/watch.md) windows and limits of the detections. */
 	struct {
 		int64_t recovery_window; /* AG-W02: reset, then privileged
 					  * access within (24h) */
@@ -379,11 +380,11 @@ struct ag_policy {
 		size_t n_legacy_protocols;
 	} watch;
 	/* groups: NAME -> accounts, for jit.approvers "group:NAME"
-	 * (DESIGN §4.4).  A member is an account as the state store names
+	 * (docs/govern.md).  A member is an account as the state store names
 	 * it: the token's sub when the policy has one issuer (or none),
 	 * "ISSUER sub" when it has several.  set: the file has a groups:
 	 * section; only then is a group that jit.approvers names checked
-	 * at load (the DESIGN §1.5 example names one without it), and
+	 * at load (the docs/policy.md example names one without it), and
 	 * without it no group has members. */
 	struct {
 		struct ag_policy_group {

@@ -1,13 +1,12 @@
 /*
- * The estate and the audit (DESIGN §2).
+ * The estate and the audit (docs/audit.md).
  *
  * An estate is a set of accounts and the access paths that reach them.
  * It is loaded from one or more estate files (or built by an importer
  * through ag_estate_add_account / ag_estate_add_path), resolved, and then
  * audited: every account gets its effective assurance, computed as the
- * greatest fixed point of DESIGN §2.2 in O(V+E), a witness chain, and the
- * findings AG-P01..AG-P13.
- */
+ * greatest fixed point of docs/internals/assurance.md in O(V+E), a witness
+ * chain, and the findings AG-P01..AG-P13. */
 #ifndef AALGATE_AUDIT_H
 #define AALGATE_AUDIT_H
 
@@ -161,7 +160,7 @@ enum ag_rule {
 	AG_P11,     /* standing-privilege */
 	AG_P12,     /* break-glass-ungoverned */
 	AG_P13,     /* undescribed-dependency */
-	/* Machine identities (DESIGN §5.2, aalgate/nhi.h).  `audit` itself
+	/* Machine identities (docs/nhi.md, aalgate/nhi.h).  `audit` itself
 	 * reports N02 and N06 on estate paths that carry dates. */
 	AG_N01,     /* orphaned: owner unknown or offboarded */
 	AG_N02,     /* stale: a credential unused longer than nhi.stale */

@@ -1,5 +1,5 @@
 /*
- * aalgate gate: the runtime face (DESIGN §3).
+ * aalgate gate: the runtime face (docs/gate.md).
  *
  *  - tokens: JWS compact serialisation, verified with OpenSSL against keys
  *    from a JWKS file or a jwks_uri (§3.2);
@@ -140,7 +140,7 @@ enum ag_outcome {
 
 AG_API const char *ag_outcome_name(enum ag_outcome o);
 
-/* Reasons, in the order of DESIGN §3.3.  Names are stable. */
+/* Reasons, in the order of docs/gate.md.  Names are stable. */
 enum ag_reason {
 	AG_R_NONE = 0,
 	AG_R_INTERNAL,          /* an internal error: fail closed */
@@ -259,7 +259,7 @@ AG_API long ag_gate_route(const struct ag_gate *g,
 			  const struct ag_request *req);
 
 /*
- * Decides a request (DESIGN §3.3).  claims is NULL when the request had no
+ * Decides a request (docs/gate.md).  claims is NULL when the request had no
  * token; tokerr is the verifier's answer when it had one (claims NULL
  * unless tokerr is AG_TOK_OK).  sessions may be NULL (idle is then judged
  * from auth_time).  Never fails: any internal problem is a deny.
@@ -272,7 +272,7 @@ AG_API void ag_gate_decide(const struct ag_gate *g,
 			   enum ag_token_error tokerr,
 			   struct ag_decision *out);
 
-/* ---- machine clients (DESIGN §3.3, §5) --------------------------------- */
+/* ---- machine clients (docs/gate.md, docs/nhi.md) ------------------------ */
 
 struct ag_nhi_inventory;
 struct ag_store;

@@ -1,5 +1,5 @@
 /*
- * aalgate govern: the state face (DESIGN §4).
+ * aalgate govern: the state face (docs/govern.md).
  *
  * The sections below are independent: each starts with a banner.
  */
@@ -17,14 +17,14 @@
 extern "C" {
 #endif
 
-/* ==== store: the state store and enrolment (DESIGN §4.1) ================ */
+/* ==== store: the state store and enrolment (docs/govern.md) ============== */
 
 /*
  * The state store keeps what the gate and the govern commands share:
  * accounts, their enrolled authenticators and, from them, each account's
  * own level; spent recovery codes; JIT and break-glass grants (the grants
  * section below).  Behind struct ag_store sits a backend (embedded SQLite in
- * WAL mode now; PostgreSQL later, DESIGN §9) chosen at open; callers never
+ * WAL mode now; PostgreSQL planned) chosen at open; callers never
  * see which.
  *
  * Every function returns an ag_code and fills a struct ag_error.  A busy
@@ -102,7 +102,7 @@ struct ag_enrolments {
 AG_API void ag_enrolments_release(struct ag_enrolments *l);
 
 /*
- * Authenticator binding (DESIGN §4.2; SP 800-63B-4, binding an
+ * Authenticator binding (docs/govern.md; SP 800-63B-4, binding an
  * additional authenticator): binding a new authenticator needs
  * authentication at min(the account's own level, the new authenticator's
  * level).  The new authenticator's level is the
@@ -298,7 +298,7 @@ AG_API ag_code ag_store_grant_active(struct ag_store *s, const char *account,
 
 /* ==== end of store ====================================================== */
 
-/* ==== nhi: machine identities in the state store (DESIGN §5.1) ========== */
+/* ==== nhi: machine identities in the state store (docs/nhi.md) ========== */
 
 /*
  * The store keeps the machine-identity inventory (aalgate/nhi.h) with its
@@ -443,18 +443,18 @@ AG_API ag_code ag_store_nhi_owner_set(struct ag_store *s, const char *id,
 
 /* ==== end of nhi ======================================================== */
 
-/* ==== grants: JIT elevation and break-glass (DESIGN §4.4) =============== */
+/* ==== grants: JIT elevation and break-glass (docs/govern.md) ============= */
 
 /*
  * Just-in-time elevation instead of standing privilege, and break-glass
- * accounts (DESIGN §4.4).
+ * accounts (docs/govern.md).
  *
  * A grant gives one account one workflow (a workflow with `jit:`) for a
  * while.  Its account requests it, naming the duration (at most the
  * workflow's jit.max), a reason and, optionally, the hosts it is for (for
- * PAM, DESIGN §4.5; a grant that names none covers every host).  Members
- * of the workflow's jit.approvers, other than the requester, approve it;
- * jit.approvals distinct approvals activate it, in the transaction of the
+ * PAM, docs/man/pam_aalgate.8; a grant that names none covers every host).
+ * Members of the workflow's jit.approvers, other than the requester, approve
+ * it; jit.approvals distinct approvals activate it, in the transaction of the
  * approval that reaches the count, so two approvers at the same instant
  * activate it once.  Each approver shows a token that meets the workflow
  * itself: the gate's decision (ag_gate_decide) for that workflow, with
@@ -680,7 +680,7 @@ AG_API ag_code ag_grant_list(struct ag_store *s, const char *account,
 			     struct ag_grants *out, struct ag_error *err);
 
 /*
- * The gate's step 7 (DESIGN §3.3): may the subject (iss, sub) use
+ * The gate's step 7 (docs/gate.md): may the subject (iss, sub) use
  * workflow at now, on host?  True when the account holds an active grant
  * that covers host (ag_store_grant_active); with host NULL (the gate's
  * hook is not told the host) only a grant that names no hosts counts, as
@@ -762,7 +762,7 @@ AG_API char *ag_grant_json(const struct ag_grant *g, int64_t now);
 
 /* ==== end of grants ===================================================== */
 
-/* ==== sinks: alerts and notifications (DESIGN §4.6) ===================== */
+/* ==== sinks: alerts and notifications (docs/govern.md) =================== */
 
 /*
  * Obligations are records of the hash-chained decision log whose JSON
@@ -914,10 +914,10 @@ AG_API ag_code ag_sink_status(const char *log_path, const struct ag_sink *s,
 
 /* ==== end of sinks ====================================================== */
 
-/* ==== helpdesk: help-desk resets (DESIGN §4.3) ========================== */
+/* ==== helpdesk: help-desk resets (docs/govern.md) ======================== */
 
 /*
- * Recovery against the state store, and help-desk resets (DESIGN §4.2,
+ * Recovery against the state store, and help-desk resets (docs/govern.md,
  * §4.3; NIST SP 800-63B-4 §4.2).  ag_recovery_check (the recovery section
  * below) decides on evidence; the functions here give it what only the
  * store knows and carry out what it obliges (src/govern/helpdesk.c):
@@ -1091,7 +1091,7 @@ AG_API char *ag_recovery_answer(const struct ag_recovery_request *r,
 				int64_t now);
 
 /*
- * A help-desk reset (DESIGN §4.3).  SP 800-63B-4 §4.2.1 allows a CSP
+ * A help-desk reset (docs/govern.md).  SP 800-63B-4 §4.2.1 allows a CSP
  * agent's interaction as a recovery method only on a documented risk
  * analysis; aalgate holds it to the table of §4.2.2 instead: what the
  * agent verified is the evidence, and it must meet the account's own
@@ -1265,7 +1265,7 @@ AG_API char *ag_helpdesk_answer(const struct ag_recovery_request *rec,
 /* ==== recovery: account recovery held to the account's own level ======== */
 
 /*
- * Account recovery (DESIGN §4.2; NIST SP 800-63B-4 §4.2).  A subscriber
+ * Account recovery (docs/govern.md; NIST SP 800-63B-4 §4.2).  A subscriber
  * who lost the authenticators of their account shows recovery evidence;
  * ag_recovery_check says whether that evidence meets the rule of the
  * account's own level (SP 800-63B-4 §4.2.2) and what must follow: the

@@ -1,5 +1,5 @@
 /*
- * Importers (DESIGN §6): turn what identity platforms export into an
+ * Importers (docs/importers.md): turn what identity platforms export into an
  * estate, through the same ag_estate_add_account / ag_estate_add_path
  * calls, and so the same validation, as the estate file loader.
  */
@@ -58,7 +58,7 @@ enum ag_input_kind {
 	AG_INPUT_AWS_REPORT  /* an AWS IAM credential report (CSV) */
 };
 
-/* Recognises an input by its content (DESIGN §6, one-step forms). */
+/* Recognises an input by its content (docs/importers.md, one-step forms). */
 AG_API enum ag_input_kind ag_input_sniff(const char *buf, size_t len);
 
 #ifdef __cplusplus

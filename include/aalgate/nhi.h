@@ -1,5 +1,5 @@
 /*
- * Machine identities (DESIGN §5): the inventory of service accounts, API
+ * Machine identities (docs/nhi.md): the inventory of service accounts, API
  * keys, client secrets and workload credentials, the lifecycle findings
  * AG-N01..AG-N09 (OWASP NHI Top 10, 2025), the visibility score, and the
  * one check the gate makes of a machine client.
@@ -150,7 +150,7 @@ AG_API const struct ag_nhi_owner *
 ag_nhi_owner_find(const struct ag_nhi_inventory *inv, const char *id);
 
 /*
- * The gate's check of a machine client (DESIGN §3.3): may rec, presented
+ * The gate's check of a machine client (docs/gate.md): may rec, presented
  * by a token from issuer iss at time now, act at all?  It must be active,
  * not expired, and have a known owner who is not offboarded.  When the
  * policy trusts several issuers, a record without an issuer is refused
@@ -173,7 +173,7 @@ enum ag_nhi_format {
 	AG_NHI_CSV,       /* the generic form: CSV with a header row */
 	AG_NHI_AWS,       /* an AWS IAM credential report */
 	AG_NHI_KEYCLOAK,  /* a Keycloak realm export */
-	AG_NHI_ESTATE     /* an estate file (DESIGN §2.1) */
+	AG_NHI_ESTATE     /* an estate file (docs/audit.md) */
 };
 
 /* Reads one input into inv.  The generic forms are described in
@@ -205,7 +205,7 @@ AG_API ag_code ag_nhi_from_estate(struct ag_nhi_inventory *inv,
 /* Longest other text field (purpose, team, issuer, ...), in bytes. */
 #define AG_NHI_MAX_FIELD 4096u
 
-/* ---- findings (DESIGN §5.2) ---- */
+/* ---- findings (docs/nhi.md) ---- */
 
 struct ag_nhi_finding {
 	uint8_t rule;     /* enum ag_rule: AG_N01..AG_N09 */

@@ -1,5 +1,5 @@
 /*
- * aalgate govern: the PAM socket (DESIGN §4.5).
+ * aalgate govern: the PAM socket (docs/man/pam_aalgate.8).
  *
  * pam_aalgate.so, loaded by sudo, sshd and the like, asks the daemon
  * (`aalgate serve --state DB --pam-socket PATH`) whether a user holds an

@@ -1,5 +1,5 @@
 /*
- * Watch (DESIGN §7): authentication and access events from real logs,
+ * Watch (docs/watch.md): authentication and access events from real logs,
  * normalized to one event, and the detections AG-W01..AG-W08 that find
  * access which took a weaker path than the policy allows.
  *

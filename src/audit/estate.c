@@ -1,5 +1,5 @@
 /*
- * Loading and resolving the estate (DESIGN §2.1).
+ * Loading and resolving the estate (docs/audit.md).
  *
  * Estate files may hold millions of entries, so they are read one list
  * item at a time: each account or path becomes a small node tree, is

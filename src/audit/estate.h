@@ -95,8 +95,8 @@ struct ag_estate {
 	uint32_t *in_edges;
 };
 
-/* The deps of edge e (DESIGN §2.2): via, then email, then phone.
- * Returns the count written (at most max). */
+/* The deps of edge e (docs/internals/assurance.md): via, then email, then
+ * phone. Returns the count written (at most max). */
 size_t ag_edge_deps(const struct ag_estate *e, size_t edge, uint32_t *deps,
 		    size_t max);
 

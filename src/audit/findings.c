@@ -1,5 +1,5 @@
 /*
- * The findings AG-P01..AG-P13 (DESIGN §2.3), computed from the fixed
+ * The findings AG-P01..AG-P13 (docs/audit.md), computed from the fixed
  * point's values.  Messages are written by the reports; a finding holds
  * only indexes and levels, so millions of them stay small.
  */
@@ -325,8 +325,9 @@ ag_code ag_findings_compute(struct ag_estate *e, struct ag_audit_impl *ai)
 			    w->aal >= 1)
 				ADD(AG_P07, AG_SEV_MEDIUM, (uint32_t)a, pi, -1,
 				    -1, AG_NONE, 0);
-			/* Credentials: a path that carries dates (DESIGN
-			 * §5.2).  "Never used" counts from creation. */
+			/* Credentials: a path that carries dates
+			 * (docs/nhi.md).  "Never used" counts from
+			 * creation. */
 			int64_t used = p->last_used ? p->last_used : p->created;
 			int64_t rot = p->last_rotated ? p->last_rotated
 						      : p->created;

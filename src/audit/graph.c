@@ -1,5 +1,6 @@
 /*
- * Effective assurance as the greatest fixed point of DESIGN §2.2:
+ * Effective assurance as the greatest fixed point of
+ * docs/internals/assurance.md:
  *
  *   eff(p, a) = max(AAL(own(p)), min(AAL(methods(p)), min_{d in deps(p,a)} eff(d)))
  *   eff(a)    = min over counted paths p reaching a of eff(p, a)

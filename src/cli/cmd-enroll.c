@@ -3,11 +3,11 @@
  * aalgate enroll ial --state DB ACCOUNT IAL
  * aalgate enroll address --state DB [--remove] ACCOUNT [CHANNEL ADDRESS]
  *
- * Records an account's authenticators in the state store (DESIGN §4.1),
+ * Records an account's authenticators in the state store (docs/govern.md),
  * the IAL its holder was proofed at, which recovery turns on, and the
  * addresses of record every recovery of it notifies.
  * Binding one to an account that already authenticates needs the
- * caller's current authentication (DESIGN §4.2), shown as --auth-aal N or
+ * caller's current authentication (docs/govern.md), shown as --auth-aal N or
  * as --claims FILE (acr/amr claims, judged as the gate judges a token).
  * After a change the store's journal is moved into the decision log when
  * this process can take the log's lock; while a gate holds it, the gate

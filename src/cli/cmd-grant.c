@@ -1,7 +1,7 @@
 /*
  * aalgate grant request|approve|deny|revoke|list|check|break-glass
  *
- * Just-in-time elevation and break-glass accounts (DESIGN §4.4).  The
+ * Just-in-time elevation and break-glass accounts (docs/govern.md).  The
  * caller is whoever the token given with --token names, verified against
  * the policy's issuers as the gate verifies it; the rules are the
  * library's (ag_grant_*).  After a change the store's journal is moved

@@ -2,7 +2,7 @@
  * aalgate helpdesk reset -p POLICY [--state DB] --agent-token FILE|-
  *                        EVIDENCE.json
  *
- * A help-desk reset held to the table of account recovery (DESIGN §4.3):
+ * A help-desk reset held to the table of account recovery (docs/govern.md):
  * the agent's token is verified with the policy's issuers, the agent must
  * be at AAL2 or above, and what the agent verified is the evidence,
  * judged as `recover check` judges it.  The rules are the library's

@@ -3,7 +3,7 @@
  * aalgate nhi list --state DB [--all] [--format text|json]
  * aalgate nhi owner set ID --state DB [--status S] [--team T]
  *
- * Machine identities in the state store (DESIGN §5.1): an import merges
+ * Machine identities in the state store (docs/nhi.md): an import merges
  * inventories by (issuer, id) and keeps every rotated-out version as
  * history; owners are offboarded here, and the gate (serve --state) sees
  * it at the next request.  After a change the store's journal is moved

@@ -1,5 +1,5 @@
 /*
- * aalgate nhi COMMAND: machine identities (DESIGN §5).
+ * aalgate nhi COMMAND: machine identities (docs/nhi.md).
  *
  * aalgate nhi audit -p POLICY [--format text|json|sarif] [-o FILE]
  *                   [--as-of DATE] [--fail-on SEVERITY] [--keycloak FILE]...

@@ -2,7 +2,7 @@
  * aalgate recover check -p POLICY [--state DB] [--format json|text]
  *                       EVIDENCE.json
  *
- * Holds account recovery to the account's own level (DESIGN §4.2, NIST
+ * Holds account recovery to the account's own level (docs/govern.md, NIST
  * SP 800-63B-4 §4.2): reads what the account holds and the evidence a
  * claimant showed, and says whether it is enough and what must follow.
  * The rules are the library's (ag_recovery_check, and ag_recovery_run

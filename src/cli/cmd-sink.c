@@ -2,7 +2,7 @@
  * aalgate sink deliver|status -p POLICY --log FILE
  *
  * Delivers the decision log's alert and notification obligations to the
- * policy's sinks (DESIGN §4.6), or shows what waits for each.  A running
+ * policy's sinks (docs/govern.md), or shows what waits for each.  A running
  * gate delivers by itself; this command is for cron jobs, tests and
  * catching up.  The work is done by the dispatcher in src/govern/sinks.c.
  */

@@ -1,6 +1,6 @@
 /*
  * aalgate watch: authentication and access events from logs, judged by
- * the detections AG-W01..AG-W08 (DESIGN §7).
+ * the detections AG-W01..AG-W08 (docs/watch.md).
  *
  * aalgate watch -p POLICY [--state DB] [--inventory FILE]... [--since TIME]
  *               [--source SOURCE] [--year YYYY] [-f] [--format FORMAT]

@@ -1,5 +1,5 @@
 /*
- * Authenticator binding (DESIGN §4.2): what authentication a subscriber
+ * Authenticator binding (docs/govern.md): what authentication a subscriber
  * must show to bind a new authenticator to their account.  Pure
  * assurance logic over the method catalogue; the store applies it inside
  * the transaction that writes the enrolment.
@@ -61,9 +61,9 @@ void ag_binding_require(const struct ag_catalogue *cat,
 	/*
 	 * The highest level the new method helps reach: over the sets S of
 	 * enrolled methods, the level of S + method where that is above
-	 * S's own.  ag_combine's rules (DESIGN §1.3) are met by one
-	 * multi-factor authenticator or a pair of factors, plus at most a
-	 * device that a pin or biometric unlocks, so S never needs more
+	 * S's own.  ag_combine's rules (docs/internals/assurance.md) are met
+	 * by one multi-factor authenticator or a pair of factors, plus at most
+	 * a device that a pin or biometric unlocks, so S never needs more
 	 * than three members.
 	 */
 	int best = 0;

@@ -1,7 +1,7 @@
 /*
  * The method catalogue and the combination of methods into an assurance.
- * This file is the one place where AAL arithmetic lives (DESIGN §1.2-§1.3).
- */
+ * This file is the one place where AAL arithmetic lives (docs/policy.md,
+ * docs/internals/assurance.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,7 @@ static const char *const recovery_codes[] = {
 };
 
 /*
- * DESIGN §1.2.  "device" marks an authenticator the subscriber holds, which
+ * docs/policy.md.  "device" marks an authenticator the subscriber holds, which
  * a pin or biometric can unlock to make a multi-factor combination
  * (SP 800-63B-4 §3.1.7-§3.1.9: activation factors).
  */
@@ -405,7 +405,7 @@ void ag_duration_format(int64_t secs, char *buf, size_t len)
 		snprintf(buf, len, "%llds", (long long)secs);
 }
 
-/* ---- reauthentication profiles (DESIGN §1.4) --------------------------- */
+/* ---- reauthentication profiles (docs/policy.md) ------------------------- */
 
 /*
  * SP 800-63B-4 §2.1.3, §2.2.3 and §2.3.3; SP 800-63B-3 §4.1.3, §4.2.3 and

@@ -1,5 +1,5 @@
 /*
- * The policy's `sinks:` list (DESIGN §4.6): where alert and notification
+ * The policy's `sinks:` list (docs/govern.md): where alert and notification
  * obligations go.
  *
  *   sinks:

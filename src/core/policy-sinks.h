@@ -1,5 +1,5 @@
 /*
- * The policy's `sinks:` list (DESIGN §4.6), loaded by src/core/policy.c.
+ * The policy's `sinks:` list (docs/govern.md), loaded by src/core/policy.c.
  */
 #ifndef AG_POLICY_SINKS_H
 #define AG_POLICY_SINKS_H

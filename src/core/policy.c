@@ -1,6 +1,6 @@
 /*
- * The policy file (DESIGN §1.5 and the gate's keys of §3.1): loading,
- * validation and profile defaults.
+ * The policy file (docs/policy.md, and the gate's keys in
+ * docs/gate.md): loading, validation and profile defaults.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -606,7 +606,7 @@ static ag_code load_workflow(struct loader *l, struct ag_workflow *w,
 		return ag_ynode_err(r, idle_n, AG_ERR_INVALID,
 				    "idle must be longer than 0s");
 
-	/* Profile defaults (DESIGN §1.4): tighten, never loosen. */
+	/* Profile defaults (docs/policy.md): tighten, never loosen. */
 	if (w->aal >= 1) {
 		struct ag_window pw;
 		char have[32], lim[32];

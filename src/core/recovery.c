@@ -1,5 +1,5 @@
 /*
- * Account recovery held to the account's own level (DESIGN §4.2, NIST
+ * Account recovery held to the account's own level (docs/govern.md, NIST
  * SP 800-63B-4 §4.2).  Assurance logic only: the level of an account and
  * the AAL2 "two codes, or a code and an authenticator" rule come from
  * ag_combine (src/core/method.c); this file adds what ag_combine does not
@@ -556,7 +556,7 @@ ag_code ag_recovery_check(const struct ag_policy *p,
 		if (!channel_valid(acct->notify[k].channel))
 			return AG_ERR_USAGE;
 
-	/* The account's own level (DESIGN §4.1): the highest AAL its
+	/* The account's own level (docs/govern.md): the highest AAL its
 	 * enrolled authenticators reach together. */
 	struct ag_assurance own = {0};
 	bool have_enrolled = acct->n_enrolled > 0;

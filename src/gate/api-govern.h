@@ -1,6 +1,6 @@
 /*
- * The govern face over HTTP (DESIGN §3.1, §4.2): POST /v1/recovery and
- * /v1/accounts/{id}/enrolments[/{method}[/{label}]].  The server hands
+ * The govern face over HTTP (docs/gate.md, docs/govern.md): POST /v1/recovery
+ * and /v1/accounts/{id}/enrolments[/{method}[/{label}]]. The server hands
  * each request over with what it knows of the peer and its own parts
  * (policy, verifier, store); ag_govern_http computes the answer without
  * speaking HTTP (so that tests call it directly), ag_govern_serve sends

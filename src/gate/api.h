@@ -1,5 +1,5 @@
 /*
- * The decision API's JSON (DESIGN §3.1): reading a POST /v1/decide or
+ * The decision API's JSON (docs/gate.md): reading a POST /v1/decide or
  * `aalgate decide` request, writing the answer, and the fields of a
  * decision log record.  Shared by the server and the CLI so that the
  * offline "what if" answer is the gate's answer.

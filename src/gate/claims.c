@@ -1,5 +1,5 @@
 /*
- * Token claims (DESIGN §3.2): the registered claims decisions use, read
+ * Token claims (docs/gate.md): the registered claims decisions use, read
  * from a JSON object with strict types and caps, and the stable names of
  * the token errors.
  */

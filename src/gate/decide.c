@@ -1,5 +1,5 @@
 /*
- * Decisions (DESIGN §3.3): the route picks a workflow, then the checks run
+ * Decisions (docs/gate.md): the route picks a workflow, then the checks run
  * in a fixed order and the first that fails decides.  Assurance comes from
  * the core (ag_combine, ag_workflow_satisfied, ag_workflow_window); this
  * file only orders the checks and words the answer.
@@ -529,8 +529,8 @@ static bool key_binding(const struct ag_method *kind,
 	return false;
 }
 
-/* Machine workflows (DESIGN §3.3, §5): lifetime, client, credential kind
- * and binding, and scope.  Returns true when the request may go on. */
+/* Machine workflows (docs/gate.md, docs/nhi.md): lifetime, client, credential
+ * kind and binding, and scope. Returns true when the request may go on. */
 static bool machine_checks(const struct ag_policy *p,
 			   const struct ag_workflow *w,
 			   const struct ag_gate_hooks *hooks,

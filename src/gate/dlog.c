@@ -1,6 +1,7 @@
 /*
- * The decision log (DESIGN §3.4): an append-only file of JSON lines, each
- * carrying its sequence number and the SHA-256 of the line before it.
+ * The decision log (docs/internals/decision-log.md): an append-only file of
+ * JSON lines, each carrying its sequence number and the SHA-256 of the line
+ * before it.
  *
  * Request threads never write.  ag_dlog_append checks the caller's fields,
  * queues a request on the caller's stack and sleeps on it.  One writer

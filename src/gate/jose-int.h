@@ -1,5 +1,5 @@
 /*
- * Internal interface of the token verifier (DESIGN §3.2), shared by
+ * Internal interface of the token verifier (docs/gate.md), shared by
  * claims.c (claims and JSON), jose.c (JWS, the verifier and its cache)
  * and jwks.c (JWK sets and the per-issuer key rings).
  */

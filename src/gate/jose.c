@@ -1,5 +1,5 @@
 /*
- * The token verifier (DESIGN §3.2): compact JWS (RFC 7515) with the
+ * The token verifier (docs/gate.md): compact JWS (RFC 7515) with the
  * algorithms of RFC 7518 §3 and RFC 8037, the registered claims of RFC
  * 7519 §4.1, and a cache of verified tokens.
  *

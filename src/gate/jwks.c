@@ -1,6 +1,6 @@
 /*
  * JWK sets (RFC 7517) and the key rings that hold each issuer's keys
- * (DESIGN §3.2).
+ * (docs/gate.md).
  *
  * A key ring reads its issuer's jwks_file or fetches its jwks_uri over
  * HTTPS, and loads the set again when a token names an unknown kid or

@@ -883,7 +883,7 @@ static bool grant_active(void *ctx, const char *iss, const char *sub,
 	return rc == AG_OK && allowed;
 }
 
-/* /v1/grants (DESIGN §4.4), answered at once: a change is committed to
+/* /v1/grants (docs/govern.md), answered at once: a change is committed to
  * the store before the answer, and its journal rows reach the decision
  * log with the next drain (within a second). */
 static enum MHD_Result do_grants(struct server *s, struct MHD_Connection *c,

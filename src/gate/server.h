@@ -1,5 +1,5 @@
 /*
- * The gate's HTTP service (DESIGN §3.1, §3.5): libmicrohttpd with a pool of
+ * The gate's HTTP service (docs/gate.md): libmicrohttpd with a pool of
  * epoll threads.  A request waits for its decision log record to be
  * committed suspended, not in a thread, so other connections go on.
  */

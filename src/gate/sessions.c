@@ -1,5 +1,5 @@
 /*
- * Session activity by (iss, sid), for the idle check of DESIGN §3.3 step 5.
+ * Session activity by (iss, sid), for the idle check of docs/gate.md step 5.
  *
  * Memory is fixed at creation: a set-associative table of 8-way buckets
  * split into locked shards.  A full bucket forgets its least recently

@@ -1,5 +1,5 @@
 /*
- * /v1/grants (DESIGN §4.4): the HTTP face of JIT elevation, as JSON in and
+ * /v1/grants (docs/govern.md): the HTTP face of JIT elevation, as JSON in and
  * out, apart from the HTTP server so that it can be tested without one.
  * The server (src/gate/server.c) hands over the method, the path, the
  * bearer token and the body, and sends back the status and body.

@@ -1,5 +1,5 @@
 /*
- * JIT elevation and break-glass (DESIGN §4.4): the rules.
+ * JIT elevation and break-glass (docs/govern.md): the rules.
  *
  * The store (store.c) keeps grants and gives each change one
  * transaction; this file decides what a request, an approval, a denial or

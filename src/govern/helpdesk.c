@@ -1,5 +1,5 @@
 /*
- * Recovery against the state store, and help-desk resets (DESIGN §4.2,
+ * Recovery against the state store, and help-desk resets (docs/govern.md,
  * §4.3).  The rules are ag_recovery_check's (src/core/recovery.c); this
  * file feeds it what the store knows (the account's enrolments, the codes
  * it has spent), carries out what an accepted recovery obliges (spend the

@@ -1,5 +1,5 @@
 /*
- * The PAM socket (DESIGN §4.5): the daemon's side of pam_aalgate.so.
+ * The PAM socket (docs/man/pam_aalgate.8): the daemon's side of pam_aalgate.so.
  *
  * A few worker threads share one listening Unix socket.  Each takes a
  * connection, checks the peer's credentials (SO_PEERCRED) before reading

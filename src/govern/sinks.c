@@ -1,5 +1,5 @@
 /*
- * The sink dispatcher (DESIGN §4.6): reads obligations from the
+ * The sink dispatcher (docs/govern.md): reads obligations from the
  * decision log, checking its hash chain as it goes, and hands each to the
  * sinks that take it, in log order, at least once.
  *

@@ -5,7 +5,7 @@
  * operations.  The generic layer (store.c, first half) validates input,
  * applies the assurance rules and builds journal records; a backend only
  * stores and fetches, and gives each change its transaction.  A new
- * backend (PostgreSQL, DESIGN §9) implements struct ag_store_ops and an
+ * backend (PostgreSQL, planned) implements struct ag_store_ops and an
  * open function; no caller changes.
  *
  * Contract for every operation: return an ag_code and fill err; never
@@ -162,7 +162,7 @@ struct ag_store_ops {
 				   const char *token_key, int64_t now,
 				   struct ag_error *err);
 	/*
-	 * Machine identities (DESIGN §5.1).  A record is keyed by (issuer,
+	 * Machine identities (docs/nhi.md).  A record is keyed by (issuer,
 	 * id, version); issuer "" stands for a record that names none.  One
 	 * version of each (issuer, id) is current.  get reads the current
 	 * version into rec (owner_status as the record stated it, or

@@ -1,5 +1,5 @@
 /*
- * The state store (DESIGN §4.1, §4.4, §5.1): accounts, enrolled
+ * The state store (docs/govern.md, docs/nhi.md): accounts, enrolled
  * authenticators, spent recovery codes, grants, machine identities with
  * their history and owners, and a journal of every change, in an
  * embedded SQLite database.  The rules for grants are in grants.c; it
@@ -2063,7 +2063,7 @@ static const char *const migrations[] = {
 	"  time INTEGER NOT NULL,"
 	"  PRIMARY KEY (grant_id, approver)"
 	");",
-	/* 3: machine identities (DESIGN §5.1): every version of each record
+	/* 3: machine identities (docs/nhi.md): every version of each record
 	 * by (issuer, id), issuer '' for one that names none, one version
 	 * current and the rest history; their owners.  Times are epoch
 	 * seconds, NULL when unknown (expires: NULL is no expiry); lists are

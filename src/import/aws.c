@@ -1,7 +1,7 @@
 /*
- * The AWS IAM credential report importer (DESIGN §5.1, §6): reads the CSV
- * report that IAM's GetCredentialReport returns and adds, for each row, an
- * account and the access paths its credentials open.
+ * The AWS IAM credential report importer (docs/nhi.md, docs/importers.md):
+ * reads the CSV report that IAM's GetCredentialReport returns and adds, for
+ * each row, an account and the access paths its credentials open.
  *
  * Mapping (see docs/importers.md):
  *  - every row is a human account "aws:ACCOUNT:USER", where ACCOUNT is

@@ -1,5 +1,5 @@
 /*
- * The Keycloak importer (DESIGN §6): a realm export, or a JSON array of
+ * The Keycloak importer (docs/importers.md): a realm export, or a JSON array of
  * realm exports, becomes accounts and access paths of an estate.
  *
  * Every path id starts with the realm's name ("myrealm/...") so that two
@@ -2435,7 +2435,7 @@ static ag_code import_client(struct kc_realm *r, const json_t *c, size_t ci,
 	}
 	if (dag) {
 		/* Resource-owner password grant: the direct grant flow, with
-		 * no browser in between (legacy, DESIGN §2.1). */
+		 * no browser in between (legacy, docs/audit.md). */
 		char *label = pool_printf(k, "client:%s: %s", cid,
 					  flow_name(r, fd));
 		char *binding =

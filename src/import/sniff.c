@@ -1,5 +1,5 @@
 /*
- * Recognising an input by its content (DESIGN §6): an AWS credential
+ * Recognising an input by its content (docs/importers.md): an AWS credential
  * report's first line names its documented columns; a Keycloak export is a JSON
  * object (or array of objects) with a "realm" member; anything else is
  * an estate file.

@@ -1,5 +1,5 @@
 /*
- * Machine identities from an estate (DESIGN §5.1): the AWS credential
+ * Machine identities from an estate (docs/nhi.md): the AWS credential
  * report, a Keycloak export or an estate file, once resolved, gives one
  * inventory record per (machine-credential path, account it reaches).
  *

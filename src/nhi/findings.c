@@ -1,5 +1,5 @@
 /*
- * The machine-identity findings AG-N01..AG-N09 (DESIGN §5.2) and the
+ * The machine-identity findings AG-N01..AG-N09 (docs/nhi.md) and the
  * visibility score.  Only active records are judged or counted: a
  * disabled or retired credential cannot be used, and history is not
  * exposure.  Every age is compared with ">": a credential exactly at a

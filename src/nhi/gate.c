@@ -1,5 +1,5 @@
 /*
- * Machine identities at the gate (DESIGN §3.3): the client hook over the
+ * Machine identities at the gate (docs/gate.md): the client hook over the
  * inventory files and the state store, and the thumbprint of the TLS
  * client certificate a proxy passes on (RFC 8705 §3).  The judgement of
  * a client is ag_nhi_client_ok's (inventory.c); this file only finds the

@@ -1,5 +1,5 @@
 /*
- * The machine-identity inventory (DESIGN §5.1): records keyed by
+ * The machine-identity inventory (docs/nhi.md): records keyed by
  * (issuer, id), the owners list, resolution against a policy, and the
  * gate's check of a machine client.  Parsers live in src/nhi/load.c and
  * src/nhi/estate.c; findings in src/nhi/findings.c.

@@ -1,5 +1,5 @@
 /*
- * Reading machine-identity inventories (DESIGN §5.1): the generic CSV and
+ * Reading machine-identity inventories (docs/nhi.md): the generic CSV and
  * JSON/YAML forms (docs/nhi.md), and, through the estate importers and
  * ag_nhi_from_estate (src/nhi/estate.c), AWS credential reports, Keycloak
  * exports and estate files.

@@ -1,4 +1,4 @@
-# pam_aalgate.so (DESIGN §4.5): a PAM module for sudo, sshd and the like
+# pam_aalgate.so (docs/man/pam_aalgate.8): a PAM module for sudo, sshd and the like
 # that asks 'aalgate serve --pam-socket' whether the user holds an active
 # JIT grant.  It is self-contained: it links libpam and libc, not
 # libaalgate, and exports pam_sm_* only (pam_aalgate.map, with the

@@ -1,6 +1,6 @@
 /*
  * pam_aalgate.so: JIT grants for sudo, sshd and other PAM services
- * (DESIGN §4.5).
+ * (docs/man/pam_aalgate.8).
  *
  *   auth     required pam_aalgate.so workflow=admin
  *   account  required pam_aalgate.so workflow=admin

@@ -1,5 +1,5 @@
 /*
- * The watch engine (DESIGN §7): judges normalized events and raises
+ * The watch engine (docs/watch.md): judges normalized events and raises
  * AG-W01..AG-W08 (aalgate/watch.h says what each rule sees).
  *
  * Assurance is judged by the core (ag_workflow_satisfied), machine

@@ -1,5 +1,5 @@
 /*
- * The generic normalized event (DESIGN §7), one JSON object:
+ * The generic normalized event (docs/watch.md), one JSON object:
  *
  *   time       RFC 3339, required
  *   subject    the account, required

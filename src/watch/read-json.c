@@ -4,8 +4,8 @@
  *
  * Why not jansson here: a jansson parse allocates every string and builds
  * a hash table per object, some twenty allocations for a typical event
- * line, which alone would use most of the watch's time budget (DESIGN §8:
- * 500k events/s per core).  The rules are jansson's with
+ * line, which alone would use most of the watch's time budget
+ * (docs/BENCHMARKS.md: 500k events/s per core). The rules are jansson's with
  * JSON_REJECT_DUPLICATES: RFC 8259 grammar, UTF-8 only (no overlong forms,
  * no surrogates), escapes checked, \u0000 refused (strings here are C
  * strings), a key twice in one object refused.  Numbers are checked for

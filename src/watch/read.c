@@ -1,5 +1,5 @@
 /*
- * The event readers (DESIGN §7, aalgate/watch.h): bytes in, normalized
+ * The event readers (docs/watch.md, aalgate/watch.h): bytes in, normalized
  * events out.  This file splits the input into records, tells the sources
  * apart, keeps the counts, and holds what the per-source mappers
  * (read-<source>.c) share.
@@ -26,7 +26,7 @@
  *    other rows                        ignored; a journal row logged twice
  *                                      (same store and journal_seq) is
  *                                      read once
- *  generic (DESIGN §7)                 its kind: login, recovery,
+ *  generic (docs/watch.md)                 its kind: login, recovery,
  *                                      factor_reset, helpdesk_reset,
  *                                      enroll, access, token_use,
  *                                      break_glass

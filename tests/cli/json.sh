@@ -1,6 +1,6 @@
 #!/bin/sh
 # json.sh AALGATE PROJECT_SOURCE_DIR
-# 'aalgate audit --format json': the fields DESIGN §2.4 requires, with
+# 'aalgate audit --format json': the fields docs/audit.md requires, with
 # values for a small estate, a summary that agrees with the arrays, and
 # findings worst first, each located at the line its path is written on.
 set -u

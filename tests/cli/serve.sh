@@ -184,14 +184,14 @@ expect_body metrics2 'aalgate_policy_reloads_total{result="ok"} 1'
 # SIGTERM while kept-alive clients keep asking: every decision in flight
 # is logged and answered, the others are told 503, and the gate exits 0.
 python3 - "$port" >load.out 2>&1 <<'PYEOF' &
-import http.client, sys, threading, time
+import http.client, os, sys, threading, time
 port = int(sys.argv[1])
 codes = {}
 lock = threading.Lock()
 def worker():
-    end = time.time() + 6
+    end = time.time() + 60
     conn = None
-    while time.time() < end:
+    while time.time() < end and not os.path.exists("load.stop"):
         try:
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -199,6 +199,8 @@ def worker():
             r = conn.getresponse(); r.read()
             with lock:
                 codes[r.status] = codes.get(r.status, 0) + 1
+                if r.status == 401 and codes[r.status] == 1:
+                    open("load.first", "w").close()
             if r.getheader("Connection", "").lower() == "close":
                 conn.close(); conn = None
         except Exception:
@@ -209,12 +211,20 @@ ts = [threading.Thread(target=worker) for _ in range(16)]
 print(sorted(codes.items()))
 PYEOF
 load=$!
-sleep 1.5
+# Stop it once the clients are answered (a loaded machine starts them
+# slowly), with the clients still asking.
+i=0
+until [ -e load.first ] || [ $i -ge 200 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+sleep 0.5
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
 pid=
 [ $rc -eq 0 ] || fail "SIGTERM under load: exit $rc"
+: >load.stop
 wait "$load"
 grep -q '(401, [0-9]' load.out || fail "no answers under load: $(cat load.out)"
 

@@ -2,10 +2,10 @@
 # shared-data.sh AALGATE PROJECT_SOURCE_DIR
 # Real Keycloak realm exports from ../shared/data/keycloak, passed to
 # 'aalgate audit' as estate files and to 'aalgate policy check' as a
-# policy.  They are not estate files (yet: DESIGN §6 lets audit recognise
-# them by content), so a run may fail with exit 2 and a message naming the
-# file, or succeed with a report; it must never crash, hang, or trip a
-# sanitizer.  Skipped when ../shared/data is not there.
+# policy.  They are not estate files (yet: docs/importers.md lets audit
+# recognise them by content), so a run may fail with exit 2 and a message
+# naming the file, or succeed with a report; it must never crash, hang, or trip
+# a sanitizer. Skipped when ../shared/data is not there.
 set -u
 aalgate=$1 src=$2
 case $aalgate in /*) ;; *) aalgate=$(pwd)/$aalgate ;; esac

@@ -1,8 +1,8 @@
 #!/bin/sh
 # sinks.sh AALGATE PROJECT_SOURCE_DIR
-# 'aalgate sink deliver|status' and the sinks of 'aalgate serve' (DESIGN
-# §4.6) against real decision logs: usage and policy errors; a file sink
-# that gets exactly the obligation records; a webhook (a Python
+# 'aalgate sink deliver|status' and the sinks of 'aalgate serve'
+# (docs/govern.md) against real decision logs: usage and policy errors; a file
+# sink that gets exactly the obligation records; a webhook (a Python
 # http.server on 127.0.0.1) that gets each record as its body with the
 # right headers; the webhook down: refused with exit 1, the cursor stays,
 # the obligations wait; a deliverer left running while the webhook is

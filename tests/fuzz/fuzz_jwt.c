@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the token verifier (DESIGN §3.2).  Each input is a
+ * libFuzzer target: the token verifier (docs/gate.md).  Each input is a
  * compact JWS, checked by a verifier built once from a fixed policy and
  * JWK sets written to a temporary directory at start: the RFC 7515
  * example keys for issuer "joe", and an RSA, P-256, P-384 and Ed25519 key

@@ -1,6 +1,6 @@
 /*
- * libFuzzer target: the PAM socket's request parser (DESIGN §4.5), which
- * reads what any local process allowed to connect sends the daemon.
+ * libFuzzer target: the PAM socket's request parser (docs/man/pam_aalgate.8),
+ * which reads what any local process allowed to connect sends the daemon.
  *
  * Input: one request line, newline included, as the daemon reads it.
  *

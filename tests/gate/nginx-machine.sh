@@ -1,7 +1,7 @@
 #!/bin/sh
 # nginx-machine.sh AALGATE AG_TESTSIGN
 #
-# Machine workflows (DESIGN §3.3) behind a real nginx: mutual TLS at
+# Machine workflows (docs/gate.md) behind a real nginx: mutual TLS at
 # nginx, the client certificate passed to aalgate in client_cert_header
 # ($ssl_client_escaped_cert), and aalgate judging each machine token
 # against the inventory (an --inventory file and a --state store): its

@@ -3,7 +3,7 @@
 #
 # The gate behind a real nginx: auth_request to /v1/authz, the identity
 # headers passed upstream, RFC 9470 step-up challenges passed back to the
-# client, and the trust boundary between them (DESIGN §3).
+# client, and the trust boundary between them (docs/gate.md).
 #
 # The test starts its own aalgate (port 0) and one nginx process (no
 # daemon, no master, every path in a temporary directory) with three

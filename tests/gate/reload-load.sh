@@ -1,7 +1,7 @@
 #!/bin/sh
 # reload-load.sh AALGATE AG_TESTSIGN
 #
-# 'aalgate serve' under load (DESIGN §3): policy reloads while requests
+# 'aalgate serve' under load (docs/gate.md): policy reloads while requests
 # are being decided, and a kill -9 in the middle of it all.
 #
 #   1. Eight kept-alive clients send a fixed mix of requests whose right

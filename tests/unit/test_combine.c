@@ -1,6 +1,6 @@
 /*
- * Combining methods into an assurance (DESIGN §1.2-§1.3), one test per
- * rule, each named after the section of SP 800-63B-4 it encodes.
+ * Combining methods into an assurance (docs/internals/assurance.md), one test
+ * per rule, each named after the section of SP 800-63B-4 it encodes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -281,8 +281,8 @@ static void test_s2_aal0_nothing(void **state)
 	expect(a, 0, false, false);
 }
 
-/* §3.2.5 and DESIGN §1.3: phishing_resistant(S) and hardware(S) hold
- * when some counted method in S has the property. */
+/* SP 800-63B-4 §3.2.5 and docs/internals/assurance.md:
+ * phishing_resistant(S) and hardware(S) hold when some counted method in S has the property. */
 static void test_s3_2_5_properties_of_a_set(void **state)
 {
 	(void)state;
@@ -293,7 +293,7 @@ static void test_s3_2_5_properties_of_a_set(void **state)
 	expect(signin(LIST("smartcard", "password")), 3, true, true);
 }
 
-/* DESIGN §1.2: the catalogue is complete and every entry is built in. */
+/* docs/policy.md: the catalogue is complete and every entry is built in. */
 static void test_catalogue_builtin(void **state)
 {
 	(void)state;

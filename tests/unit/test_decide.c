@@ -1,5 +1,5 @@
 /*
- * The gate's decision order (DESIGN §3.3) over hand-made claims: routes,
+ * The gate's decision order (docs/gate.md) over hand-made claims: routes,
  * each step's status, reason and challenge, in order.
  */
 #include <setjmp.h>

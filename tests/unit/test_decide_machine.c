@@ -1,5 +1,5 @@
 /*
- * Machine workflows at the gate (DESIGN §3.3) over a real inventory and a
+ * Machine workflows at the gate (docs/gate.md) over a real inventory and a
  * real state store behind the client hook (ag_gate_nhi_client): the
  * token's lifetime at the limit and one second over, unknown, expired,
  * disabled, retired, offboarded, unowned and other issuers' clients, the

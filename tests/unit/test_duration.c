@@ -1,5 +1,5 @@
 /*
- * Durations (DESIGN §1.5): "90s", "15m", "12h", "30d", nothing else.
+ * Durations (docs/policy.md): "90s", "15m", "12h", "30d", nothing else.
  * They carry the reauthentication windows of SP 800-63B-4 §2.x.3, so a
  * misread duration would silently change an assurance requirement.
  */

@@ -1,8 +1,7 @@
 /*
- * Effective assurance as the greatest fixed point of DESIGN §2.2, on
- * small graphs built in code through the importer API, and on a large
- * generated one.
- */
+ * Effective assurance as the greatest fixed point of
+ * docs/internals/assurance.md, on small graphs built in code through the
+ * importer API, and on a large generated one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,9 +25,9 @@ static const char policy_text[] =
 #define NO_VIA NULL
 #define NO_LIFETIME (-1)
 
-/* The witness chain of account id as text, in the form of DESIGN §2.2:
- * "alice --sspr--> mail:alice --mail-login"; an assumed account at the
- * end reads "mail:bob (assumed)". */
+/* The witness chain of account id as text, in the form of
+ * docs/internals/assurance.md: "alice --sspr--> mail:alice --mail-login"; an
+ * assumed account at the end reads "mail:bob (assumed)". */
 static char *witness(const struct ag_estate *e, const struct ag_audit *a,
 		     const char *id)
 {
@@ -83,9 +82,9 @@ static void expect_witness(const struct ag_estate *e,
 	free(got);
 }
 
-/* DESIGN §2.2: a cycle (a mailbox recovered by SMS to a phone whose
- * carrier account is recovered by that mailbox) does not lower anything by
- * itself.  A least fixed point would drop both to their own methods'
+/* docs/internals/assurance.md: a cycle (a mailbox recovered by SMS to a phone
+ * whose carrier account is recovered by that mailbox) does not lower anything
+ * by itself. A least fixed point would drop both to their own methods'
  * AAL1; the greatest keeps both at AAL2. */
 static void test_s2_2_cycle_does_not_lower_by_itself(void **state)
 {
@@ -127,8 +126,8 @@ static void test_s2_2_cycle_does_not_lower_by_itself(void **state)
 	ag_policy_free(p);
 }
 
-/* DESIGN §2.2: a cycle is lowered once something outside it is weak: a
- * KBA port-out at the carrier (§3.1.1.2) drops the phone to AAL0, the
+/* docs/internals/assurance.md: a cycle is lowered once something outside it is
+ * weak: a KBA port-out at the carrier (§3.1.1.2) drops the phone to AAL0, the
  * mailbox to its own password's AAL1, and the account recovered by that
  * mailbox to AAL1. */
 static void test_s2_2_cycle_lowered_from_outside(void **state)
@@ -248,7 +247,7 @@ static void test_s2_2_three_hop_chain_with_witness(void **state)
 		expect_witness(e, a, "phone:alice",
 			       "phone:alice --carrier-recover--> mail:carrier "
 			       "--carrier-helpdesk");
-		/* AG-P01 is critical at AAL0 (DESIGN: effective 0). */
+		/* AG-P01 is critical at AAL0 (effective AAL0). */
 		assert_int_equal(count_findings(e, a, AG_P01, "alice"), 1);
 		assert_int_equal(a->below_required, 1);
 		ag_audit_free(a);
@@ -259,7 +258,7 @@ static void test_s2_2_three_hop_chain_with_witness(void **state)
 
 /* The same chain with one AAL1 step at the end: each hop rests on the
  * next, and the witness follows the dependency to the account that
- * decides the level (the DESIGN §2.2 example). */
+ * decides the level (as in docs/audit.md, Witness chains). */
 static void test_s2_2_chain_witness_follows_dependency(void **state)
 {
 	(void)state;
@@ -316,9 +315,9 @@ static void test_s3_1_3_3_sms_rests_on_the_phone(void **state)
 	ag_policy_free(p);
 }
 
-/* DESIGN §2.2 "Accounts with no path" and "Missing attributes": assume
- * defaults for referenced, undescribed accounts, and AAL3 for people no
- * counted path reaches. */
+/* docs/audit.md, "Accounts with no counted path" and "Missing email and
+ * phone attributes": assume defaults for referenced, undescribed accounts,
+ * and AAL3 for people no counted path reaches. */
 static void test_s2_2_assume_defaults(void **state)
 {
 	(void)state;
@@ -450,8 +449,8 @@ static void test_s3_1_3_1_email_only_for_short_recovery(void **state)
 	ag_policy_free(p);
 }
 
-/* DESIGN §2.2: break-glass paths never count, and a renewal inside the
- * reauthentication window (§2.2.3: 24 h at AAL2) only continues a
+/* docs/internals/assurance.md: break-glass paths never count, and a renewal
+ * inside the reauthentication window (§2.2.3: 24 h at AAL2) only continues a
  * session; a longer one is judged by its methods. */
 static void test_s2_2_3_counted_paths(void **state)
 {

@@ -1,5 +1,5 @@
 /*
- * JIT grants and break-glass (DESIGN §4.4): requests, approvals and what
+ * JIT grants and break-glass (docs/govern.md): requests, approvals and what
  * they refuse (self-approval, a non-member, an AAL1 or stale token, a
  * replayed approval or token, a grant longer than jit.max), activation
  * once in the transaction of the approval that reaches the count, also
@@ -1115,8 +1115,9 @@ static void test_accounts_and_groups(void **state)
 	policy_fails("groups: [admins]\n", AG_ERR_INVALID,
 		     "policy.yaml:1:9: groups must be a mapping, not a "
 		     "list");
-	/* Without a groups: section a group is not checked (the DESIGN
-	 * §1.5 example names one), and has no members. */
+	/* Without a groups: section a group named by jit.approvers is not
+	 * checked (a policy may name one it does not list), and has no
+	 * members: nobody approves. */
 	p = policy_ok("workflows:\n"
 		      "  admin: { aal: 2, jit: { max: 1h, approvers: "
 		      "\"group:admins\" } }\n");

@@ -1,5 +1,5 @@
 /*
- * Recovery against the state store and help-desk resets (DESIGN §4.2,
+ * Recovery against the state store and help-desk resets (docs/govern.md,
  * §4.3): the account's level from the store and never lowered by a
  * request, spent codes refused, codes spent before a recovery counts
  * (eight threads racing with one code: one wins), the journal rows and
@@ -643,6 +643,7 @@ static void test_address_set(void **state)
 	assert_int_equal(ag_store_address_list(f->s, "nobody", &l, &err),
 			 AG_OK);
 	assert_int_equal(l.n, 0);
+	ag_store_addresses_release(&l);
 
 	/* At most AG_RECOVERY_NOTIFY_MAX. */
 	for (int i = 0; i < AG_RECOVERY_NOTIFY_MAX; i++) {

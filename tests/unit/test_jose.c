@@ -1,5 +1,5 @@
 /*
- * The token verifier (DESIGN §3.2): the RFC 7515 examples, tokens signed
+ * The token verifier (docs/gate.md): the RFC 7515 examples, tokens signed
  * by keys made with `openssl genpkey`, an attack suite where every token
  * must be refused with one exact error, the claims reader, JWK sets, the
  * cache of verified tokens, key rotation, and keys fetched over real

@@ -1,8 +1,7 @@
 /*
- * The policy file (DESIGN §1.5 and the gate keys of §3): what loads, and
- * the exact message, with file:line:col and a near-miss hint, for what
- * does not.
- */
+ * The policy file (docs/policy.md, and the gate keys in
+ * docs/gate.md): what loads, and the exact message, with file:line:col and a
+ * near-miss hint, for what does not. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +15,7 @@
 
 #include "testutil.h"
 
-/* The example of DESIGN §1.5, word for word. */
+/* The example of docs/policy.md, word for word. */
 static const char design_policy[] =
 	"profile: sp800-63b-4\n"
 	"assume: { mailbox: 1, phone: 1 }      # AAL of accounts referenced "
@@ -711,7 +710,7 @@ static void test_policy_load_file(void **state)
 }
 
 /* ag_workflow_satisfied: level, phishing resistance (§3.2.5), hardware. */
-/* DESIGN §1.2: "alone" is the AAL a method gives on its own.  A policy
+/* docs/policy.md: "alone" is the AAL a method gives on its own.  A policy
  * method at alone: 0 gives AAL0 alone but still counts as its factor in
  * a combination (like pin); factor none cannot claim a level. */
 static void test_custom_alone_zero(void **state)

@@ -1,5 +1,5 @@
 /*
- * Reauthentication windows (DESIGN §1.4): the two profiles' tables, and
+ * Reauthentication windows (docs/policy.md): the two profiles' tables, and
  * workflows that tighten them (accepted) or loosen them (rejected unless
  * allow_weaker_than_profile: true).
  *
@@ -98,7 +98,7 @@ static void test_profile_window_bad_arguments(void **state)
 			    "sp800-63b-3");
 }
 
-/* DESIGN §1.4: sp800-63b-4 is the default profile, and a workflow without
+/* docs/policy.md: sp800-63b-4 is the default profile, and a workflow without
  * max_age or idle takes its profile's window (§2.x.3). */
 static void test_s2_x_3_workflow_defaults_from_profile(void **state)
 {
@@ -143,7 +143,7 @@ static void test_s4_2_3_workflow_defaults_from_old_profile(void **state)
 	ag_policy_free(p);
 }
 
-/* DESIGN §1.4: a workflow may tighten the window of §2.2.3 / §2.3.3. */
+/* docs/policy.md: a workflow may tighten the window of §2.2.3 / §2.3.3. */
 static void test_s2_2_3_workflow_tightening_accepted(void **state)
 {
 	(void)state;
@@ -228,7 +228,7 @@ static void test_s4_2_3_old_profile_loosening_rejected(void **state)
 		     "true to accept it");
 }
 
-/* DESIGN §1.4: allow_weaker_than_profile: true accepts a looser window,
+/* docs/policy.md: allow_weaker_than_profile: true accepts a looser window,
  * and the workflow keeps it as written. */
 static void test_s2_2_3_allow_weaker_than_profile(void **state)
 {

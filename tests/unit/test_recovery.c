@@ -1,5 +1,5 @@
 /*
- * Account recovery held to the account's own level (DESIGN §4.2), one test
+ * Account recovery held to the account's own level (docs/govern.md), one test
  * per rule or limit of NIST SP 800-63B-4 §4.2, each named after the
  * section it encodes:
  *   §4.2.1.1 saved recovery codes     §4.2.2.1 recovery at AAL1
@@ -207,7 +207,7 @@ static void text_has(const struct ag_recovery_result *r,
 		fail_msg("'%s' not in: %s", needle, n->text);
 }
 
-/* ---- the account's own level (DESIGN §4.1, through ag_combine) --------- */
+/* ---- the account's own level (docs/govern.md, through ag_combine) ------- */
 
 static void test_own_level_is_ag_combine_of_enrolled(void **state)
 {
@@ -287,7 +287,7 @@ static void test_s4_2_2_1_aal1_one_code_of_any_method(void **state)
 }
 
 /* §4.2.2.1: AAL1 accounts are not proofed, so repeated identity proofing
- * is not a recovery method for them (DESIGN §4.2 lists it; the standard
+ * is not a recovery method for them (docs/govern.md lists it; the standard
  * does not). */
 static void test_s4_2_2_1_aal1_reproofing_is_not_a_method(void **state)
 {
@@ -350,7 +350,7 @@ static void test_s4_2_2_2_two_codes_same_channel_refused(void **state)
 }
 
 /* The method is the class of §4.2.1, not the channel: an e-mail and an
- * SMS code are both issued codes (DESIGN §4.2 does not say; the standard
+ * SMS code are both issued codes (docs/govern.md does not say; the standard
  * lists the methods as saved, issued and recovery contacts). */
 static void test_s4_2_2_2_email_and_sms_codes_are_one_method(void **state)
 {
@@ -563,7 +563,7 @@ static void test_s4_2_2_3_unknown_ial_held_to_ial3(void **state)
 
 /* §4.2.2.3: "If an account that can authenticate at AAL3 has been
  * identity proofed at IAL1 or IAL2, the requirements are the same as
- * those for recovery at AAL2" (DESIGN §4.2 asks IAL3 onsite proofing of
+ * those for recovery at AAL2" (docs/govern.md asks IAL3 onsite proofing of
  * every AAL3 account; the standard does not). */
 static void test_s4_2_2_3_ial1_ial2_as_aal2(void **state)
 {
@@ -878,7 +878,7 @@ static void test_s4_6_postal_when_no_other(void **state)
 	accepted(&r, AG_BASIS_CODE);
 	assert_true(r.notify_postal);
 	assert_int_equal(r.n_notify, 1);
-	/* One address: told, with a warning (DESIGN asks two). */
+	/* One address: told, with a warning (at least two are asked for). */
 	text_has(&r, AG_RW_FEW_ADDRESSES, "§4.6");
 	assert_false(find_note(&r, AG_RW_FEW_ADDRESSES)->refusal);
 }

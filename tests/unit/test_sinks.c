@@ -1,5 +1,5 @@
 /*
- * Sinks (DESIGN §4.6): the policy's `sinks:` list and its errors, the
+ * Sinks (docs/govern.md): the policy's `sinks:` list and its errors, the
  * cursor file's parser, and the dispatcher against real decision logs:
  * a file sink gets exactly the obligation records, and only the kinds it
  * takes; a cursor survives a restart without duplicates; an exec sink
