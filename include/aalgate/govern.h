@@ -976,7 +976,7 @@ struct ag_recovery_address {
 };
 
 /* The account's notification addresses of record, which every recovery
- * of it notifies (SP 800-63B-4 §4.2: at least two, postal for AAL3), in
+ * of it notifies (SP 800-63B-4 §4.6: at least two, postal for AAL3), in
  * (channel, address) order; at most AG_RECOVERY_NOTIFY_MAX.  The strings
  * are out's: ag_store_addresses_release frees them. */
 struct ag_store_addresses {
@@ -1066,6 +1066,10 @@ AG_API ag_code ag_recovery_request_parse_stored(const char *name,
  * when the store holds no enrolment of the account (its level is not
  * known: refused); AG_ERR_INVALID for a request the policy cannot read
  * (an unknown method); any other error is the store's (st->store_failed).
+ *
+ * res->notify borrows its addresses: from *st with a store (the addresses
+ * of record), from r without one.  Keep both while res is used; st is
+ * required with a store (AG_ERR_USAGE otherwise).
  */
 AG_API ag_code ag_recovery_run(struct ag_store *s, const struct ag_policy *p,
 			       const struct ag_recovery_request *r,
@@ -1083,7 +1087,8 @@ AG_API ag_code ag_recovery_run(struct ag_store *s, const struct ag_policy *p,
  * "notify": {"postal", "addresses"} or null, "invalidate_codes",
  * "issue_saved_code"}, and with a store (st not NULL and st->stored)
  * "state": {"store_aal", "request_aal", "request_ignored",
- * "codes_spent", "journal_seq"}.
+ * "addresses_of_record", "request_addresses_ignored", "codes_spent",
+ * "journal_seq"}.
  */
 AG_API char *ag_recovery_answer(const struct ag_recovery_request *r,
 				const struct ag_recovery_result *res,
@@ -1457,9 +1462,10 @@ struct ag_recovery_result {
 	struct ag_recovery_note notes[AG_RECOVERY_NOTES_MAX];
 	size_t n_notes;
 	/* Obligations, set only when accepted.  notify: the account's
-	 * notification addresses that must be told, borrowed from its list
-	 * (§4.6: all but postal ones; postal ones too for an AAL3 account,
-	 * or when there is no other kind). */
+	 * notification addresses that must be told (§4.6: all but postal
+	 * ones; postal ones too for an AAL3 account, or when there is no
+	 * other kind), borrowed from the account's list: see
+	 * ag_recovery_run for whose that is. */
 	struct ag_recovery_address notify[AG_RECOVERY_NOTIFY_MAX];
 	size_t n_notify;
 	bool notify_postal;

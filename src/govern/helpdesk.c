@@ -946,7 +946,11 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 		 * never the request's alone: a caller that named its own
 		 * would keep the recovery from the subscriber. */
 		if ((rc = of_record(s, r, st, err)) != AG_OK) {
-			st->store_failed = !request_error(rc);
+			/* More addresses than an account may hold is the
+			 * store's damage, not the request's. */
+			st->store_failed = true;
+			if (rc == AG_ERR_LIMIT || rc == AG_ERR_INVALID)
+				rc = AG_ERR_INTERNAL;
 			goto out;
 		}
 		acct.notify = st->of_record;
@@ -1038,6 +1042,12 @@ ag_code ag_recovery_run(struct ag_store *s, const struct ag_policy *p,
 	struct ag_recovery_state dummy;
 	if (!res)
 		return ag_err(err, AG_ERR_USAGE, "no result given");
+	/* With a store, res names addresses that live in *st. */
+	if (s && !st) {
+		memset(res, 0, sizeof(*res));
+		return ag_err(err, AG_ERR_USAGE,
+			      "a recovery against the store needs its state");
+	}
 	return run(s, p, r, name, via, now, res, st ? st : &dummy, NULL, err);
 }
 

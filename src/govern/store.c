@@ -117,7 +117,11 @@ static ag_code check_name(const char *what, const char *v, size_t min,
 			      what);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)v[i];
-		if (c < 0x20 || c == 0x7f)
+		/* C0, DEL, and C1 (U+0080..U+009F: 0xc2 0x80..0x9f). */
+		if (c < 0x20 || c == 0x7f ||
+		    (c == 0xc2 && i + 1 < n &&
+		     (unsigned char)v[i + 1] >= 0x80 &&
+		     (unsigned char)v[i + 1] <= 0x9f))
 			return ag_err(err, AG_ERR_INVALID,
 				      "the %s holds a control character",
 				      what);
@@ -343,6 +347,9 @@ ag_code ag_store_address_list(struct ag_store *s, const char *account,
 	return rc;
 }
 
+/* The most addresses of an account a removal reads. */
+#define ADDRESSES_SEEN_MAX 1024
+
 /* The journal row of an address change: the change, and the obligation
  * to tell every address the account had before it. */
 static char *address_fields(const char *account,
@@ -408,7 +415,11 @@ ag_code ag_store_address_set(struct ag_store *s, const char *account,
 			     err)) ||
 	    (rc = s->ops->tx_begin(s, true, &tx, err)))
 		return rc;
-	if ((rc = s->ops->tx_address_list(tx, account, AG_RECOVERY_NOTIFY_MAX,
+	/* A removal lists past the cap, so that an account over it (a
+	 * store edited by hand) can be brought back under it. */
+	if ((rc = s->ops->tx_address_list(tx, account,
+					  add ? AG_RECOVERY_NOTIFY_MAX
+					      : ADDRESSES_SEEN_MAX,
 					  &before, err)))
 		goto abort;
 	if ((rc = s->ops->tx_address_put(tx, account, channel, address, add,
@@ -1901,9 +1912,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_ADDRESS_LIST] = "SELECT channel, address FROM account_addresses "
 			    "WHERE account = ?1 ORDER BY channel, address "
 			    "LIMIT ?2",
-	[ST_ADDRESS_ADD] = "INSERT OR IGNORE INTO account_addresses "
+	[ST_ADDRESS_ADD] = "INSERT INTO account_addresses "
 			   "(account, channel, address, added) "
-			   "VALUES (?1, ?2, ?3, ?4)",
+			   "VALUES (?1, ?2, ?3, ?4) "
+			   "ON CONFLICT (account, channel, address) DO NOTHING",
 	[ST_ADDRESS_DEL] = "DELETE FROM account_addresses WHERE account = ?1 "
 			   "AND channel = ?2 AND address = ?3",
 	[ST_GRANT_INSERT] = "INSERT INTO grants (account, workflow, reason, "

@@ -587,6 +587,22 @@ static void test_address_set(void **state)
 					      &err),
 			 AG_ERR_INVALID);
 	assert_string_equal(err.msg, "the address holds a control character");
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_EMAIL,
+					      "a\xc2\x9b@b.org", true, NOW,
+					      NULL, &err),
+			 AG_ERR_INVALID);
+	assert_string_equal(err.msg, "the address holds a control character");
+	/* A Latin-1 letter (U+00E9) is not a control character. */
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_POSTAL,
+					      "1 Caf\xc3\xa9 St", true, NOW,
+					      &changed, &err),
+			 AG_OK);
+	assert_true(changed);
+	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_POSTAL,
+					      "1 Caf\xc3\xa9 St", false, NOW,
+					      &changed, &err),
+			 AG_OK);
+	assert_true(changed);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	assert_int_equal(ag_store_address_set(f->s, "alice", AG_CHANNEL_EMAIL,
@@ -928,6 +944,87 @@ static ag_code reset(struct fix *f, const struct ag_policy *p,
 #define AGENT(sub, amr)                                                 \
 	"{\"iss\": \"https://idp.test\", \"sub\": \"" sub "\", "          \
 	"\"amr\": " amr "}"
+
+/* A help-desk reset notifies the addresses of record too, not the ones
+ * the agent's tool names, and a reset of an account with none is
+ * refused. */
+static void test_agent_addresses(void **state)
+{
+	struct fix *f = *state;
+	struct ag_recovery_result res;
+	struct ag_helpdesk_result out;
+	struct ag_error err;
+	char json[700];
+
+	snprintf(json, sizeof(json),
+		 "{\"account\": \"alice\", \"ticket\": \"INC-8\", "
+		 "\"notify\": [{\"channel\": \"sms\", \"address\": "
+		 "\"+15559999\"}], \"evidence\": [{\"kind\": "
+		 "\"issued_code\", \"channel\": \"email\", \"issued_at\": "
+		 "%lld, \"code_id\": \"e8\"}, {\"kind\": \"authenticator\", "
+		 "\"method\": \"password\"}]}",
+		 (long long)(NOW - HOUR));
+	assert_int_equal(reset(f, f->p, json,
+			       AGENT("bob", "[\"pwd\", \"otp\"]"), &res, &out,
+			       &err),
+			 AG_OK);
+	assert_true(out.accepted);
+	assert_int_equal(out.state.request_addresses_ignored, 1);
+	assert_int_equal(res.n_notify, 2);
+	assert_string_equal(res.notify[0].address, "a@example.org");
+	assert_string_equal(res.notify[1].address, "+15550100");
+	json_t *recs = journal(f);
+	json_t *r = last_of(recs, "helpdesk_reset");
+	assert_non_null(r);
+	assert_string_equal(s_of(r, "ticket"), "INC-8");
+	json_t *to = json_object_get(r, "notify");
+	assert_int_equal(json_array_size(to), 2);
+	assert_string_equal(s_of(json_array_get(to, 0), "address"),
+			    "a@example.org");
+	assert_string_equal(s_of(json_array_get(to, 1), "address"),
+			    "+15550100");
+	json_decref(recs);
+
+	/* erin: no address of record. */
+	add(f, "erin", "password", -1);
+	snprintf(json, sizeof(json),
+		 "{\"account\": \"erin\", \"ticket\": \"INC-9\", " NOTIFY
+		 ", \"evidence\": [{\"kind\": \"saved_code\", \"code_id\": "
+		 "\"e9\"}]}");
+	assert_int_equal(reset(f, f->p, json,
+			       AGENT("bob", "[\"pwd\", \"otp\"]"), &res, &out,
+			       &err),
+			 AG_OK);
+	assert_false(out.accepted);
+	assert_false(res.accepted);
+	assert_true(refused_for(&res, AG_RR_NO_NOTIFY_ADDRESS));
+	assert_int_equal(out.state.spent, 0u);
+}
+
+/* With a store the result names addresses kept in the state: a call
+ * without one is refused, not answered with pointers into nothing. */
+static void test_run_needs_state(void **state)
+{
+	struct fix *f = *state;
+	struct ag_recovery_request r;
+	struct ag_recovery_result res;
+	struct ag_error err;
+
+	parse_stored("{\"account\": \"dave\", \"evidence\": [{\"kind\": "
+		     "\"saved_code\", \"code_id\": \"n1\"}]}",
+		     &r);
+	ag_error_init(&err);
+	res.accepted = true;
+	assert_int_equal(ag_recovery_run(f->s, f->p, &r, "r.json",
+					 AG_RECOVERY_VIA_CLI, NOW, &res, NULL,
+					 &err),
+			 AG_ERR_USAGE);
+	assert_false(res.accepted);
+	assert_int_equal(res.n_notify, 0);
+	assert_string_equal(err.msg,
+			    "a recovery against the store needs its state");
+	ag_recovery_request_release(&r);
+}
 
 static void test_agent(void **state)
 {
@@ -1320,6 +1417,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_code_race, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_agent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_addresses, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_run_needs_state, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_agent_kba, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_agent_workflow, setup,
