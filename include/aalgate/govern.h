@@ -1345,6 +1345,10 @@ struct ag_recovery_evidence {
 	/* saved_code (required: a saved code is used once), issued_code and
 	 * recovery_contact (optional): the code's id, never the code */
 	const char *code_id;
+	/* issued_code, recovery_contact (optional): the address the code
+	 * was sent to.  With the state store, an issued code sent anywhere
+	 * but an address of record of its kind is refused (§4.2.1.2). */
+	const char *sent_to;
 	/* authenticator: a method name from the policy's catalogue */
 	const char *method;
 	/* reproofing: the IAL (1..3) of the repeated proofing, how it was
@@ -1392,6 +1396,7 @@ enum ag_recovery_reason {
 	AG_RR_REPROOFING_AAL1,    /* "reproofing_at_aal1" */
 	AG_RR_REPROOFING_BELOW,   /* "reproofing_below_account_ial" */
 	AG_RR_NOT_ONSITE_BIOMETRIC, /* "not_onsite_biometric" */
+	AG_RR_NOT_OF_RECORD,      /* "code_not_sent_to_address_of_record" */
 	/* refusals of the recovery as a whole */
 	AG_RR_NO_EVIDENCE,        /* "no_evidence" */
 	AG_RR_AAL1_NEEDS_CODE,    /* "aal1_needs_code" */

@@ -54,6 +54,7 @@ static const char *const reason_names[AG_RR__COUNT] = {
 	[AG_RR_REPROOFING_AAL1] = "reproofing_at_aal1",
 	[AG_RR_REPROOFING_BELOW] = "reproofing_below_account_ial",
 	[AG_RR_NOT_ONSITE_BIOMETRIC] = "not_onsite_biometric",
+	[AG_RR_NOT_OF_RECORD] = "code_not_sent_to_address_of_record",
 	[AG_RR_NO_EVIDENCE] = "no_evidence",
 	[AG_RR_AAL1_NEEDS_CODE] = "aal1_needs_code",
 	[AG_RR_SAME_METHOD] = "same_method",
@@ -789,6 +790,7 @@ void ag_recovery_request_release(struct ag_recovery_request *r)
 	free(r->notify);
 	for (size_t i = 0; i < r->n_evidence; i++) {
 		free((char *)r->evidence[i].code_id);
+		free((char *)r->evidence[i].sent_to);
 		free((char *)r->evidence[i].method);
 	}
 	free(r->evidence);
@@ -948,8 +950,8 @@ static ag_code get_strs(struct rctx *c, json_t *v, const char *key,
 }
 
 static const char *const evidence_keys[] = {
-	"kind", "channel", "issued_at", "code_id", "method", "ial",
-	"proofing", "biometric", NULL,
+	"kind", "channel", "issued_at", "code_id", "sent_to", "method",
+	"ial", "proofing", "biometric", NULL,
 };
 
 /* The keys each kind takes, besides "kind". */
@@ -957,7 +959,7 @@ static const char *const *kind_keys(enum ag_recovery_kind k)
 {
 	static const char *const saved[] = {"kind", "code_id", NULL};
 	static const char *const issued[] = {"kind", "channel", "issued_at",
-					     "code_id", NULL};
+					     "code_id", "sent_to", NULL};
 	static const char *const reproof[] = {"kind", "ial", "proofing",
 					      "biometric", NULL};
 	static const char *const auth[] = {"kind", "method", NULL};
@@ -1015,6 +1017,9 @@ static ag_code parse_evidence(struct rctx *c, json_t *o,
 		return rc;
 	if ((x = json_object_get(o, "code_id")) &&
 	    (rc = get_str(c, x, "code_id", (char **)&e->code_id)))
+		return rc;
+	if ((x = json_object_get(o, "sent_to")) &&
+	    (rc = get_str(c, x, "sent_to", (char **)&e->sent_to)))
 		return rc;
 	if ((x = json_object_get(o, "method")) &&
 	    (rc = get_str(c, x, "method", (char **)&e->method)))

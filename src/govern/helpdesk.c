@@ -670,6 +670,53 @@ static ag_code of_record(struct ag_store *s, const struct ag_recovery_request *r
 	return rc;
 }
 
+/* Channels that reach the same kind of address: a phone takes SMS and
+ * voice, a postal address either postal kind. */
+static int address_kind(enum ag_recovery_channel c)
+{
+	switch (c) {
+	case AG_CHANNEL_SMS:
+	case AG_CHANNEL_VOICE:
+		return AG_CHANNEL_SMS;
+	case AG_CHANNEL_POSTAL:
+	case AG_CHANNEL_POSTAL_NONCONUS:
+		return AG_CHANNEL_POSTAL;
+	default:
+		return (int)c;
+	}
+}
+
+/* §4.2.1.2: an issued code goes to a validated address of record.  One
+ * the request says went elsewhere is refused, and with it the recovery:
+ * a reset flow that lets the claimant name where the code goes is the
+ * takeover it is there to stop. */
+static void codes_of_record(const struct ag_recovery_request *r,
+			    const struct ag_recovery_state *st,
+			    struct ag_recovery_result *res)
+{
+	for (size_t i = 0; i < r->n_evidence && i < res->n_status; i++) {
+		const struct ag_recovery_evidence *e = &r->evidence[i];
+		bool found = false;
+		if (e->kind != AG_RECOVERY_ISSUED_CODE || !e->sent_to)
+			continue;
+		for (size_t k = 0; k < st->n_of_record; k++)
+			if (address_kind(st->of_record[k].channel) ==
+				    address_kind(e->channel) &&
+			    !strcmp(st->of_record[k].address, e->sent_to))
+				found = true;
+		if (found)
+			continue;
+		res->status[i] = AG_RR_NOT_OF_RECORD;
+		note(res, AG_RR_NOT_OF_RECORD, true, (int)i,
+		     "the %s code was sent to '%.64s', which is not an "
+		     "address of record of the account; an issued recovery "
+		     "code goes to a validated address of record "
+		     "(SP 800-63B-4 §4.2.1.2)",
+		     ag_recovery_channel_name(e->channel), e->sent_to);
+		unaccept(res);
+	}
+}
+
 /* The journal row of the outcome. */
 static ag_code journal(struct ag_store *s, const struct ag_recovery_request *r,
 		       const char *via, int64_t now,
@@ -999,6 +1046,8 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 		     "IAL%d for the account; a request may raise the IAL, "
 		     "never lower it",
 		     st->request_ial, st->store_ial);
+	if (st->stored)
+		codes_of_record(r, st, res);
 	if (st->stored && st->n_of_record == 0)
 		note(res, AG_RW_NOT_ON_RECORD, false, -1,
 		     "the state store holds no notification address for "
@@ -1216,6 +1265,10 @@ static void answer_members(struct ag_jsonw *w,
 		if (e->code_id) {
 			ag_jw_key(w, "code_id");
 			ag_jw_str(w, e->code_id);
+		}
+		if (e->sent_to) {
+			ag_jw_key(w, "sent_to");
+			ag_jw_str(w, e->sent_to);
 		}
 		if (e->method) {
 			ag_jw_key(w, "method");

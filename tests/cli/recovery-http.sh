@@ -260,6 +260,20 @@ code aal3 200
 field aal3 'd["account_aal"]' 3
 field aal3 'd["state"]["request_ignored"]' True
 field aal3 '[r["reason"] for r in d["refusals"]]' "['aal3_needs_onsite_biometric']"
+# A code the front end sent to an address the claimant typed in: refused,
+# and nothing spent.
+req sentelse "{\"account\": \"dave\", \"evidence\": [{\"kind\": \"issued_code\", \"channel\": \"email\",
+  \"issued_at\": $((now - 60)), \"code_id\": \"se-1\", \"sent_to\": \"evil@example.net\"}]}"
+post sentelse
+code sentelse 200
+field sentelse 'd["accepted"]' False
+field sentelse 'd["evidence"][0]["status"]' code_not_sent_to_address_of_record
+field sentelse 'd["evidence"][0]["sent_to"]' evil@example.net
+field sentelse 'd["state"]["codes_spent"]' '[]'
+sed 's/evil@example.net/a@example.org/; s/se-1/se-2/' sentelse.json >sentrec.json
+post sentrec
+field sentrec 'd["accepted"]' True
+field sentrec 'd["state"]["codes_spent"]' "['se-2']"
 # Over HTTP too, only the addresses of record are told.
 sed 's/ev-1/ev-2/' evil.json >evilhttp.json
 post evilhttp
@@ -334,7 +348,7 @@ python3 - <<'PYEOF' || fail "gate log: see above"
 import json, sys
 recs = [json.loads(l) for l in open("gate.jsonl")]
 ok = [r for r in recs if r["type"] == "recovery" and r["via"] == "http"]
-if len(ok) != 3 or sorted(r["codes_spent"][0] for r in ok) != ["ev-2", "h-1", "race-1"]:
+if len(ok) != 4 or sorted(r["codes_spent"][0] for r in ok) != ["ev-2", "h-1", "race-1", "se-2"]:
     print("http recoveries: %r" % ok); sys.exit(1)
 if any(r["obligation"] != "notify" or len(r["notify"]) != 2 for r in ok):
     print("obligations: %r" % ok); sys.exit(1)

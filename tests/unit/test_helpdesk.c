@@ -1001,6 +1001,82 @@ static void test_agent_addresses(void **state)
 	assert_int_equal(out.state.spent, 0u);
 }
 
+/* §4.2.1.2: an issued code the request says went to an address that is
+ * not on record refuses the recovery; one sent to an address of record
+ * (a phone takes SMS and voice) passes. */
+static void test_code_sent_to_record(void **state)
+{
+	struct fix *f = *state;
+	struct ag_recovery_result res;
+	struct ag_recovery_state st;
+	struct ag_error err;
+	char json[700];
+	static const struct {
+		const char *id, *channel, *to;
+		bool ok;
+	} cases[] = {
+		{"t1", "email", "evil@example.net", false},
+		{"t2", "sms", "a@example.org", false}, /* the right kind only */
+		{"t3", "email", "a@example.org", true},
+		{"t4", "voice", "+15550100", true},
+		{"t5", "sms", "+15550100", true},
+	};
+
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(json, sizeof(json),
+			 "{\"account\": \"alice\", \"evidence\": [{\"kind\": "
+			 "\"issued_code\", \"channel\": \"%s\", \"issued_at\": "
+			 "%lld, \"code_id\": \"%s\", \"sent_to\": \"%s\"}, "
+			 "{\"kind\": \"authenticator\", \"method\": "
+			 "\"password\"}]}",
+			 cases[i].channel, (long long)(NOW - MIN), cases[i].id,
+			 cases[i].to);
+		assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
+		if (cases[i].ok) {
+			assert_true(res.accepted);
+			assert_int_equal(res.status[0], AG_RR_OK);
+			assert_int_equal(st.spent, 1u);
+			continue;
+		}
+		assert_false(res.accepted);
+		assert_int_equal(res.basis, AG_BASIS_NONE);
+		assert_int_equal(res.n_notify, 0);
+		assert_int_equal(res.status[0], AG_RR_NOT_OF_RECORD);
+		assert_true(refused_for(&res, AG_RR_NOT_OF_RECORD));
+		assert_int_equal(st.spent, 0u);
+		if (i > 0)
+			continue;
+		bool said = false;
+		for (size_t k = 0; k < res.n_notes; k++)
+			said |= res.notes[k].reason == AG_RR_NOT_OF_RECORD &&
+				res.notes[k].evidence == 0 &&
+				!strcmp(res.notes[k].text,
+					"the email code was sent to "
+					"'evil@example.net', which is not an "
+					"address of record of the account; an "
+					"issued recovery code goes to a "
+					"validated address of record "
+					"(SP 800-63B-4 §4.2.1.2)");
+		assert_true(said);
+	}
+	assert_string_equal(ag_recovery_reason_name(AG_RR_NOT_OF_RECORD),
+			    "code_not_sent_to_address_of_record");
+	/* The refusal is journaled with its reason. */
+	json_t *recs = journal(f);
+	size_t refused = 0;
+	for (size_t i = 0; i < json_array_size(recs); i++) {
+		json_t *r = json_array_get(recs, i);
+		json_t *why = json_object_get(r, "refusals");
+		if (strcmp(s_of(r, "type"), "recovery_refused"))
+			continue;
+		refused++;
+		assert_string_equal(json_string_value(json_array_get(why, 0)),
+				    "code_not_sent_to_address_of_record");
+	}
+	assert_int_equal(refused, 2);
+	json_decref(recs);
+}
+
 /* With a store the result names addresses kept in the state: a call
  * without one is refused, not answered with pointers into nothing. */
 static void test_run_needs_state(void **state)
@@ -1421,6 +1497,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_run_needs_state, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_code_sent_to_record,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_kba, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_agent_workflow, setup,

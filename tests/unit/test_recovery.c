@@ -1114,6 +1114,16 @@ static void test_request_parse_errors(void **state)
 		    AG_ERR_INVALID,
 		    "ev.json: evidence[0]: key 'method' does not belong to kba "
 		    "evidence");
+	parse_fails("{\"level\": 1, \"evidence\": [{\"kind\": \"saved_code\", "
+		    "\"code_id\": \"a\", \"sent_to\": \"a@b\"}]}",
+		    AG_ERR_INVALID,
+		    "ev.json: evidence[0]: key 'sent_to' does not belong to "
+		    "saved_code evidence");
+	parse_fails("{\"level\": 1, \"evidence\": [{\"kind\": "
+		    "\"issued_code\", \"channel\": \"sms\", \"issued_at\": 0, "
+		    "\"sent_to\": 5}]}",
+		    AG_ERR_INVALID,
+		    "ev.json: evidence[0]: 'sent_to' must be a string");
 
 	/* Caps. */
 	char big[2048];
