@@ -1003,6 +1003,45 @@ AG_API ag_code ag_store_address_set(struct ag_store *s, const char *account,
 				    int64_t now, bool *changed,
 				    struct ag_error *err);
 
+/* Adds v[0..n) to account's addresses of record in one transaction:
+ * as ag_store_address_set for each, except that every change is told to
+ * the addresses held before the batch only (a first load of an account
+ * tells nobody).  *added (may be NULL) counts the addresses that were
+ * not there.  Past AG_RECOVERY_NOTIFY_MAX nothing is added (AG_ERR_LIMIT). */
+AG_API ag_code ag_store_address_add_many(struct ag_store *s,
+					 const char *account,
+					 const struct ag_recovery_address *v,
+					 size_t n, int64_t now, size_t *added,
+					 struct ag_error *err);
+
+/*
+ * A file of addresses of record: CSV (RFC 4180) with a header that names
+ * the columns account, channel and address, in any order, and one address
+ * per record; blank lines are skipped.  Each row is checked as the store
+ * checks it (an unknown channel gets a near miss); an error names
+ * file:line:column.  Rows are returned sorted by account, then in file
+ * order.  At most AG_ADDRESS_FILE_ROWS rows, and AG_RECOVERY_NOTIFY_MAX
+ * distinct addresses per account.
+ */
+#define AG_ADDRESS_FILE_ROWS 1000000u
+#define AG_ADDRESS_FILE_MAX (256u * 1024u * 1024u)
+
+struct ag_address_row {
+	char *account;
+	struct ag_recovery_address a; /* a.address is the row's */
+	unsigned line, col;
+};
+
+struct ag_address_file {
+	struct ag_address_row *v;
+	size_t n, alloc;
+};
+
+AG_API ag_code ag_address_file_parse(const char *name, const char *buf,
+				     size_t len, struct ag_address_file *out,
+				     struct ag_error *err);
+AG_API void ag_address_file_release(struct ag_address_file *f);
+
 struct ag_claims;
 struct ag_recovery_request;
 struct ag_recovery_result;

@@ -2,6 +2,7 @@
  * aalgate enroll add|remove|list --state DB -p POLICY ACCOUNT [METHOD]
  * aalgate enroll ial --state DB ACCOUNT IAL
  * aalgate enroll address --state DB [--remove] ACCOUNT [CHANNEL ADDRESS]
+ * aalgate enroll address --state DB --import FILE
  *
  * Records an account's authenticators in the state store (docs/govern.md),
  * the IAL its holder was proofed at, which recovery turns on, and the
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "aalgate/gate.h"
 #include "aalgate/govern.h"
@@ -40,6 +42,7 @@ static const char usage_text[] =
 	"       aalgate enroll address --state DB [--remove] ACCOUNT\n"
 	"                          CHANNEL ADDRESS\n"
 	"       aalgate enroll address --state DB ACCOUNT [--format text|json]\n"
+	"       aalgate enroll address --state DB --import FILE\n"
 	"\n"
 	"Record the authenticators enrolled for an account in the state\n"
 	"store, and with them the account's own level: the AAL its\n"
@@ -69,6 +72,12 @@ static const char usage_text[] =
 	"§4.6).  A change of address is itself notified to the addresses held\n"
 	"before it.\n"
 	"\n"
+	"`enroll address --import FILE` (- for standard input) records many:\n"
+	"a CSV file whose header names the columns account, channel and\n"
+	"address.  Every row is checked first, so a bad file records nothing;\n"
+	"then each account's rows are added in one transaction, and only the\n"
+	"addresses it held before the import are told.\n"
+	"\n"
 	"  -s, --state DB           the state file (created 0600 if missing)\n"
 	"  -p, --policy FILE        the policy: its method catalogue\n"
 	"  -l, --label L            tells two authenticators of one method\n"
@@ -78,6 +87,7 @@ static const char usage_text[] =
 	"  -d, --decision-log FILE  where changes are logged (default\n"
 	"                           aalgate-decisions.jsonl beside the state)\n"
 	"  -r, --remove             address: remove the address\n"
+	"  -i, --import FILE        address: record the addresses in FILE\n"
 	"  -f, --format FORMAT      list: text (default) or json\n"
 	"  -h, --help               this text\n"
 	"\n"
@@ -94,6 +104,7 @@ struct args {
 	const char *state, *policy, *label, *claims, *log, *format;
 	int auth_aal; /* -1: not given */
 	bool remove;  /* address --remove */
+	const char *import; /* address --import FILE */
 	const char *account, *method;
 	const char *address; /* address: the address; NULL to list */
 };
@@ -266,6 +277,74 @@ static int do_ial(const struct args *a, struct ag_store *st)
 	       changed ? "" : " (unchanged)");
 	ag_cli_journal_to_log(a->name, a->state, a->log, st);
 	return AG_EXIT_OK;
+}
+
+#define IMPORT_FILE_MAX AG_ADDRESS_FILE_MAX
+
+/* enroll address --import FILE: check every row, then record each
+ * account's in one transaction. */
+static int do_import(const struct args *a, struct ag_store *st)
+{
+	struct ag_address_file f = {0};
+	struct ag_recovery_address v[4 * AG_RECOVERY_NOTIFY_MAX];
+	struct ag_error err;
+	char *buf = NULL;
+	size_t len = 0, added = 0, accounts = 0, done = 0;
+	bool tty = isatty(STDERR_FILENO);
+	int ret = AG_EXIT_USAGE;
+
+	ag_error_init(&err);
+	if (ag_cli_read_input(a->name, a->import, IMPORT_FILE_MAX, &buf, &len))
+		return AG_EXIT_USAGE;
+	if (ag_address_file_parse(strcmp(a->import, "-") ? a->import
+							  : "<stdin>",
+				  buf, len, &f, &err) != AG_OK) {
+		fprintf(stderr, "aalgate %s: %s\n", a->name, err.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < f.n;) {
+		size_t j = i, n = 0, got = 0;
+		while (j < f.n && !strcmp(f.v[j].account, f.v[i].account)) {
+			if (n == AG_ARRAY_SIZE(v)) {
+				fprintf(stderr,
+					"aalgate %s: %s:%u:%u: '%s' has more "
+					"than %zu rows\n",
+					a->name, a->import, f.v[j].line,
+					f.v[j].col, f.v[j].account,
+					AG_ARRAY_SIZE(v));
+				goto out;
+			}
+			v[n++] = f.v[j++].a;
+		}
+		ag_error_init(&err);
+		if (ag_store_address_add_many(st, f.v[i].account, v, n,
+					      (int64_t)time(NULL), &got,
+					      &err) != AG_OK) {
+			fprintf(stderr,
+				"aalgate %s: %s:%u:%u: '%s': %s; the %zu "
+				"accounts before it are recorded\n",
+				a->name, a->import, f.v[i].line, f.v[i].col,
+				f.v[i].account, err.msg, accounts);
+			goto out;
+		}
+		added += got;
+		accounts++;
+		done += j - i;
+		if (tty && (accounts % 1000 == 0 || j == f.n))
+			fprintf(stderr, "\r%zu of %zu rows", done, f.n);
+		i = j;
+	}
+	if (tty && f.n)
+		fputc('\n', stderr);
+	printf("%zu rows for %zu accounts: %zu addresses added, %zu already "
+	       "on record\n",
+	       f.n, accounts, added, f.n - added);
+	ag_cli_journal_to_log(a->name, a->state, a->log, st);
+	ret = AG_EXIT_OK;
+out:
+	ag_address_file_release(&f);
+	free(buf);
+	return ret;
 }
 
 static int do_address(const struct args *a, struct ag_store *st)
@@ -480,6 +559,7 @@ static int parse(int argc, char **argv, struct args *a)
 		{"decision-log", required_argument, NULL, 'd'},
 		{"format", required_argument, NULL, 'f'},
 		{"remove", no_argument, NULL, 'r'},
+		{"import", required_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -487,7 +567,7 @@ static int parse(int argc, char **argv, struct args *a)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":s:p:l:a:c:d:f:rh", opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, ":s:p:l:a:c:d:f:ri:h", opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 's':
@@ -521,6 +601,9 @@ static int parse(int argc, char **argv, struct args *a)
 		case 'r':
 			a->remove = true;
 			break;
+		case 'i':
+			a->import = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return AG_EXIT_OK;
@@ -536,12 +619,20 @@ static int parse(int argc, char **argv, struct args *a)
 	if (!a->state)
 		return ag_cli_die(a->name, "a state file is required "
 				  "(--state DB)");
-	if (a->remove && a->sub != SUB_ADDRESS)
-		return ag_cli_die(a->name, "--remove is for address");
+	if ((a->remove || a->import) && a->sub != SUB_ADDRESS)
+		return ag_cli_die(a->name, "%s is for address",
+				  a->remove ? "--remove" : "--import");
 	if (a->sub == SUB_ADDRESS) {
 		if (a->label || a->claims || a->auth_aal >= 0 || a->policy)
 			return ag_cli_die(a->name, "address takes no -p, "
 					  "--label, --auth-aal or --claims");
+		if (a->import) {
+			if (npos || a->remove || strcmp(a->format, "text"))
+				return ag_cli_die(a->name,
+						  "--import takes no ACCOUNT, "
+						  "--remove or --format");
+			return -1;
+		}
 		if (npos != 1 && npos != 3)
 			return ag_cli_die(a->name, "expected ACCOUNT, or "
 					  "ACCOUNT CHANNEL ADDRESS; see "
@@ -641,7 +732,7 @@ int cmd_enroll(int argc, char **argv)
 	}
 	struct ag_store_opts so = {.read_only = a.sub == SUB_LIST ||
 					       (a.sub == SUB_ADDRESS &&
-						!a.address)};
+						!a.address && !a.import)};
 	if (ag_store_open(a.state, &so, &st, &err) != AG_OK) {
 		fprintf(stderr, "aalgate %s: %s\n", a.name, err.msg);
 		goto out;
@@ -660,7 +751,7 @@ int cmd_enroll(int argc, char **argv)
 		ret = do_ial(&a, st);
 		break;
 	case SUB_ADDRESS:
-		ret = do_address(&a, st);
+		ret = a.import ? do_import(&a, st) : do_address(&a, st);
 		break;
 	}
 out:

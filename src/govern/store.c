@@ -390,30 +390,38 @@ out:
 	return txt;
 }
 
-ag_code ag_store_address_set(struct ag_store *s, const char *account,
-			     enum ag_recovery_channel channel,
-			     const char *address, bool add, int64_t now,
-			     bool *changed, struct ag_error *err)
+/* Adds or removes v[0..n) for account in one transaction, journaling
+ * each change with the obligation to tell the addresses held before the
+ * batch; *done counts the changes. */
+static ag_code address_batch(struct ag_store *s, const char *account,
+			     const struct ag_recovery_address *v, size_t n,
+			     bool add, int64_t now, size_t *done,
+			     struct ag_error *err)
 {
 	struct ag_store_addresses before = {0};
 	struct ag_store_tx *tx = NULL;
-	bool did = false;
+	size_t did_n = 0;
 	uint64_t seq;
 	ag_code rc;
 
-	if (changed)
-		*changed = false;
+	*done = 0;
 	if (!s)
 		return ag_err(err, AG_ERR_USAGE, "no store given");
-	if (channel <= AG_CHANNEL_NONE || channel >= AG_CHANNEL_COUNT)
-		return ag_err(err, AG_ERR_INVALID,
-			      "a notification channel is email, sms, voice, "
-			      "postal or postal_outside_contiguous_us");
 	if ((rc = check_name("account", account, 1, AG_STORE_ACCOUNT_MAX,
-			     err)) ||
-	    (rc = check_name("address", address, 1, AG_RECOVERY_ADDRESS_MAX,
-			     err)) ||
-	    (rc = s->ops->tx_begin(s, true, &tx, err)))
+			     err)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].channel <= AG_CHANNEL_NONE ||
+		    v[i].channel >= AG_CHANNEL_COUNT)
+			return ag_err(err, AG_ERR_INVALID,
+				      "a notification channel is email, sms, "
+				      "voice, postal or "
+				      "postal_outside_contiguous_us");
+		if ((rc = check_name("address", v[i].address, 1,
+				     AG_RECOVERY_ADDRESS_MAX, err)))
+			return rc;
+	}
+	if ((rc = s->ops->tx_begin(s, true, &tx, err)))
 		return rc;
 	/* A removal lists past the cap, so that an account over it (a
 	 * store edited by hand) can be brought back under it. */
@@ -422,40 +430,72 @@ ag_code ag_store_address_set(struct ag_store *s, const char *account,
 					      : ADDRESSES_SEEN_MAX,
 					  &before, err)))
 		goto abort;
-	if ((rc = s->ops->tx_address_put(tx, account, channel, address, add,
-					 now, &did, err)))
-		goto abort;
-	if (!did) {
+	for (size_t i = 0; i < n; i++) {
+		bool did = false;
+		if ((rc = s->ops->tx_address_put(tx, account, v[i].channel,
+						 v[i].address, add, now, &did,
+						 err)))
+			goto abort;
+		if (!did)
+			continue;
+		if (add && before.n + did_n >= AG_RECOVERY_NOTIFY_MAX) {
+			rc = ag_err(err, AG_ERR_LIMIT,
+				    "'%s' would have more than %d notification "
+				    "addresses, the most an account may have",
+				    account, AG_RECOVERY_NOTIFY_MAX);
+			goto abort;
+		}
+		char *txt = address_fields(account, v[i].channel,
+					   v[i].address, &before);
+		if (!txt) {
+			rc = ag_err(err, AG_ERR_NOMEM, "out of memory");
+			goto abort;
+		}
+		rc = ag_store_tx_journal(s, tx,
+					 add ? "address_add" : "address_remove",
+					 txt, now, &seq, err);
+		free(txt);
+		if (rc)
+			goto abort;
+		did_n++;
+	}
+	ag_store_addresses_release(&before);
+	if (did_n == 0) {
 		s->ops->tx_abort(tx);
-		ag_store_addresses_release(&before);
 		return AG_OK;
 	}
-	if (add && before.n >= AG_RECOVERY_NOTIFY_MAX) {
-		rc = ag_err(err, AG_ERR_LIMIT,
-			    "'%s' has %d notification addresses already, the "
-			    "most an account may have",
-			    account, AG_RECOVERY_NOTIFY_MAX);
-		goto abort;
-	}
-	char *txt = address_fields(account, channel, address, &before);
-	if (!txt) {
-		rc = ag_err(err, AG_ERR_NOMEM, "out of memory");
-		goto abort;
-	}
-	rc = ag_store_tx_journal(s, tx, add ? "address_add" : "address_remove",
-				 txt, now, &seq, err);
-	free(txt);
-	if (rc)
-		goto abort;
-	ag_store_addresses_release(&before);
 	if ((rc = s->ops->tx_commit(tx, err)))
 		return rc;
-	if (changed)
-		*changed = true;
+	*done = did_n;
 	return AG_OK;
 abort:
 	ag_store_addresses_release(&before);
 	s->ops->tx_abort(tx);
+	return rc;
+}
+
+ag_code ag_store_address_set(struct ag_store *s, const char *account,
+			     enum ag_recovery_channel channel,
+			     const char *address, bool add, int64_t now,
+			     bool *changed, struct ag_error *err)
+{
+	struct ag_recovery_address a = {channel, address};
+	size_t done = 0;
+	ag_code rc = address_batch(s, account, &a, 1, add, now, &done, err);
+	if (changed)
+		*changed = rc == AG_OK && done == 1;
+	return rc;
+}
+
+ag_code ag_store_address_add_many(struct ag_store *s, const char *account,
+				  const struct ag_recovery_address *v,
+				  size_t n, int64_t now, size_t *added,
+				  struct ag_error *err)
+{
+	size_t done = 0;
+	ag_code rc = address_batch(s, account, v, n, true, now, &done, err);
+	if (added)
+		*added = rc == AG_OK ? done : 0;
 	return rc;
 }
 

@@ -354,5 +354,32 @@ want("obligation" not in a[0], "the first address has nobody to tell")
 want(a[1]["obligation"] == "notify" and a[1]["notify"] == [{"channel": "email", "address": "alice@example.org"}], "add notifies")
 want(a[2]["notify_postal"] is True and [x["address"] for x in a[2]["notify"]] == ["alice@example.org", "1 Main St, Springfield"], "remove notifies")
 PYEOF
+# ---- many addresses from a file --------------------------------------------
+cat >addrs.csv <<'EOF'
+account,channel,address
+carol,email,carol@example.org
+dave,sms,+15550150
+carol,sms,"+15550151"
+carol,email,carol@example.org
+EOF
+run imp 0 $E address --state st.db --import addrs.csv
+has imp out "4 rows for 2 accounts: 3 addresses added, 1 already on record"
+run imp2 0 $E address --state st.db --import addrs.csv
+has imp2 out "4 rows for 2 accounts: 0 addresses added, 4 already on record"
+run implist 0 $E address --state st.db carol
+has implist out "sms                          +15550151"
+# A first load tells nobody; a bad file records nothing.
+[ "$(grep '"type":"address_add"' aalgate-decisions.jsonl | grep -c '"account":"carol"')" = 2 ] ||
+	fail "carol's addresses in the log: $(grep carol aalgate-decisions.jsonl)"
+grep '"type":"address_add"' aalgate-decisions.jsonl | grep '"account":"carol"' | grep -q obligation &&
+	fail "a first load of carol's addresses notified"
+printf 'account,channel,address\nerin,email,erin@example.org\nerin,emial,e2@example.org\n' >bad.csv
+run impbad 2 $E address --state st.db --import bad.csv
+has impbad err "bad.csv:3:6: unknown channel 'emial' (email, sms, voice, postal or postal_outside_contiguous_us); did you mean 'email'?"
+run impnone 1 $E address --state st.db erin
+run impargs 2 $E address --state st.db --import addrs.csv carol
+has impargs err "--import takes no ACCOUNT, --remove or --format"
+run impstdin 0 $E address --state st.db --import - <addrs.csv
+has impstdin out "0 addresses added"
 run verify4 0 log verify aalgate-decisions.jsonl
 echo "PASS enroll"

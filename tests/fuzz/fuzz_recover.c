@@ -7,6 +7,11 @@
  * values the check accepts as arguments (AG_OK); an accepted recovery has
  * no refusal, every evidence status ok, a basis, at least one address to
  * notify and only valid indexes in its obligations.
+ *
+ * The same input also goes to the parser of address files (`aalgate
+ * enroll address --import`): it fails with a message and no rows, or
+ * yields rows sorted by account whose channels are known and whose
+ * addresses are 1..AG_RECOVERY_ADDRESS_MAX bytes without a C0 control.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -42,8 +47,38 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+static void address_file(const uint8_t *data, size_t size)
+{
+	struct ag_address_file f;
+	struct ag_error err;
+
+	ag_error_init(&err);
+	if (ag_address_file_parse("fuzz.csv", (const char *)data, size, &f,
+				  &err) != AG_OK) {
+		if (!err.msg[0] || f.v || f.n)
+			abort();
+		return;
+	}
+	for (size_t i = 0; i < f.n; i++) {
+		const struct ag_address_row *r = &f.v[i];
+		size_t n = strlen(r->a.address);
+		if (!r->account[0] || n == 0 || n > AG_RECOVERY_ADDRESS_MAX ||
+		    r->a.channel <= AG_CHANNEL_NONE ||
+		    r->a.channel >= AG_CHANNEL_COUNT)
+			abort();
+		for (size_t k = 0; k < n; k++)
+			if ((unsigned char)r->a.address[k] < 0x20)
+				abort();
+		if (i && strcmp(f.v[i - 1].account, r->account) > 0)
+			abort();
+	}
+	ag_address_file_release(&f);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	address_file(data, size);
+
 	struct ag_recovery_request req;
 	struct ag_recovery_account acct;
 	struct ag_recovery_result res;

@@ -1077,6 +1077,176 @@ static void test_code_sent_to_record(void **state)
 	json_decref(recs);
 }
 
+/* A file of addresses: rows sorted by account, each checked, errors at
+ * file:line:column with a near miss, and nothing returned on error. */
+static void test_address_file(void **state)
+{
+	(void)state;
+	struct ag_address_file af;
+	struct ag_error err;
+	static const char good[] =
+		"\xef\xbb\xbf" "channel,address,account\r\n"
+		"email,b@example.org,bob\r\n"
+		"\r\n"
+		"sms,\"+1 555 0100\",alice\r\n"
+		"postal,\"1 Main St, Springfield\",alice\r\n"
+		"sms,\"+1 555 0100\",alice\r\n";
+
+	ag_error_init(&err);
+	assert_int_equal(ag_address_file_parse("a.csv", good, strlen(good), &af,
+					       &err),
+			 AG_OK);
+	assert_int_equal(af.n, 4);
+	assert_string_equal(af.v[0].account, "alice");
+	assert_int_equal(af.v[0].a.channel, AG_CHANNEL_SMS);
+	assert_string_equal(af.v[0].a.address, "+1 555 0100");
+	assert_int_equal(af.v[0].line, 4);
+	assert_int_equal(af.v[0].col, 19);
+	assert_int_equal(af.v[1].a.channel, AG_CHANNEL_POSTAL);
+	assert_string_equal(af.v[1].a.address, "1 Main St, Springfield");
+	assert_int_equal(af.v[2].line, 6);
+	assert_string_equal(af.v[3].account, "bob");
+	ag_address_file_release(&af);
+	assert_null(af.v);
+
+	static const struct {
+		const char *in, *msg;
+	} bad[] = {
+		{"", "a.csv: empty: expected a header naming account, channel "
+		     "and address"},
+		{"account,chanel,address\n",
+		 "a.csv:1:9: unknown column 'chanel' (account, channel, "
+		 "address); did you mean 'channel'?"},
+		{"account,channel,address,account\n",
+		 "a.csv:1:25: column 'account' named twice"},
+		{"account,address\n",
+		 "a.csv:1:1: the header lacks the column 'channel' (it names "
+		 "account, channel and address)"},
+		{"account,channel,address\nalice,sms\n",
+		 "a.csv:2:1: 2 fields, expected 3 (account, channel, address)"},
+		{"account,channel,address\nalice,phone,+15550100\n",
+		 "a.csv:2:7: unknown channel 'phone' (email, sms, voice, postal "
+		 "or postal_outside_contiguous_us)"},
+		{"account,channel,address\nalice,e-mail,a@b\n",
+		 "a.csv:2:7: unknown channel 'e-mail' (email, sms, voice, "
+		 "postal or postal_outside_contiguous_us); did you mean "
+		 "'email'?"},
+		{"account,channel,address\n,email,a@b\n",
+		 "a.csv:2:1: the account is empty"},
+		{"account,channel,address\nalice,email,\"a\x1b[2J\"\n",
+		 "a.csv:2:13: the address holds a control character"},
+		{"account,channel,address\nalice,postal,\"1 Main St\nX\"\n",
+		 "a.csv:2:14: the address holds a control character"},
+		{"account,channel,address\nalice,email,\"a@b\n",
+		 NULL /* the CSV reader's own message */},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ag_error_init(&err);
+		assert_int_not_equal(ag_address_file_parse("a.csv", bad[i].in,
+							   strlen(bad[i].in),
+							   &af, &err),
+				     AG_OK);
+		assert_null(af.v);
+		assert_int_equal(af.n, 0);
+		if (bad[i].msg)
+			assert_string_equal(err.msg, bad[i].msg);
+		else
+			assert_non_null(strstr(err.msg, "a.csv:2:"));
+	}
+
+	/* Seventeen distinct addresses for one account: the row past the
+	 * most is named. */
+	char many[2048];
+	size_t off = (size_t)snprintf(many, sizeof(many),
+				      "account,channel,address\n");
+	for (int i = 0; i <= AG_RECOVERY_NOTIFY_MAX; i++)
+		off += (size_t)snprintf(many + off, sizeof(many) - off,
+					"gina,email,g%d@example.org\n", i);
+	ag_error_init(&err);
+	assert_int_equal(ag_address_file_parse("a.csv", many, off, &af, &err),
+			 AG_ERR_LIMIT);
+	assert_string_equal(err.msg, "a.csv:18:1: 'gina' has more than 16 "
+				     "addresses");
+	/* The same address many times is one. */
+	off = (size_t)snprintf(many, sizeof(many), "account,channel,address\n");
+	for (int i = 0; i < 40; i++)
+		off += (size_t)snprintf(many + off, sizeof(many) - off,
+					"gina,email,g@example.org\n");
+	assert_int_equal(ag_address_file_parse("a.csv", many, off, &af, &err),
+			 AG_OK);
+	assert_int_equal(af.n, 40);
+	ag_address_file_release(&af);
+}
+
+/* A batch: one transaction per account, and only the addresses held
+ * before it are told. */
+static void test_address_add_many(void **state)
+{
+	struct fix *f = *state;
+	struct ag_error err;
+	size_t added = 99;
+	const struct ag_recovery_address two[] = {
+		{AG_CHANNEL_EMAIL, "h@example.org"},
+		{AG_CHANNEL_SMS, "+15550142"},
+		{AG_CHANNEL_EMAIL, "h@example.org"},
+	};
+
+	ag_error_init(&err);
+	assert_int_equal(ag_store_address_add_many(f->s, "hana", two, 3, NOW,
+						   &added, &err),
+			 AG_OK);
+	assert_int_equal(added, 2);
+	json_t *recs = journal(f);
+	size_t rows = 0;
+	for (size_t i = 0; i < json_array_size(recs); i++) {
+		json_t *r = json_array_get(recs, i);
+		if (strcmp(s_of(r, "type"), "address_add") ||
+		    strcmp(s_of(r, "account"), "hana"))
+			continue;
+		rows++;
+		assert_null(json_object_get(r, "obligation"));
+	}
+	assert_int_equal(rows, 2);
+	json_decref(recs);
+	/* Again: nothing new. */
+	assert_int_equal(ag_store_address_add_many(f->s, "hana", two, 3, NOW,
+						   &added, &err),
+			 AG_OK);
+	assert_int_equal(added, 0);
+	/* alice holds two: a third is told to them. */
+	const struct ag_recovery_address one[] = {
+		{AG_CHANNEL_VOICE, "+15550177"},
+	};
+	assert_int_equal(ag_store_address_add_many(f->s, "alice", one, 1, NOW,
+						   &added, &err),
+			 AG_OK);
+	assert_int_equal(added, 1);
+	recs = journal(f);
+	json_t *r = last_of(recs, "address_add");
+	assert_string_equal(s_of(r, "address"), "+15550177");
+	assert_string_equal(s_of(r, "obligation"), "notify");
+	assert_int_equal(json_array_size(json_object_get(r, "notify")), 2);
+	json_decref(recs);
+	/* Past the most: nothing of the batch is added. */
+	struct ag_recovery_address lots[AG_RECOVERY_NOTIFY_MAX];
+	char text[AG_RECOVERY_NOTIFY_MAX][32];
+	for (int i = 0; i < AG_RECOVERY_NOTIFY_MAX; i++) {
+		snprintf(text[i], sizeof(text[i]), "a%d@example.org", i);
+		lots[i].channel = AG_CHANNEL_EMAIL;
+		lots[i].address = text[i];
+	}
+	assert_int_equal(ag_store_address_add_many(f->s, "alice", lots,
+						   AG_RECOVERY_NOTIFY_MAX, NOW,
+						   &added, &err),
+			 AG_ERR_LIMIT);
+	assert_int_equal(added, 0);
+	struct ag_store_addresses l;
+	assert_int_equal(ag_store_address_list(f->s, "alice", &l, &err),
+			 AG_OK);
+	assert_int_equal(l.n, 3);
+	ag_store_addresses_release(&l);
+}
+
 /* With a store the result names addresses kept in the state: a call
  * without one is refused, not answered with pointers into nothing. */
 static void test_run_needs_state(void **state)
@@ -1499,6 +1669,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_code_sent_to_record,
 						setup, teardown),
+		cmocka_unit_test(test_address_file),
+		cmocka_unit_test_setup_teardown(test_address_add_many, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_agent_kba, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_agent_workflow, setup,
