@@ -1384,9 +1384,10 @@ struct ag_recovery_evidence {
 	/* saved_code (required: a saved code is used once), issued_code and
 	 * recovery_contact (optional): the code's id, never the code */
 	const char *code_id;
-	/* issued_code, recovery_contact (optional): the address the code
-	 * was sent to.  With the state store, an issued code sent anywhere
-	 * but an address of record of its kind is refused (§4.2.1.2). */
+	/* issued_code (optional): the address the code was sent to.  With
+	 * the state store, an issued code sent anywhere but an address of
+	 * record of its kind is refused (§4.2.1.2), and one that does not
+	 * say is warned of (code_destination_unknown). */
 	const char *sent_to;
 	/* authenticator: a method name from the policy's catalogue */
 	const char *method;
@@ -1450,6 +1451,8 @@ enum ag_recovery_reason {
 	AG_RW_FEW_ADDRESSES,      /* "few_notification_addresses" */
 	AG_RW_NO_POSTAL,          /* "no_postal_address" */
 	AG_RW_IAL_MISMATCH,       /* "ial_mismatch": below the store's */
+	AG_RW_CODE_DESTINATION,   /* "code_destination_unknown": an issued
+				   * code without sent_to, with the store */
 	AG_RW_NOT_ON_RECORD,      /* "address_not_on_record": a request's
 				   * address the store does not hold */
 	AG_RR__COUNT

@@ -67,6 +67,7 @@ static const char *const reason_names[AG_RR__COUNT] = {
 	[AG_RW_FEW_ADDRESSES] = "few_notification_addresses",
 	[AG_RW_NO_POSTAL] = "no_postal_address",
 	[AG_RW_IAL_MISMATCH] = "ial_mismatch",
+	[AG_RW_CODE_DESTINATION] = "code_destination_unknown",
 	[AG_RW_NOT_ON_RECORD] = "address_not_on_record",
 };
 
@@ -853,8 +854,8 @@ static ag_code keys_ok(struct rctx *c, json_t *obj,
 	return AG_OK;
 }
 
-static ag_code get_str(struct rctx *c, json_t *v, const char *key,
-		       char **out)
+static ag_code get_str_max(struct rctx *c, json_t *v, const char *key,
+			   size_t max, char **out)
 {
 	if (!json_is_string(v))
 		return bad(c, AG_ERR_INVALID, "'%s' must be a string", key);
@@ -864,12 +865,17 @@ static ag_code get_str(struct rctx *c, json_t *v, const char *key,
 		return bad(c, AG_ERR_INVALID, "'%s' contains a NUL byte", key);
 	if (len == 0)
 		return bad(c, AG_ERR_INVALID, "'%s' is empty", key);
-	if (len > STR_MAX)
-		return bad(c, AG_ERR_LIMIT, "'%s' is over %d bytes", key,
-			   STR_MAX);
+	if (len > max)
+		return bad(c, AG_ERR_LIMIT, "'%s' is over %zu bytes", key, max);
 	if (!(*out = ag_strdup(s)))
 		return bad(c, AG_ERR_NOMEM, "out of memory");
 	return AG_OK;
+}
+
+static ag_code get_str(struct rctx *c, json_t *v, const char *key,
+		       char **out)
+{
+	return get_str_max(c, v, key, STR_MAX, out);
 }
 
 /* A time: epoch seconds or RFC 3339. */
@@ -960,6 +966,10 @@ static const char *const *kind_keys(enum ag_recovery_kind k)
 	static const char *const saved[] = {"kind", "code_id", NULL};
 	static const char *const issued[] = {"kind", "channel", "issued_at",
 					     "code_id", "sent_to", NULL};
+	/* A recovery contact is another person (§4.2.1.3): where its code
+	 * went is not an address of the subscriber's to check. */
+	static const char *const contact[] = {"kind", "channel", "issued_at",
+					      "code_id", NULL};
 	static const char *const reproof[] = {"kind", "ial", "proofing",
 					      "biometric", NULL};
 	static const char *const auth[] = {"kind", "method", NULL};
@@ -968,8 +978,9 @@ static const char *const *kind_keys(enum ag_recovery_kind k)
 	case AG_RECOVERY_SAVED_CODE:
 		return saved;
 	case AG_RECOVERY_ISSUED_CODE:
-	case AG_RECOVERY_CONTACT:
 		return issued;
+	case AG_RECOVERY_CONTACT:
+		return contact;
 	case AG_RECOVERY_REPROOFING:
 		return reproof;
 	case AG_RECOVERY_AUTHENTICATOR:
@@ -1019,7 +1030,8 @@ static ag_code parse_evidence(struct rctx *c, json_t *o,
 	    (rc = get_str(c, x, "code_id", (char **)&e->code_id)))
 		return rc;
 	if ((x = json_object_get(o, "sent_to")) &&
-	    (rc = get_str(c, x, "sent_to", (char **)&e->sent_to)))
+	    (rc = get_str_max(c, x, "sent_to", AG_RECOVERY_ADDRESS_MAX,
+			      (char **)&e->sent_to)))
 		return rc;
 	if ((x = json_object_get(o, "method")) &&
 	    (rc = get_str(c, x, "method", (char **)&e->method)))
@@ -1181,9 +1193,10 @@ ag_code ag_recovery_request_from_json(const char *name, json_t *root,
 			out->notify[i].channel = (enum ag_recovery_channel)v;
 			out->n_notify++;
 			json_t *ad = json_object_get(a, "address");
-			if (ad && (rc = get_str(&c, ad, "address",
-						(char **)&out->notify[i]
-							.address)))
+			if (ad && (rc = get_str_max(&c, ad, "address",
+						    AG_RECOVERY_ADDRESS_MAX,
+						    (char **)&out->notify[i]
+							    .address)))
 				goto out;
 		}
 		c.where[0] = '\0';

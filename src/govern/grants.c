@@ -1236,6 +1236,9 @@ ag_code ag_store_break_glass_list(struct ag_store *s, size_t max,
 	*n = 0;
 	if (!s)
 		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if (max == 0 || max > (size_t)INT32_MAX)
+		return ag_err(err, AG_ERR_USAGE,
+			      "break-glass list: max must be 1..%d", INT32_MAX);
 	if ((rc = s->ops->tx_begin(s, false, &tx, err)))
 		return rc;
 	rc = s->ops->tx_break_glass_list(tx, max, ids, n, err);

@@ -670,43 +670,65 @@ static ag_code of_record(struct ag_store *s, const struct ag_recovery_request *r
 	return rc;
 }
 
-/* Channels that reach the same kind of address: a phone takes SMS and
- * voice, a postal address either postal kind. */
-static int address_kind(enum ag_recovery_channel c)
+/* Does a code sent by channel to sent_to reach the address of record a?
+ * A phone number takes SMS and voice, and is compared by its digits (and
+ * a leading +), so "+1 555-0100" is "+15550100"; an e-mail address is
+ * compared without case; a postal address exactly, and only on its own
+ * channel, whose code validity differs (21 or 30 days). */
+static bool same_phone(const char *x, const char *y)
 {
-	switch (c) {
-	case AG_CHANNEL_SMS:
-	case AG_CHANNEL_VOICE:
-		return AG_CHANNEL_SMS;
-	case AG_CHANNEL_POSTAL:
-	case AG_CHANNEL_POSTAL_NONCONUS:
-		return AG_CHANNEL_POSTAL;
-	default:
-		return (int)c;
+	for (;;) {
+		while (*x && !(*x >= '0' && *x <= '9') && *x != '+')
+			x++;
+		while (*y && !(*y >= '0' && *y <= '9') && *y != '+')
+			y++;
+		if (!*x || !*y)
+			return !*x && !*y;
+		if (*x++ != *y++)
+			return false;
 	}
+}
+
+static bool reaches(enum ag_recovery_channel channel, const char *sent_to,
+		    const struct ag_recovery_address *a)
+{
+	bool phone = channel == AG_CHANNEL_SMS || channel == AG_CHANNEL_VOICE;
+	bool phone_rec = a->channel == AG_CHANNEL_SMS ||
+			 a->channel == AG_CHANNEL_VOICE;
+	if (phone || phone_rec)
+		return phone && phone_rec && same_phone(sent_to, a->address);
+	if (channel != a->channel)
+		return false;
+	if (channel == AG_CHANNEL_EMAIL)
+		return !strcasecmp(sent_to, a->address);
+	return !strcmp(sent_to, a->address);
 }
 
 /* §4.2.1.2: an issued code goes to a validated address of record.  One
  * the request says went elsewhere is refused, and with it the recovery:
  * a reset flow that lets the claimant name where the code goes is the
- * takeover it is there to stop. */
+ * takeover it is there to stop.  One that does not say is warned of. */
 static void codes_of_record(const struct ag_recovery_request *r,
 			    const struct ag_recovery_state *st,
 			    struct ag_recovery_result *res)
 {
+	size_t unknown = 0;
 	for (size_t i = 0; i < r->n_evidence && i < res->n_status; i++) {
 		const struct ag_recovery_evidence *e = &r->evidence[i];
 		bool found = false;
-		if (e->kind != AG_RECOVERY_ISSUED_CODE || !e->sent_to)
+		if (e->kind != AG_RECOVERY_ISSUED_CODE)
 			continue;
-		for (size_t k = 0; k < st->n_of_record; k++)
-			if (address_kind(st->of_record[k].channel) ==
-				    address_kind(e->channel) &&
-			    !strcmp(st->of_record[k].address, e->sent_to))
-				found = true;
+		if (!e->sent_to) {
+			unknown++;
+			continue;
+		}
+		for (size_t k = 0; k < st->n_of_record && !found; k++)
+			found = reaches(e->channel, e->sent_to,
+					&st->of_record[k]);
 		if (found)
 			continue;
-		res->status[i] = AG_RR_NOT_OF_RECORD;
+		if (res->status[i] == AG_RR_OK)
+			res->status[i] = AG_RR_NOT_OF_RECORD;
 		note(res, AG_RR_NOT_OF_RECORD, true, (int)i,
 		     "the %s code was sent to '%.64s', which is not an "
 		     "address of record of the account; an issued recovery "
@@ -715,6 +737,15 @@ static void codes_of_record(const struct ag_recovery_request *r,
 		     ag_recovery_channel_name(e->channel), e->sent_to);
 		unaccept(res);
 	}
+	if (unknown)
+		note(res, AG_RW_CODE_DESTINATION, false, -1,
+		     "%zu issued code%s %s not say where %s sent "
+		     "(\"sent_to\"), so %s not checked against the "
+		     "addresses of record (SP 800-63B-4 §4.2.1.2)",
+		     unknown, unknown == 1 ? "" : "s",
+		     unknown == 1 ? "does" : "do",
+		     unknown == 1 ? "it was" : "they were",
+		     unknown == 1 ? "it is" : "they are");
 }
 
 /* The journal row of the outcome. */
@@ -996,8 +1027,12 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 			/* More addresses than an account may hold is the
 			 * store's damage, not the request's. */
 			st->store_failed = true;
-			if (rc == AG_ERR_LIMIT || rc == AG_ERR_INVALID)
-				rc = AG_ERR_INTERNAL;
+			if (rc == AG_ERR_LIMIT || rc == AG_ERR_INVALID) {
+				char why[AG_ERRMSG_MAX];
+				snprintf(why, sizeof(why), "%s",
+					 err ? err->msg : "");
+				rc = ag_err(err, AG_ERR_INTERNAL, "%s", why);
+			}
 			goto out;
 		}
 		acct.notify = st->of_record;

@@ -366,7 +366,9 @@ static char *address_fields(const char *account,
 
 	if (!o || !to)
 		goto out;
-	for (size_t i = 0; i < before->n; i++) {
+	/* An account past the cap (a store edited by hand) has its first
+	 * addresses named and the rest counted: the row stays in bounds. */
+	for (size_t i = 0; i < before->n && i < AG_RECOVERY_NOTIFY_MAX; i++) {
 		const struct ag_recovery_address *a = &before->v[i];
 		if (a->channel == AG_CHANNEL_POSTAL ||
 		    a->channel == AG_CHANNEL_POSTAL_NONCONUS)
@@ -382,6 +384,11 @@ static char *address_fields(const char *account,
 		json_object_set_new(o, "notify", to);
 		to = NULL;
 		json_object_set_new(o, "notify_postal", json_boolean(postal));
+		if (before->n > AG_RECOVERY_NOTIFY_MAX)
+			json_object_set_new(
+				o, "notify_omitted",
+				json_integer((json_int_t)(before->n -
+							  AG_RECOVERY_NOTIFY_MAX)));
 	}
 	txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 out:

@@ -483,8 +483,14 @@ ag_code ag_watch_new(const struct ag_policy *p,
 		for (size_t i = 0; rc == AG_OK && i < w->n_bg; i++) {
 			uint32_t old;
 			bool dup;
+			/* With several issuers the store names an account
+			 * "ISSUER sub"; logs name it by its sub. */
+			const char *sub = strchr(w->bg[i], ' ');
 			if (ag_strmap_put(&w->bg_ids, w->bg[i], (uint32_t)i,
-					  &old, &dup))
+					  &old, &dup) ||
+			    (sub && sub[1] &&
+			     ag_strmap_put(&w->bg_ids, sub + 1, (uint32_t)i,
+					   &old, &dup)))
 				rc = ag_err(err, AG_ERR_NOMEM,
 					    "watch: out of memory");
 		}

@@ -1020,9 +1020,13 @@ static void test_code_sent_to_record(void **state)
 		{"t3", "email", "a@example.org", true},
 		{"t4", "voice", "+15550100", true},
 		{"t5", "sms", "+15550100", true},
+		{"t6", "email", "A@Example.ORG", true},
+		{"t7", "voice", "+1 555-0100", true},
+		{"t8", "voice", "+1 555-0101", false},
+		{"t9", "email", "+15550100", false},
 	};
 
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(json, sizeof(json),
 			 "{\"account\": \"alice\", \"evidence\": [{\"kind\": "
 			 "\"issued_code\", \"channel\": \"%s\", \"issued_at\": "
@@ -1073,8 +1077,66 @@ static void test_code_sent_to_record(void **state)
 		assert_string_equal(json_string_value(json_array_get(why, 0)),
 				    "code_not_sent_to_address_of_record");
 	}
-	assert_int_equal(refused, 2);
+	assert_int_equal(refused, 4);
 	json_decref(recs);
+
+	/* A postal code is held to its own channel's validity: mailed to a
+	 * contiguous-US address of record, it cannot claim the 30 days of
+	 * one outside. */
+	address(f, "dave", AG_CHANNEL_POSTAL, "1 Main St");
+	static const struct {
+		const char *id, *channel;
+		int days;
+		bool ok;
+	} post[] = {
+		{"p1", "postal_outside_contiguous_us", 25, false},
+		{"p2", "postal", 20, true},
+	};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(json, sizeof(json),
+			 "{\"account\": \"dave\", \"evidence\": [{\"kind\": "
+			 "\"issued_code\", \"channel\": \"%s\", \"issued_at\": "
+			 "%lld, \"code_id\": \"%s\", \"sent_to\": "
+			 "\"1 Main St\"}]}",
+			 post[i].channel, (long long)(NOW - post[i].days * 86400),
+			 post[i].id);
+		assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
+		assert_int_equal(res.accepted, post[i].ok);
+		assert_int_equal(res.status[0],
+				 post[i].ok ? AG_RR_OK : AG_RR_NOT_OF_RECORD);
+	}
+
+	/* Expired and sent elsewhere: the status keeps the first reason,
+	 * the refusals name both. */
+	snprintf(json, sizeof(json),
+		 "{\"account\": \"dave\", \"evidence\": [{\"kind\": "
+		 "\"issued_code\", \"channel\": \"email\", \"issued_at\": "
+		 "%lld, \"code_id\": \"x1\", \"sent_to\": \"evil@x.net\"}]}",
+		 (long long)(NOW - 25 * HOUR));
+	assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
+	assert_false(res.accepted);
+	assert_int_equal(res.status[0], AG_RR_CODE_EXPIRED);
+	assert_true(refused_for(&res, AG_RR_CODE_EXPIRED));
+	assert_true(refused_for(&res, AG_RR_NOT_OF_RECORD));
+
+	/* No sent_to: accepted, with the warning. */
+	snprintf(json, sizeof(json),
+		 "{\"account\": \"dave\", \"evidence\": [{\"kind\": "
+		 "\"issued_code\", \"channel\": \"sms\", \"issued_at\": "
+		 "%lld, \"code_id\": \"x2\"}]}",
+		 (long long)(NOW - MIN));
+	assert_int_equal(run(f, json, NOW, &res, &st, &err), AG_OK);
+	assert_true(res.accepted);
+	bool warned = false;
+	for (size_t k = 0; k < res.n_notes; k++)
+		warned |= !res.notes[k].refusal &&
+			  res.notes[k].reason == AG_RW_CODE_DESTINATION &&
+			  !strcmp(res.notes[k].text,
+				  "1 issued code does not say where it was "
+				  "sent (\"sent_to\"), so it is not checked "
+				  "against the addresses of record "
+				  "(SP 800-63B-4 §4.2.1.2)");
+	assert_true(warned);
 }
 
 /* A file of addresses: rows sorted by account, each checked, errors at

@@ -1124,6 +1124,41 @@ static void test_request_parse_errors(void **state)
 		    "\"sent_to\": 5}]}",
 		    AG_ERR_INVALID,
 		    "ev.json: evidence[0]: 'sent_to' must be a string");
+	parse_fails("{\"level\": 1, \"evidence\": [{\"kind\": "
+		    "\"recovery_contact\", \"channel\": \"sms\", "
+		    "\"issued_at\": 0, \"sent_to\": \"+15550100\"}]}",
+		    AG_ERR_INVALID,
+		    "ev.json: evidence[0]: key 'sent_to' does not belong to "
+		    "recovery_contact evidence");
+	/* An address may be as long as the store keeps (320 bytes). */
+	{
+		char j[800], a[AG_RECOVERY_ADDRESS_MAX + 2];
+		struct ag_recovery_request req;
+		struct ag_error e;
+		memset(a, 'a', sizeof(a) - 2);
+		a[sizeof(a) - 2] = '\0';
+		snprintf(j, sizeof(j),
+			 "{\"level\": 1, \"evidence\": [{\"kind\": "
+			 "\"issued_code\", \"channel\": \"email\", "
+			 "\"issued_at\": 0, \"sent_to\": \"%s\"}]}",
+			 a);
+		ag_error_init(&e);
+		assert_int_equal(ag_recovery_request_parse("ev.json", j,
+							   strlen(j), &req, &e),
+				 AG_OK);
+		assert_int_equal(strlen(req.evidence[0].sent_to),
+				 AG_RECOVERY_ADDRESS_MAX);
+		ag_recovery_request_release(&req);
+		a[sizeof(a) - 2] = 'a';
+		a[sizeof(a) - 1] = '\0';
+		snprintf(j, sizeof(j),
+			 "{\"level\": 1, \"evidence\": [{\"kind\": "
+			 "\"issued_code\", \"channel\": \"email\", "
+			 "\"issued_at\": 0, \"sent_to\": \"%s\"}]}",
+			 a);
+		parse_fails(j, AG_ERR_LIMIT,
+			    "ev.json: evidence[0]: 'sent_to' is over 320 bytes");
+	}
 
 	/* Caps. */
 	char big[2048];

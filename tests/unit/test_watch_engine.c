@@ -962,19 +962,25 @@ static void test_w05_marked_in_store(void **state)
 	assert_int_equal(ag_store_break_glass_set(s, "bg-old", false, T0 / S,
 						  &changed, &err),
 			 AG_OK);
+	/* A store behind several issuers names accounts "ISSUER sub". */
+	assert_int_equal(ag_store_break_glass_set(s,
+						  "https://idp.example bg-ops",
+						  true, T0 / S, &changed, &err),
+			 AG_OK);
 
 	/* The list, in id order, and its bound. */
 	char **ids;
 	size_t n;
-	assert_int_equal(ag_store_break_glass_list(s, 2, &ids, &n, &err),
+	assert_int_equal(ag_store_break_glass_list(s, 3, &ids, &n, &err),
 			 AG_OK);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 	assert_string_equal(ids[0], "bg-db");
 	assert_string_equal(ids[1], "bg-root");
+	assert_string_equal(ids[2], "https://idp.example bg-ops");
 	for (size_t i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);
-	assert_int_equal(ag_store_break_glass_list(s, 1, &ids, &n, &err),
+	assert_int_equal(ag_store_break_glass_list(s, 2, &ids, &n, &err),
 			 AG_ERR_LIMIT);
 	assert_null(ids);
 	assert_int_equal(n, 0);
@@ -987,6 +993,7 @@ static void test_w05_marked_in_store(void **state)
 	e.result = AG_RES_UNKNOWN;
 	feed(h, e);
 	feed(h, signin(t + 2 * M, AG_EV_LOGIN, "bg-root", NULL, AAL1));
+	feed(h, signin(t + 150 * S, AG_EV_LOGIN, "bg-ops", "staff", AAL2));
 	/* Near misses. */
 	e = signin(t + 3 * M, AG_EV_LOGIN, "bg-root", "staff", AAL2);
 	e.result = AG_RES_FAILURE;
@@ -995,8 +1002,9 @@ static void test_w05_marked_in_store(void **state)
 	feed(h, signin(t + 5 * M, AG_EV_LOGIN, "bg-old", "staff", AAL2));
 	feed(h, signin(t + 6 * M, AG_EV_LOGIN, "bg-roo", "staff", AAL2));
 
-	assert_int_equal(h->n, 3);
-	assert_int_equal(count_rule(h, AG_W05), 3);
+	assert_int_equal(h->n, 4);
+	assert_int_equal(count_rule(h, AG_W05), 4);
+	assert_string_equal(h->got[3].subject, "bg-ops");
 	assert_string_equal(h->got[0].subject, "bg-root");
 	assert_string_equal(h->got[0].detail,
 			    "sign-in of 'bg-root', which the state store "
