@@ -1000,15 +1000,60 @@ static enum MHD_Result do_decide(struct server *s, struct MHD_Connection *c,
 	return ret;
 }
 
+/* The sinks' delivery, by sink: a failing sink is an alert that does not
+ * get out, so it is there to be alerted on. */
+static void sink_metrics(struct server *s, const struct ag_policy *p,
+			 struct ag_buf *b)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+		{"aalgate_sink_delivered_total", "counter",
+		 "Obligations (alerts, notifications) delivered, by sink."},
+		{"aalgate_sink_failures_total", "counter",
+		 "Failed delivery attempts, by sink; each is retried."},
+		{"aalgate_sink_failing", "gauge",
+		 "1 while the sink's last attempt failed."},
+		{"aalgate_sink_broken", "gauge",
+		 "1 while the decision log or the sink's cursor does not "
+		 "verify: nothing after it is delivered."},
+	};
+	struct ag_sink_state st[64];
+	bool ok[64];
+	size_t n = p->n_sinks < 64 ? p->n_sinks : 64;
+
+	if (!s->sinks || n == 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		ok[i] = ag_sinks_state(s->sinks, p->sinks[i].name, &st[i]) ==
+			AG_OK;
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		ag_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name,
+			      fam[f].help, fam[f].name, fam[f].type);
+		for (size_t i = 0; i < n; i++) {
+			if (!ok[i])
+				continue;
+			unsigned long long v =
+				f == 0	 ? st[i].delivered
+				: f == 1 ? st[i].failures
+				: f == 2 ? (unsigned long long)st[i].failing
+					 : (unsigned long long)st[i].broken;
+			ag_buf_printf(b, "%s{sink=\"%s\"} %llu\n",
+				      fam[f].name, p->sinks[i].name, v);
+		}
+	}
+}
+
 static enum MHD_Result do_metrics(struct server *s, struct MHD_Connection *c)
 {
 	struct ag_verifier_stats vs;
+	struct ag_buf b;
 	struct gen *g = gen_get(s);
 	ag_verifier_stats(g->verifier, &vs);
-	gen_put(s, g);
-	struct ag_buf b;
 	ag_buf_init(&b, 4u * 1024u * 1024u);
 	ag_metrics_render(s->metrics, &vs, &b);
+	sink_metrics(s, g->policy, &b);
+	gen_put(s, g);
 	enum MHD_Result r = send_buf(
 		c, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 	ag_buf_release(&b);

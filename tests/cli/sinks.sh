@@ -346,6 +346,7 @@ wait_for 10 two_lines gate/ops.jsonl || die "serve did not deliver to ops: $(cat
 cmp -s want.txt gate/ops.jsonl || fail "serve's ops.jsonl is '$(cat gate/ops.jsonl)'"
 cat >>gate/policy.yaml <<'EOF'
   - { name: pager, type: exec, command: [/bin/sh, -c, 'cat >> "$0"', PAGED], events: [alert] }
+  - { name: down, type: exec, command: [/bin/false], events: [alert] }
 EOF
 sed -i "s|PAGED|$work/gate/paged.txt|" gate/policy.yaml
 kill -HUP "$serve_pid"
@@ -354,13 +355,32 @@ wait_for 10 one_line gate/paged.txt || die "serve did not deliver to the sink ad
 line 2 gate/decisions.jsonl >want.txt
 cmp -s want.txt gate/paged.txt || fail "paged.txt is '$(cat gate/paged.txt)'"
 two_lines gate/ops.jsonl || fail "ops got a duplicate after the reload: $(cat gate/ops.jsonl)"
+# /metrics says what each sink delivered, and which one is failing.
+port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' serve.err)
+[ -n "$port" ] || die "serve did not say where it listens: $(cat serve.err)"
+sink_failing() {
+	curl -s --max-time 5 "http://127.0.0.1:$port/metrics" >metrics.txt &&
+		grep -qx 'aalgate_sink_failing{sink="down"} 1' metrics.txt
+}
+wait_for 10 sink_failing || fail "the failing sink is not in /metrics: $(grep sink metrics.txt)"
+for m in 'aalgate_sink_delivered_total{sink="ops"} 2' \
+	'aalgate_sink_delivered_total{sink="pager"} 1' \
+	'aalgate_sink_delivered_total{sink="down"} 0' \
+	'aalgate_sink_failing{sink="ops"} 0' \
+	'aalgate_sink_broken{sink="down"} 0' \
+	'# TYPE aalgate_sink_failing gauge'; do
+	grep -qxF "$m" metrics.txt || fail "/metrics lacks '$m': $(grep sink metrics.txt)"
+done
+grep -Eq '^aalgate_sink_failures_total\{sink="down"\} [1-9]' metrics.txt ||
+	fail "/metrics counts no failure of 'down': $(grep sink metrics.txt)"
 kill -TERM "$serve_pid"
 wait_for 10 sh -c "! kill -0 $serve_pid 2>/dev/null" || die "serve did not stop at SIGTERM"
 wait "$serve_pid"
 rc=$?
 serve_pid=
 [ $rc -eq 0 ] || fail "serve exited with $rc"
-grep -q "sink" serve.err && fail "serve reported a sink problem: $(cat serve.err)"
+grep "sink" serve.err | grep -v "sink 'down'" | grep -q . &&
+	fail "serve reported a sink problem: $(cat serve.err)"
 
 if [ $failures -ne 0 ]; then
 	echo "sinks: $failures failure(s)"
