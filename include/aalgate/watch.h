@@ -274,7 +274,8 @@ struct ag_alert {
  *  - AG-W05: any break-glass event; with a store, also a login (not a
  *    failed one) of an account it marks break-glass
  *    (ag_store_break_glass_set), as the marks stood when the engine was
- *    made (at most AG_WATCH_BREAK_GLASS_MAX accounts, more is an error).
+ *    made or last read them (ag_watch_reload_marks; at most
+ *    AG_WATCH_BREAK_GLASS_MAX accounts, more is an error).
  *  - AG-W06: a successful sign-in (login or access) over a protocol of
  *    watch.legacy_protocols (none named: imap, pop3, smtp, basic, ntlm,
  *    ropc, ews, activesync, mapi), compared without case.
@@ -328,6 +329,11 @@ AG_API ag_code ag_watch_new(const struct ag_policy *p,
 			    struct ag_store *store, struct ag_watch **out,
 			    struct ag_error *err);
 AG_API void ag_watch_free(struct ag_watch *w);
+
+/* Reads the store's break-glass marks again (AG-W05), for a long run.
+ * On an error the marks read before stay, and the error is returned. */
+AG_API ag_code ag_watch_reload_marks(struct ag_watch *w,
+				     struct ag_error *err);
 
 /* Receives each alert.  The alert and its strings are valid only during
  * the call.  An error stops ag_watch_event, which returns it. */

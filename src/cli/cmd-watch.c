@@ -40,6 +40,7 @@
 #define POLL_MS 250
 #define SAVE_EVERY_MS 2000
 #define EXPIRE_EVERY_MS 60000
+#define MARKS_EVERY_MS 60000
 
 static const char usage_text[] =
 	"usage: aalgate watch -p POLICY [options] [FILE|-]...\n"
@@ -825,9 +826,31 @@ static int feed(struct wctx *c, const char *buf, size_t len, bool eof,
 
 struct loop {
 	char *buf;
-	int64_t start_ms, last_save_ms;
+	int64_t start_ms, last_save_ms, last_marks_ms;
 	bool follow;
 };
+
+/* Following: the store's break-glass marks again, now and then, so that
+ * an account marked after the start is watched too.  A store that fails
+ * here keeps the marks read before, and says so. */
+static void maybe_marks(struct wctx *c, struct loop *L)
+{
+	struct ag_error err;
+	if (!c->st || !L->follow)
+		return;
+	int64_t now = mono_ms();
+	if (now - L->last_marks_ms < MARKS_EVERY_MS)
+		return;
+	L->last_marks_ms = now;
+	ag_error_init(&err);
+	if (ag_watch_reload_marks(c->w, &err) != AG_OK) {
+		progress_clear(c);
+		fprintf(stderr,
+			"watch: break-glass marks not read again, the last "
+			"ones stay: %s\n",
+			err.msg);
+	}
+}
 
 /* Saves when due (following, or a long run), at a resumable point. */
 static int maybe_save(struct wctx *c, struct loop *L, bool resumable)
@@ -870,6 +893,7 @@ static int read_input(struct wctx *c, struct loop *L, struct input *in)
 	for (;;) {
 		if (stop_flag)
 			break;
+		maybe_marks(c, L);
 		ssize_t got = read(in->fd, L->buf, READ_SIZE);
 		if (got < 0) {
 			if (errno == EINTR)
@@ -1027,7 +1051,7 @@ int cmd_watch(int argc, char **argv)
 	struct ag_nhi_inventory inv;
 	bool have_inv = false, follow = false, no_progress = false;
 	struct wctx c;
-	struct loop L = {NULL, 0, 0, false};
+	struct loop L = {.buf = NULL};
 	struct ag_error err;
 	struct sigaction sa, old_int, old_term;
 	bool sig_set = false;
@@ -1280,7 +1304,7 @@ int cmd_watch(int argc, char **argv)
 	sig_set = true;
 
 	int64_t start_us = mono_us();
-	L.start_ms = L.last_save_ms = mono_ms();
+	L.start_ms = L.last_save_ms = L.last_marks_ms = mono_ms();
 	for (size_t i = 0; i < n_inputs && !stop_flag; i++) {
 		L.follow = follow && i + 1 == n_inputs;
 		if ((ret = read_input(&c, &L, &inputs[i])) != AG_EXIT_OK)

@@ -478,28 +478,56 @@ ag_code ag_watch_new(const struct ag_policy *p,
 	/* A sign-in of an account the store marks break-glass is a use
 	 * (AG-W05): without the list the rule would miss every one. */
 	if (store) {
-		ag_code rc = ag_store_break_glass_list(
-			store, AG_WATCH_BREAK_GLASS_MAX, &w->bg, &w->n_bg, err);
-		for (size_t i = 0; rc == AG_OK && i < w->n_bg; i++) {
-			uint32_t old;
-			bool dup;
-			/* With several issuers the store names an account
-			 * "ISSUER sub"; logs name it by its sub. */
-			const char *sub = strchr(w->bg[i], ' ');
-			if (ag_strmap_put(&w->bg_ids, w->bg[i], (uint32_t)i,
-					  &old, &dup) ||
-			    (sub && sub[1] &&
-			     ag_strmap_put(&w->bg_ids, sub + 1, (uint32_t)i,
-					   &old, &dup)))
-				rc = ag_err(err, AG_ERR_NOMEM,
-					    "watch: out of memory");
-		}
+		ag_code rc = ag_watch_reload_marks(w, err);
 		if (rc != AG_OK) {
 			ag_watch_free(w);
 			return rc;
 		}
 	}
 	*out = w;
+	return AG_OK;
+}
+
+static void marks_release(char **v, size_t n, struct ag_strmap *m)
+{
+	ag_strmap_release(m);
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+ag_code ag_watch_reload_marks(struct ag_watch *w, struct ag_error *err)
+{
+	struct ag_strmap m;
+	char **v = NULL;
+	size_t n = 0;
+
+	if (!w || !w->store)
+		return ag_err(err, AG_ERR_USAGE, "watch: no state store");
+	ag_strmap_init(&m);
+	ag_code rc = ag_store_break_glass_list(w->store,
+					       AG_WATCH_BREAK_GLASS_MAX, &v,
+					       &n, err);
+	for (size_t i = 0; rc == AG_OK && i < n; i++) {
+		uint32_t old;
+		bool dup;
+		/* With several issuers the store names an account "ISSUER
+		 * sub"; logs name it by its sub. */
+		const char *sub = strchr(v[i], ' ');
+		if (ag_strmap_put(&m, v[i], (uint32_t)i, &old, &dup) ||
+		    (sub && sub[1] &&
+		     ag_strmap_put(&m, sub + 1, (uint32_t)i, &old, &dup)))
+			rc = ag_err(err, AG_ERR_NOMEM, "watch: out of memory");
+	}
+	if (rc != AG_OK) {
+		/* The marks read before stay. */
+		marks_release(v, n, &m);
+		return rc;
+	}
+	marks_release(w->bg, w->n_bg, &w->bg_ids);
+	w->bg = v;
+	w->n_bg = n;
+	w->bg_ids = m;
 	return AG_OK;
 }
 
@@ -519,10 +547,7 @@ void ag_watch_free(struct ag_watch *w)
 	tab_release(&w->subj);
 	tab_release(&w->cred);
 	ag_strmap_release(&w->inv_ids);
-	ag_strmap_release(&w->bg_ids);
-	for (size_t i = 0; i < w->n_bg; i++)
-		free(w->bg[i]);
-	free(w->bg);
+	marks_release(w->bg, w->n_bg, &w->bg_ids);
 	for (size_t i = 0; i < w->inputs_alloc; i++)
 		free(w->inputs[i]);
 	free(w->inputs);

@@ -1017,6 +1017,24 @@ static void test_w05_marked_in_store(void **state)
 	assert_string_equal(h->got[1].workflow, "admin");
 	assert_int_equal(h->got[1].required.aal, 3);
 	assert_int_equal(h->got[2].time_ms, t + 2 * M);
+
+	/* Marked after the engine read the marks: seen once read again. */
+	assert_int_equal(ag_store_break_glass_set(s, "bg-new", true, T0 / S,
+						  &changed, &err),
+			 AG_OK);
+	feed(h, signin(t + 10 * M, AG_EV_LOGIN, "bg-new", "staff", AAL2));
+	assert_int_equal(h->n, 4);
+	assert_int_equal(ag_watch_reload_marks(h->w, &err), AG_OK);
+	feed(h, signin(t + 11 * M, AG_EV_LOGIN, "bg-new", "staff", AAL2));
+	assert_int_equal(h->n, 5);
+	assert_string_equal(h->got[4].subject, "bg-new");
+	/* ...and one unmarked since is not. */
+	assert_int_equal(ag_store_break_glass_set(s, "bg-root", false, T0 / S,
+						  &changed, &err),
+			 AG_OK);
+	assert_int_equal(ag_watch_reload_marks(h->w, &err), AG_OK);
+	feed(h, signin(t + 12 * M, AG_EV_LOGIN, "bg-root", "staff", AAL2));
+	assert_int_equal(h->n, 5);
 	harness_free(h);
 
 	/* Without the store, the same sign-ins raise nothing. */
