@@ -964,6 +964,11 @@ enum ag_recovery_channel {
 	AG_CHANNEL_COUNT
 };
 
+/* The channel called name, or AG_CHANNEL_NONE; then *near (near may be
+ * NULL) is the closest name, when one is close, else NULL. */
+AG_API enum ag_recovery_channel ag_recovery_channel_of(const char *name,
+						       const char **near);
+
 /* Most notification addresses an account has, or a recovery takes. */
 #define AG_RECOVERY_NOTIFY_MAX 16
 #define AG_RECOVERY_ADDRESS_MAX 320 /* bytes of one address */

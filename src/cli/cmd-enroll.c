@@ -352,7 +352,6 @@ static int do_address(const struct args *a, struct ag_store *st)
 	struct ag_store_addresses l = {0};
 	struct ag_error err;
 	bool changed = false;
-	int ch = AG_CHANNEL_NONE;
 
 	ag_error_init(&err);
 	if (!a->address) {
@@ -391,24 +390,15 @@ static int do_address(const struct args *a, struct ag_store *st)
 		ag_store_addresses_release(&l);
 		return ret;
 	}
-	for (int k = AG_CHANNEL_NONE + 1; k < AG_CHANNEL_COUNT; k++)
-		if (!strcmp(a->method,
-			    ag_recovery_channel_name((enum ag_recovery_channel)k)))
-			ch = k;
-	if (ch == AG_CHANNEL_NONE) {
-		struct ag_suggest sg;
-		ag_suggest_init(&sg, a->method);
-		for (int k = AG_CHANNEL_NONE + 1; k < AG_CHANNEL_COUNT; k++)
-			ag_suggest_add(&sg, ag_recovery_channel_name(
-						    (enum ag_recovery_channel)k));
-		const char *best = ag_suggest_best(&sg);
+	const char *best;
+	enum ag_recovery_channel ch = ag_recovery_channel_of(a->method, &best);
+	if (ch == AG_CHANNEL_NONE)
 		return ag_cli_die(a->name,
 				  "unknown channel '%s' (email, sms, voice, "
 				  "postal or postal_outside_contiguous_us)%s%s%s",
 				  a->method, best ? "; did you mean '" : "",
 				  best ? best : "", best ? "'?" : "");
-	}
-	if (ag_store_address_set(st, a->account, (enum ag_recovery_channel)ch,
+	if (ag_store_address_set(st, a->account, ch,
 				 a->address, !a->remove, (int64_t)time(NULL),
 				 &changed, &err) != AG_OK)
 		return ag_cli_die(a->name, "%s", err.msg);

@@ -90,6 +90,24 @@ const char *ag_recovery_channel_name(enum ag_recovery_channel c)
 	return (unsigned)c < AG_CHANNEL_COUNT ? channel_names[c] : "unknown";
 }
 
+enum ag_recovery_channel ag_recovery_channel_of(const char *name,
+					       const char **near)
+{
+	struct ag_suggest sg;
+	if (near)
+		*near = NULL;
+	for (int k = AG_CHANNEL_NONE + 1; name && k < AG_CHANNEL_COUNT; k++)
+		if (!strcmp(name, channel_names[k]))
+			return (enum ag_recovery_channel)k;
+	if (near && name) {
+		ag_suggest_init(&sg, name);
+		for (int k = AG_CHANNEL_NONE + 1; k < AG_CHANNEL_COUNT; k++)
+			ag_suggest_add(&sg, channel_names[k]);
+		*near = ag_suggest_best(&sg);
+	}
+	return AG_CHANNEL_NONE;
+}
+
 const char *ag_proofing_name(enum ag_proofing p)
 {
 	return (unsigned)p < AG_PROOFING_COUNT ? proofing_names[p] : "unknown";

@@ -90,15 +90,6 @@ static ag_code header(struct ag_csv *c, const char *name, size_t *col,
 	return AG_OK;
 }
 
-static int channel_of(const char *s)
-{
-	for (int k = AG_CHANNEL_NONE + 1; k < AG_CHANNEL_COUNT; k++)
-		if (!strcmp(s, ag_recovery_channel_name(
-				       (enum ag_recovery_channel)k)))
-			return k;
-	return AG_CHANNEL_NONE;
-}
-
 static ag_code row(struct ag_csv *c, const char *name, const size_t *col,
 		   struct ag_address_file *out, struct ag_error *err)
 {
@@ -122,20 +113,14 @@ static ag_code row(struct ag_csv *c, const char *name, const size_t *col,
 				      &e2)))
 		return at(err, name, &c->pos[col[COL_ACCOUNT]], rc, "%s",
 			  e2.msg);
-	int k = channel_of(ch);
-	if (k == AG_CHANNEL_NONE) {
-		struct ag_suggest sg;
-		ag_suggest_init(&sg, ch);
-		for (int j = AG_CHANNEL_NONE + 1; j < AG_CHANNEL_COUNT; j++)
-			ag_suggest_add(&sg, ag_recovery_channel_name(
-						    (enum ag_recovery_channel)j));
-		const char *best = ag_suggest_best(&sg);
+	const char *best;
+	enum ag_recovery_channel k = ag_recovery_channel_of(ch, &best);
+	if (k == AG_CHANNEL_NONE)
 		return at(err, name, &c->pos[col[COL_CHANNEL]], AG_ERR_INVALID,
 			  "unknown channel '%.64s' (email, sms, voice, postal "
 			  "or postal_outside_contiguous_us)%s%s%s",
 			  ch, best ? "; did you mean '" : "", best ? best : "",
 			  best ? "'?" : "");
-	}
 	ag_error_init(&e2);
 	if ((rc = ag_store_check_name("address", addr, 1,
 				      AG_RECOVERY_ADDRESS_MAX, &e2)))
@@ -145,7 +130,7 @@ static ag_code row(struct ag_csv *c, const char *name, const size_t *col,
 		return ag_err(err, AG_ERR_NOMEM, "out of memory");
 	struct ag_address_row *r = &out->v[out->n];
 	memset(r, 0, sizeof(*r));
-	r->a.channel = (enum ag_recovery_channel)k;
+	r->a.channel = k;
 	r->line = c->pos[col[COL_ACCOUNT]].line;
 	r->col = c->pos[col[COL_ACCOUNT]].col;
 	if (!(r->account = ag_strdup(acct)) ||

@@ -2982,12 +2982,7 @@ static ag_code sq_tx_address_list(struct ag_store_tx *tx,
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *ch = (const char *)sqlite3_column_text(st, 0);
 		const char *ad = (const char *)sqlite3_column_text(st, 1);
-		int c = AG_CHANNEL_NONE;
-		for (int k = AG_CHANNEL_NONE + 1; ch && k < AG_CHANNEL_COUNT;
-		     k++)
-			if (!strcmp(ch, ag_recovery_channel_name(
-						(enum ag_recovery_channel)k)))
-				c = k;
+		enum ag_recovery_channel c = ag_recovery_channel_of(ch, NULL);
 		if (out->n == max || c == AG_CHANNEL_NONE || !ad) {
 			sqlite3_reset(st);
 			if (out->n == max)
@@ -3000,7 +2995,7 @@ static ag_code sq_tx_address_list(struct ag_store_tx *tx,
 				      "address",
 				      q->path, account);
 		}
-		out->v[out->n].channel = (enum ag_recovery_channel)c;
+		out->v[out->n].channel = c;
 		if (!(out->v[out->n].address = strdup(ad))) {
 			sqlite3_reset(st);
 			return ag_err(err, AG_ERR_NOMEM, "%s: out of memory",
