@@ -632,44 +632,6 @@ static json_t *notify_json(const struct ag_recovery_result *res)
 	return a;
 }
 
-/* The account's addresses of record into st, and how many of the
- * request's are not among them. */
-static ag_code of_record(struct ag_store *s, const struct ag_recovery_request *r,
-			 struct ag_recovery_state *st, struct ag_error *err)
-{
-	struct ag_store_addresses a = {0};
-	ag_code rc = ag_store_address_list(s, r->account, &a, err);
-
-	for (size_t i = 0; rc == AG_OK && i < a.n; i++) {
-		size_t n = strlen(a.v[i].address);
-		if (i >= AG_RECOVERY_NOTIFY_MAX || n > AG_RECOVERY_ADDRESS_MAX) {
-			rc = ag_err(err, AG_ERR_INTERNAL,
-				    "'%.64s': a notification address of "
-				    "record is out of bounds",
-				    r->account);
-			break;
-		}
-		memcpy(st->of_record_text[i], a.v[i].address, n + 1);
-		st->of_record[i].channel = a.v[i].channel;
-		st->of_record[i].address = st->of_record_text[i];
-		st->n_of_record = i + 1;
-	}
-	for (size_t i = 0; rc == AG_OK && i < r->n_notify; i++) {
-		const struct ag_recovery_address *q = &r->notify[i];
-		bool found = false;
-		for (size_t k = 0; q->address && k < st->n_of_record; k++)
-			if (q->channel == st->of_record[k].channel &&
-			    !strcmp(q->address, st->of_record[k].address))
-				found = true;
-		if (!found)
-			st->request_addresses_ignored++;
-	}
-	ag_store_addresses_release(&a);
-	if (rc != AG_OK)
-		st->n_of_record = 0;
-	return rc;
-}
-
 /* Does a code sent by channel to sent_to reach the address of record a?
  * A phone number takes SMS and voice, and is compared by its digits (and
  * a leading +), so "+1 555-0100" is "+15550100"; an e-mail address is
@@ -702,6 +664,45 @@ static bool reaches(enum ag_recovery_channel channel, const char *sent_to,
 	if (channel == AG_CHANNEL_EMAIL)
 		return !strcasecmp(sent_to, a->address);
 	return !strcmp(sent_to, a->address);
+}
+
+/* The account's addresses of record into st, and how many of the
+ * request's are not among them. */
+static ag_code of_record(struct ag_store *s, const struct ag_recovery_request *r,
+			 struct ag_recovery_state *st, struct ag_error *err)
+{
+	struct ag_store_addresses a = {0};
+	ag_code rc = ag_store_address_list(s, r->account, &a, err);
+
+	for (size_t i = 0; rc == AG_OK && i < a.n; i++) {
+		size_t n = strlen(a.v[i].address);
+		if (i >= AG_RECOVERY_NOTIFY_MAX || n > AG_RECOVERY_ADDRESS_MAX) {
+			rc = ag_err(err, AG_ERR_INTERNAL,
+				    "'%.64s': a notification address of "
+				    "record is out of bounds",
+				    r->account);
+			break;
+		}
+		memcpy(st->of_record_text[i], a.v[i].address, n + 1);
+		st->of_record[i].channel = a.v[i].channel;
+		st->of_record[i].address = st->of_record_text[i];
+		st->n_of_record = i + 1;
+	}
+	for (size_t i = 0; rc == AG_OK && i < r->n_notify; i++) {
+		const struct ag_recovery_address *q = &r->notify[i];
+		bool found = false;
+		for (size_t k = 0; q->address && k < st->n_of_record; k++)
+			if (q->channel == st->of_record[k].channel &&
+			    reaches(q->channel, q->address,
+				    &st->of_record[k]))
+				found = true;
+		if (!found)
+			st->request_addresses_ignored++;
+	}
+	ag_store_addresses_release(&a);
+	if (rc != AG_OK)
+		st->n_of_record = 0;
+	return rc;
 }
 
 /* §4.2.1.2: an issued code goes to a validated address of record.  One
