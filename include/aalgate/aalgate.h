@@ -379,6 +379,13 @@ struct ag_policy {
 					  * smtp, basic, ntlm, ropc, ... */
 		size_t n_legacy_protocols;
 	} watch;
+	/* recovery: (docs/govern.md) what a recovery request must say.
+	 * require_sent_to: with the state store, an issued code that does
+	 * not say where it was sent refuses the recovery (default: a
+	 * warning). */
+	struct {
+		bool require_sent_to;
+	} recovery;
 	/* groups: NAME -> accounts, for jit.approvers "group:NAME"
 	 * (docs/govern.md).  A member is an account as the state store names
 	 * it: the token's sub when the policy has one issuer (or none),

@@ -30,6 +30,7 @@ static const char *const top_keys[] = {
 	"client_cert_header",
 	"dpop_max_age",
 	"watch",
+	"recovery",
 	NULL,
 };
 
@@ -58,6 +59,7 @@ static const char *const nhi_keys[] = {"stale", "rotate", "max_lifetime",
 static const char *const watch_keys[] = {
 	"recovery_window", "takeover_window", "dormant", "state_ttl",
 	"max_subjects", "legacy_protocols", NULL};
+static const char *const recovery_keys[] = {"require_sent_to", NULL};
 static const char *const assume_keys[] = {"mailbox", "phone", "external",
 					  "device", NULL};
 
@@ -1278,6 +1280,17 @@ static ag_code load_root(struct loader *l, const struct ag_ynode *root)
 					return rc;
 			}
 		}
+	}
+	if ((n = find_key(root, "recovery"))) {
+		const struct ag_ynode *rs;
+		if ((rc = ag_ynode_expect_map(r, n, "recovery")) ||
+		    (rc = ag_ynode_check_keys(r, n, "recovery",
+					      recovery_keys)))
+			return rc;
+		if ((rs = find_key(n, "require_sent_to")) &&
+		    (rc = ag_ynode_bool(r, rs, "recovery require_sent_to",
+					&p->recovery.require_sent_to)))
+			return rc;
 	}
 	if ((n = find_key(root, "nhi"))) {
 		if ((rc = ag_ynode_expect_map(r, n, "nhi")) ||

@@ -709,7 +709,8 @@ static ag_code of_record(struct ag_store *s, const struct ag_recovery_request *r
  * the request says went elsewhere is refused, and with it the recovery:
  * a reset flow that lets the claimant name where the code goes is the
  * takeover it is there to stop.  One that does not say is warned of. */
-static void codes_of_record(const struct ag_recovery_request *r,
+static void codes_of_record(const struct ag_policy *p,
+			    const struct ag_recovery_request *r,
 			    const struct ag_recovery_state *st,
 			    struct ag_recovery_result *res)
 {
@@ -719,6 +720,19 @@ static void codes_of_record(const struct ag_recovery_request *r,
 		bool found = false;
 		if (e->kind != AG_RECOVERY_ISSUED_CODE)
 			continue;
+		if (!e->sent_to && p->recovery.require_sent_to) {
+			if (res->status[i] == AG_RR_OK)
+				res->status[i] = AG_RR_NOT_OF_RECORD;
+			note(res, AG_RR_NOT_OF_RECORD, true, (int)i,
+			     "the %s code does not say where it was sent "
+			     "(\"sent_to\"), and the policy's "
+			     "recovery.require_sent_to asks for it: an issued "
+			     "recovery code goes to a validated address of "
+			     "record (SP 800-63B-4 §4.2.1.2)",
+			     ag_recovery_channel_name(e->channel));
+			unaccept(res);
+			continue;
+		}
 		if (!e->sent_to) {
 			unknown++;
 			continue;
@@ -1083,7 +1097,7 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 		     "never lower it",
 		     st->request_ial, st->store_ial);
 	if (st->stored)
-		codes_of_record(r, st, res);
+		codes_of_record(p, r, st, res);
 	if (st->stored && st->n_of_record == 0)
 		note(res, AG_RW_NOT_ON_RECORD, false, -1,
 		     "the state store holds no notification address for "

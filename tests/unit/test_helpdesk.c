@@ -1137,6 +1137,41 @@ static void test_code_sent_to_record(void **state)
 				  "against the addresses of record "
 				  "(SP 800-63B-4 §4.2.1.2)");
 	assert_true(warned);
+
+	/* The policy may ask for sent_to: then its absence refuses. */
+	struct ag_policy *strict = policy_ok("workflows:\n"
+					     "  staff: { aal: 2 }\n"
+					     "recovery: { require_sent_to: "
+					     "true }\n");
+	assert_true(strict->recovery.require_sent_to);
+	assert_false(f->p->recovery.require_sent_to);
+	struct ag_recovery_request rq;
+	snprintf(json, sizeof(json),
+		 "{\"account\": \"dave\", \"evidence\": [{\"kind\": "
+		 "\"issued_code\", \"channel\": \"sms\", \"issued_at\": "
+		 "%lld, \"code_id\": \"x3\"}]}",
+		 (long long)(NOW - MIN));
+	parse_stored(json, &rq);
+	ag_error_init(&err);
+	assert_int_equal(ag_recovery_run(f->s, strict, &rq, "r.json",
+					 AG_RECOVERY_VIA_CLI, NOW, &res, &st,
+					 &err),
+			 AG_OK);
+	assert_false(res.accepted);
+	assert_int_equal(res.status[0], AG_RR_NOT_OF_RECORD);
+	assert_int_equal(st.spent, 0u);
+	bool said = false;
+	for (size_t k = 0; k < res.n_notes; k++)
+		said |= res.notes[k].refusal &&
+			!strcmp(res.notes[k].text,
+				"the sms code does not say where it was sent "
+				"(\"sent_to\"), and the policy's "
+				"recovery.require_sent_to asks for it: an "
+				"issued recovery code goes to a validated "
+				"address of record (SP 800-63B-4 §4.2.1.2)");
+	assert_true(said);
+	ag_recovery_request_release(&rq);
+	ag_policy_free(strict);
 }
 
 /* A file of addresses: rows sorted by account, each checked, errors at

@@ -206,6 +206,15 @@ static void test_unknown_keys(void **state)
 	/* assume is for accounts that can be referenced, not people. */
 	policy_fails("assume: { human: 0 }\n", AG_ERR_INVALID,
 		     "policy.yaml:1:11: unknown key 'human' in assume");
+	policy_fails("recovery: { require_sentto: true }\n", AG_ERR_INVALID,
+		     "policy.yaml:1:13: unknown key 'require_sentto' in "
+		     "recovery; did you mean 'require_sent_to'?");
+	policy_fails("recovery: { require_sent_to: maybe }\n", AG_ERR_INVALID,
+		     "policy.yaml:1:30: recovery require_sent_to must be true "
+		     "or false, not 'maybe'");
+	policy_fails("recovery: [require_sent_to]\n", AG_ERR_INVALID,
+		     "policy.yaml:1:11: recovery must be a mapping, not a "
+		     "list");
 }
 
 static void test_workflow_values(void **state)
