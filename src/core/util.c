@@ -83,6 +83,26 @@ void ag_err_hint(struct ag_error *err, const char *hint)
 			 "; did you mean '%s'?", hint);
 }
 
+void ag_safe_text(char *dst, size_t dst_len, const char *s)
+{
+	size_t max = 64, o;
+
+	if (dst_len < 4) {
+		if (dst_len)
+			dst[0] = '\0';
+		return;
+	}
+	if (max > dst_len - 4)
+		max = dst_len - 4;
+	for (o = 0; s[o] && o < max; o++) {
+		unsigned char c = (unsigned char)s[o];
+		dst[o] = (c >= 0x20 && c < 0x7f && c != '\'') ? (char)c : '?';
+	}
+	dst[o] = '\0';
+	if (s[o])
+		memcpy(dst + o, "...", 4);
+}
+
 size_t ag_strlcpy(char *dst, const char *src, size_t n)
 {
 	size_t len = strlen(src);

@@ -78,6 +78,10 @@ uint64_t ag_hash(const char *s);
 #define AG_B64URL_ENCODED_LEN(n) (((n) + 2) / 3 * 4 + 1)
 void ag_b64url_encode(const unsigned char *in, size_t n, char *out);
 
+/* Copies untrusted text s for a message: printable ASCII only (others
+ * become '?'), cut at 64 bytes with "...". */
+void ag_safe_text(char *dst, size_t dst_len, const char *s);
+
 /* Near-miss suggestions: feed candidates, then read the best.  Only a
  * candidate within a small edit distance is suggested. */
 struct ag_suggest {

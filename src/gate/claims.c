@@ -58,26 +58,6 @@ enum ag_token_error ag_tok_fail(char *detail, size_t detail_len,
 	return e;
 }
 
-void ag_safe_text(char *dst, size_t dst_len, const char *s)
-{
-	size_t max = 64, o;
-
-	if (dst_len < 4) {
-		if (dst_len)
-			dst[0] = '\0';
-		return;
-	}
-	if (max > dst_len - 4)
-		max = dst_len - 4;
-	for (o = 0; s[o] && o < max; o++) {
-		unsigned char c = (unsigned char)s[o];
-		dst[o] = (c >= 0x20 && c < 0x7f && c != '\'') ? (char)c : '?';
-	}
-	dst[o] = '\0';
-	if (s[o])
-		memcpy(dst + o, "...", 4);
-}
-
 /* ---- the claims struct ------------------------------------------------- */
 
 void ag_claims_init(struct ag_claims *c)

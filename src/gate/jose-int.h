@@ -183,8 +183,4 @@ enum ag_token_error ag_tok_fail(char *detail, size_t detail_len,
 				enum ag_token_error e, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Copies untrusted text s for a message: printable ASCII only (others
- * become '?'), cut at 64 bytes with "...". */
-void ag_safe_text(char *dst, size_t dst_len, const char *s);
-
 #endif

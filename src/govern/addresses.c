@@ -69,10 +69,12 @@ static ag_code header(struct ag_csv *c, const char *name, size_t *col,
 			for (size_t j = 0; j < COL_COUNT; j++)
 				ag_suggest_add(&sg, col_names[j]);
 			const char *best = ag_suggest_best(&sg);
+			char safe[80];
+			ag_safe_text(safe, sizeof(safe), h);
 			return at(err, name, &c->pos[i], AG_ERR_INVALID,
-				  "unknown column '%.64s' (account, channel, "
+				  "unknown column '%s' (account, channel, "
 				  "address)%s%s%s",
-				  h, best ? "; did you mean '" : "",
+				  safe, best ? "; did you mean '" : "",
 				  best ? best : "", best ? "'?" : "");
 		}
 		if (col[k] != SIZE_MAX)
@@ -115,12 +117,15 @@ static ag_code row(struct ag_csv *c, const char *name, const size_t *col,
 			  e2.msg);
 	const char *best;
 	enum ag_recovery_channel k = ag_recovery_channel_of(ch, &best);
-	if (k == AG_CHANNEL_NONE)
+	if (k == AG_CHANNEL_NONE) {
+		char safe[80];
+		ag_safe_text(safe, sizeof(safe), ch);
 		return at(err, name, &c->pos[col[COL_CHANNEL]], AG_ERR_INVALID,
-			  "unknown channel '%.64s' (email, sms, voice, postal "
+			  "unknown channel '%s' (email, sms, voice, postal "
 			  "or postal_outside_contiguous_us)%s%s%s",
-			  ch, best ? "; did you mean '" : "", best ? best : "",
+			  safe, best ? "; did you mean '" : "", best ? best : "",
 			  best ? "'?" : "");
+	}
 	ag_error_init(&e2);
 	if ((rc = ag_store_check_name("address", addr, 1,
 				      AG_RECOVERY_ADDRESS_MAX, &e2)))

@@ -1216,6 +1216,9 @@ static void test_address_file(void **state)
 		 "address); did you mean 'channel'?"},
 		{"account,channel,address,account\n",
 		 "a.csv:1:25: column 'account' named twice"},
+		{"account,\"\x1b]0;x\x07\",address\n",
+		 "a.csv:1:9: unknown column '?]0;x?' (account, channel, "
+		 "address)"},
 		{"account,address\n",
 		 "a.csv:1:1: the header lacks the column 'channel' (it names "
 		 "account, channel and address)"},
