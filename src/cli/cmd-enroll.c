@@ -296,9 +296,8 @@ static int do_import(const struct args *a, struct ag_store *st)
 	ag_error_init(&err);
 	if (ag_cli_read_input(a->name, a->import, IMPORT_FILE_MAX, &buf, &len))
 		return AG_EXIT_USAGE;
-	if (ag_address_file_parse(strcmp(a->import, "-") ? a->import
-							  : "<stdin>",
-				  buf, len, &f, &err) != AG_OK) {
+	const char *shown = strcmp(a->import, "-") ? a->import : "<stdin>";
+	if (ag_address_file_parse(shown, buf, len, &f, &err) != AG_OK) {
 		fprintf(stderr, "aalgate %s: %s\n", a->name, err.msg);
 		goto out;
 	}
@@ -309,7 +308,7 @@ static int do_import(const struct args *a, struct ag_store *st)
 				fprintf(stderr,
 					"aalgate %s: %s:%u:%u: '%s' has more "
 					"than %zu rows\n",
-					a->name, a->import, f.v[j].line,
+					a->name, shown, f.v[j].line,
 					f.v[j].col, f.v[j].account,
 					AG_ARRAY_SIZE(v));
 				goto out;
@@ -323,7 +322,7 @@ static int do_import(const struct args *a, struct ag_store *st)
 			fprintf(stderr,
 				"aalgate %s: %s:%u:%u: '%s': %s; the %zu "
 				"accounts before it are recorded\n",
-				a->name, a->import, f.v[i].line, f.v[i].col,
+				a->name, shown, f.v[i].line, f.v[i].col,
 				f.v[i].account, err.msg, accounts);
 			goto out;
 		}
