@@ -324,6 +324,10 @@ static int do_import(const struct args *a, struct ag_store *st)
 				"accounts before it are recorded\n",
 				a->name, shown, f.v[i].line, f.v[i].col,
 				f.v[i].account, err.msg, accounts);
+			/* What was recorded reaches the log all the same. */
+			if (accounts)
+				ag_cli_journal_to_log(a->name, a->state,
+						      a->log, st);
 			goto out;
 		}
 		added += got;
