@@ -1418,7 +1418,19 @@ struct ag_recovery_account {
 	/* Where notifications go (§4.6). */
 	const struct ag_recovery_address *notify;
 	size_t n_notify;
+	/* notify are the account's addresses of record (the state
+	 * store's): an issued code must then have gone to one of them
+	 * (§4.2.1.2; see ag_recovery_evidence.sent_to). */
+	bool of_record;
 };
+
+/* Does a code sent by channel to sent_to reach the address a?  Phones
+ * (SMS and voice alike) compare by digits and a leading +, e-mail
+ * addresses without case, postal addresses exactly on their own
+ * channel. */
+AG_API bool ag_recovery_reaches(enum ag_recovery_channel channel,
+				const char *sent_to,
+				const struct ag_recovery_address *a);
 
 /* Why evidence or a recovery was refused, or a warning.  Names
  * (ag_recovery_reason_name) are stable. */

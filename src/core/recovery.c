@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "aalgate/govern.h"
 #include "recovery-int.h"
@@ -356,6 +357,78 @@ static void check_code(const struct ag_recovery_evidence *e, int i,
 		       "invalidated once used (SP 800-63B-4 §4.2.1.1)", id);
 }
 
+/* Does a code sent by channel to sent_to reach the address of record a?
+ * A phone number takes SMS and voice, and is compared by its digits (and
+ * a leading +), so "+1 555-0100" is "+15550100"; an e-mail address is
+ * compared without case; a postal address exactly, and only on its own
+ * channel, whose code validity differs (21 or 30 days). */
+static bool same_phone(const char *x, const char *y)
+{
+	for (;;) {
+		while (*x && !(*x >= '0' && *x <= '9') && *x != '+')
+			x++;
+		while (*y && !(*y >= '0' && *y <= '9') && *y != '+')
+			y++;
+		if (!*x || !*y)
+			return !*x && !*y;
+		if (*x++ != *y++)
+			return false;
+	}
+}
+
+bool ag_recovery_reaches(enum ag_recovery_channel channel,
+			 const char *sent_to,
+			 const struct ag_recovery_address *a)
+{
+	bool phone = channel == AG_CHANNEL_SMS || channel == AG_CHANNEL_VOICE;
+	bool phone_rec = a->channel == AG_CHANNEL_SMS ||
+			 a->channel == AG_CHANNEL_VOICE;
+	if (phone || phone_rec)
+		return phone && phone_rec && same_phone(sent_to, a->address);
+	if (channel != a->channel)
+		return false;
+	if (channel == AG_CHANNEL_EMAIL)
+		return !strcasecmp(sent_to, a->address);
+	return !strcmp(sent_to, a->address);
+}
+
+/* §4.2.1.2: an issued code goes to a validated address of record.  With
+ * the account's addresses of record (acct->of_record), one the evidence
+ * says went elsewhere is refused: a reset flow that lets the claimant
+ * name where the code goes is a takeover.  One that does not say is
+ * refused when the policy asks for it, else counted in *unknown. */
+static void check_destination(const struct ag_policy *p,
+			      const struct ag_recovery_account *acct,
+			      const struct ag_recovery_evidence *e, int i,
+			      size_t *unknown, struct ag_recovery_result *res)
+{
+	if (e->kind != AG_RECOVERY_ISSUED_CODE || !acct->of_record)
+		return;
+	if (!e->sent_to) {
+		if (p->recovery.require_sent_to)
+			REFUSE(res, AG_RR_NOT_OF_RECORD, i,
+			       "the %s code does not say where it was sent "
+			       "(\"sent_to\"), and the policy's "
+			       "recovery.require_sent_to asks for it: an issued "
+			       "recovery code goes to a validated address of "
+			       "record (SP 800-63B-4 §4.2.1.2)",
+			       ag_recovery_channel_name(e->channel));
+		else
+			(*unknown)++;
+		return;
+	}
+	for (size_t k = 0; k < acct->n_notify; k++)
+		if (acct->notify[k].address &&
+		    ag_recovery_reaches(e->channel, e->sent_to,
+					&acct->notify[k]))
+			return;
+	REFUSE(res, AG_RR_NOT_OF_RECORD, i,
+	       "the %s code was sent to '%.64s', which is not an address of "
+	       "record of the account; an issued recovery code goes to a "
+	       "validated address of record (SP 800-63B-4 §4.2.1.2)",
+	       ag_recovery_channel_name(e->channel), e->sent_to);
+}
+
 /* An authenticator still bound to the account (§4.2.2.2). */
 static void check_authenticator(const struct ag_catalogue *cat,
 				const struct ag_recovery_account *acct,
@@ -626,7 +699,7 @@ ag_code ag_recovery_check(const struct ag_policy *p,
 
 	/* Each piece of evidence on its own. */
 	int auth[AG_RECOVERY_EVIDENCE_MAX];
-	size_t n_auth = 0, n_codes = 0;
+	size_t n_auth = 0, n_codes = 0, unknown_dest = 0;
 	bool classes[3] = {false, false, false}, reproofed = false;
 	res->n_status = n;
 	for (size_t k = 0; k < n; k++)
@@ -639,6 +712,7 @@ ag_code ag_recovery_check(const struct ag_policy *p,
 		case AG_RECOVERY_ISSUED_CODE:
 		case AG_RECOVERY_CONTACT:
 			check_code(e, i, ev, used, n_used, now, res);
+			check_destination(p, acct, e, i, &unknown_dest, res);
 			if (res->status[k] == AG_RR_OK) {
 				classes[e->kind - AG_RECOVERY_SAVED_CODE] = true;
 				n_codes++;
@@ -660,6 +734,16 @@ ag_code ag_recovery_check(const struct ag_policy *p,
 			break;
 		}
 	}
+
+	if (unknown_dest)
+		WARN(res, AG_RW_CODE_DESTINATION,
+		     "%zu issued code%s %s not say where %s sent "
+		     "(\"sent_to\"), so %s not checked against the "
+		     "addresses of record (SP 800-63B-4 §4.2.1.2)",
+		     unknown_dest, unknown_dest == 1 ? "" : "s",
+		     unknown_dest == 1 ? "does" : "do",
+		     unknown_dest == 1 ? "it was" : "they were",
+		     unknown_dest == 1 ? "it is" : "they are");
 
 	/* A code sent to the account's phone and an authenticator that
 	 * proves the same phone (sms_otp, voice_otp) are one proof of one

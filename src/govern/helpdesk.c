@@ -632,40 +632,6 @@ static json_t *notify_json(const struct ag_recovery_result *res)
 	return a;
 }
 
-/* Does a code sent by channel to sent_to reach the address of record a?
- * A phone number takes SMS and voice, and is compared by its digits (and
- * a leading +), so "+1 555-0100" is "+15550100"; an e-mail address is
- * compared without case; a postal address exactly, and only on its own
- * channel, whose code validity differs (21 or 30 days). */
-static bool same_phone(const char *x, const char *y)
-{
-	for (;;) {
-		while (*x && !(*x >= '0' && *x <= '9') && *x != '+')
-			x++;
-		while (*y && !(*y >= '0' && *y <= '9') && *y != '+')
-			y++;
-		if (!*x || !*y)
-			return !*x && !*y;
-		if (*x++ != *y++)
-			return false;
-	}
-}
-
-static bool reaches(enum ag_recovery_channel channel, const char *sent_to,
-		    const struct ag_recovery_address *a)
-{
-	bool phone = channel == AG_CHANNEL_SMS || channel == AG_CHANNEL_VOICE;
-	bool phone_rec = a->channel == AG_CHANNEL_SMS ||
-			 a->channel == AG_CHANNEL_VOICE;
-	if (phone || phone_rec)
-		return phone && phone_rec && same_phone(sent_to, a->address);
-	if (channel != a->channel)
-		return false;
-	if (channel == AG_CHANNEL_EMAIL)
-		return !strcasecmp(sent_to, a->address);
-	return !strcmp(sent_to, a->address);
-}
-
 /* The account's addresses of record into st, and how many of the
  * request's are not among them. */
 static ag_code of_record(struct ag_store *s, const struct ag_recovery_request *r,
@@ -693,8 +659,8 @@ static ag_code of_record(struct ag_store *s, const struct ag_recovery_request *r
 		bool found = false;
 		for (size_t k = 0; q->address && k < st->n_of_record; k++)
 			if (q->channel == st->of_record[k].channel &&
-			    reaches(q->channel, q->address,
-				    &st->of_record[k]))
+			    ag_recovery_reaches(q->channel, q->address,
+						&st->of_record[k]))
 				found = true;
 		if (!found)
 			st->request_addresses_ignored++;
@@ -703,64 +669,6 @@ static ag_code of_record(struct ag_store *s, const struct ag_recovery_request *r
 	if (rc != AG_OK)
 		st->n_of_record = 0;
 	return rc;
-}
-
-/* §4.2.1.2: an issued code goes to a validated address of record.  One
- * the request says went elsewhere is refused, and with it the recovery:
- * a reset flow that lets the claimant name where the code goes is the
- * takeover it is there to stop.  One that does not say is warned of. */
-static void codes_of_record(const struct ag_policy *p,
-			    const struct ag_recovery_request *r,
-			    const struct ag_recovery_state *st,
-			    struct ag_recovery_result *res)
-{
-	size_t unknown = 0;
-	for (size_t i = 0; i < r->n_evidence && i < res->n_status; i++) {
-		const struct ag_recovery_evidence *e = &r->evidence[i];
-		bool found = false;
-		if (e->kind != AG_RECOVERY_ISSUED_CODE)
-			continue;
-		if (!e->sent_to && p->recovery.require_sent_to) {
-			if (res->status[i] == AG_RR_OK)
-				res->status[i] = AG_RR_NOT_OF_RECORD;
-			note(res, AG_RR_NOT_OF_RECORD, true, (int)i,
-			     "the %s code does not say where it was sent "
-			     "(\"sent_to\"), and the policy's "
-			     "recovery.require_sent_to asks for it: an issued "
-			     "recovery code goes to a validated address of "
-			     "record (SP 800-63B-4 §4.2.1.2)",
-			     ag_recovery_channel_name(e->channel));
-			unaccept(res);
-			continue;
-		}
-		if (!e->sent_to) {
-			unknown++;
-			continue;
-		}
-		for (size_t k = 0; k < st->n_of_record && !found; k++)
-			found = reaches(e->channel, e->sent_to,
-					&st->of_record[k]);
-		if (found)
-			continue;
-		if (res->status[i] == AG_RR_OK)
-			res->status[i] = AG_RR_NOT_OF_RECORD;
-		note(res, AG_RR_NOT_OF_RECORD, true, (int)i,
-		     "the %s code was sent to '%.64s', which is not an "
-		     "address of record of the account; an issued recovery "
-		     "code goes to a validated address of record "
-		     "(SP 800-63B-4 §4.2.1.2)",
-		     ag_recovery_channel_name(e->channel), e->sent_to);
-		unaccept(res);
-	}
-	if (unknown)
-		note(res, AG_RW_CODE_DESTINATION, false, -1,
-		     "%zu issued code%s %s not say where %s sent "
-		     "(\"sent_to\"), so %s not checked against the "
-		     "addresses of record (SP 800-63B-4 §4.2.1.2)",
-		     unknown, unknown == 1 ? "" : "s",
-		     unknown == 1 ? "does" : "do",
-		     unknown == 1 ? "it was" : "they were",
-		     unknown == 1 ? "it is" : "they are");
 }
 
 /* The journal row of the outcome. */
@@ -1052,6 +960,7 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 		}
 		acct.notify = st->of_record;
 		acct.n_notify = st->n_of_record;
+		acct.of_record = true;
 
 		/* The codes already spent: the request's and the store's. */
 		used = calloc(r->n_used + r->n_evidence + 1, sizeof(*used));
@@ -1096,8 +1005,6 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 		     "IAL%d for the account; a request may raise the IAL, "
 		     "never lower it",
 		     st->request_ial, st->store_ial);
-	if (st->stored)
-		codes_of_record(p, r, st, res);
 	if (st->stored && st->n_of_record == 0)
 		note(res, AG_RW_NOT_ON_RECORD, false, -1,
 		     "the state store holds no notification address for "

@@ -93,7 +93,7 @@ field aal3email '[r["reason"] for r in d["refusals"]]' "['aal3_needs_onsite_biom
 field aal3email 'd["state"]["store_aal"]' 3
 field aal3email 'd["state"]["request_aal"]' 1
 field aal3email 'd["state"]["request_ignored"]' True
-field aal3email '[w["reason"] for w in d["warnings"]]' "['account_ial_unknown', 'level_mismatch', 'code_destination_unknown']"
+field aal3email '[w["reason"] for w in d["warnings"]]' "['account_ial_unknown', 'code_destination_unknown', 'level_mismatch']"
 
 # alice is at AAL2: two SMS codes are one method.
 req samechan "{\"account\": \"alice\", $NOTIFY, \"evidence\": [

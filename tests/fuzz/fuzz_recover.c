@@ -101,6 +101,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	int64_t now = req.has_now ? req.now : 1800000000;
+	/* Half the inputs take the request's addresses as the account's
+	 * addresses of record, so that sent_to is compared (§4.2.1.2). */
+	acct.of_record = size && (data[size - 1] & 1);
 	if (ag_recovery_check(policy, &acct, req.evidence, req.n_evidence,
 			      (const char *const *)req.used, req.n_used, now,
 			      &res) != AG_OK)
@@ -117,6 +120,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < res.n_status; i++)
 			if (res.status[i] != AG_RR_OK)
 				abort();
+		/* With addresses of record, an accepted issued code that
+		 * says where it went went to one of them. */
+		for (size_t i = 0; acct.of_record && i < req.n_evidence; i++) {
+			const struct ag_recovery_evidence *e = &req.evidence[i];
+			bool ok = false;
+			if (e->kind != AG_RECOVERY_ISSUED_CODE || !e->sent_to)
+				continue;
+			for (size_t k = 0; k < acct.n_notify && !ok; k++)
+				ok = acct.notify[k].address &&
+				     ag_recovery_reaches(e->channel, e->sent_to,
+							 &acct.notify[k]);
+			if (!ok)
+				abort();
+		}
 		/* Only the account's own addresses are told. */
 		for (size_t i = 0; i < res.n_notify; i++) {
 			bool own = false;

@@ -827,6 +827,56 @@ static void test_s4_6_notify_all_but_postal(void **state)
 	assert_null(find_note(&r, AG_RW_FEW_ADDRESSES));
 }
 
+/* §4.2.1.2, with the addresses of record: an issued code sent elsewhere
+ * refuses, whatever else is valid about it; one sent to a record of its
+ * kind counts; one that does not say is warned of.  Without of_record
+ * nothing is compared. */
+static void test_s4_2_1_2_code_sent_to_record(void **state)
+{
+	(void)state;
+	static const struct ag_recovery_address rec[] = {
+		{AG_CHANNEL_EMAIL, "alice@example.org"},
+		{AG_CHANNEL_SMS, "+1 555 0100"},
+		{AG_CHANNEL_POSTAL, "1 Main St"},
+	};
+	struct ag_recovery_account a = AAL1_ACCOUNT;
+	a.notify = rec;
+	a.n_notify = 3;
+	a.of_record = true;
+	struct ag_recovery_evidence e = issued(AG_CHANNEL_EMAIL, HOUR);
+	e.sent_to = "mallory@example.net";
+	struct ag_recovery_result r = CHECK(a, e);
+	refused(&r, AG_RR_NOT_OF_RECORD, 0);
+	e.sent_to = "Alice@Example.org";
+	r = CHECK(a, e);
+	accepted(&r, AG_BASIS_CODE);
+	e = issued(AG_CHANNEL_VOICE, MIN);
+	e.sent_to = "+15550100";
+	r = CHECK(a, e);
+	accepted(&r, AG_BASIS_CODE);
+	e = issued(AG_CHANNEL_POSTAL_NONCONUS, 25 * DAY);
+	e.sent_to = "1 Main St";
+	r = CHECK(a, e);
+	refused(&r, AG_RR_NOT_OF_RECORD, 0);
+	e = issued(AG_CHANNEL_SMS, MIN);
+	r = CHECK(a, e);
+	accepted(&r, AG_BASIS_CODE);
+	assert_non_null(find_note(&r, AG_RW_CODE_DESTINATION));
+	/* Addresses a request gave are not a record: nothing compared. */
+	a.of_record = false;
+	e = issued(AG_CHANNEL_EMAIL, HOUR);
+	e.sent_to = "mallory@example.net";
+	r = CHECK(a, e);
+	accepted(&r, AG_BASIS_CODE);
+	assert_null(find_note(&r, AG_RW_CODE_DESTINATION));
+	assert_true(ag_recovery_reaches(AG_CHANNEL_SMS, "(555) 0100",
+					&(struct ag_recovery_address){
+						AG_CHANNEL_VOICE, "5550100"}));
+	assert_false(ag_recovery_reaches(AG_CHANNEL_SMS, "+15550100",
+					 &(struct ag_recovery_address){
+						 AG_CHANNEL_VOICE, "15550100"}));
+}
+
 /* §4.6: postal addresses too "if the notification is for account
  * recovery at AAL3". */
 static void test_s4_6_aal3_recovery_notifies_by_post(void **state)
@@ -1215,6 +1265,7 @@ int main(void)
 		cmocka_unit_test(test_s4_2_1_1_saved_code_needs_an_id),
 		cmocka_unit_test(test_s4_2_1_1_obligations_after_use),
 		cmocka_unit_test(test_kba_refused_with_why),
+		cmocka_unit_test(test_s4_2_1_2_code_sent_to_record),
 		cmocka_unit_test(test_s4_6_notify_all_but_postal),
 		cmocka_unit_test(test_s4_6_aal3_recovery_notifies_by_post),
 		cmocka_unit_test(test_s4_6_postal_when_no_other),
