@@ -1018,26 +1018,22 @@ static void sink_metrics(struct server *s, const struct ag_policy *p,
 		 "1 while the decision log or the sink's cursor does not "
 		 "verify: nothing after it is delivered."},
 	};
-	struct ag_sink_state st[64];
-	bool ok[64];
-	size_t n = p->n_sinks < 64 ? p->n_sinks : 64;
+	struct ag_sink_state st;
 
-	if (!s->sinks || n == 0)
+	if (!s->sinks || p->n_sinks == 0)
 		return;
-	for (size_t i = 0; i < n; i++)
-		ok[i] = ag_sinks_state(s->sinks, p->sinks[i].name, &st[i]) ==
-			AG_OK;
 	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
 		ag_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name,
 			      fam[f].help, fam[f].name, fam[f].type);
-		for (size_t i = 0; i < n; i++) {
-			if (!ok[i])
+		for (size_t i = 0; i < p->n_sinks; i++) {
+			if (ag_sinks_state(s->sinks, p->sinks[i].name, &st) !=
+			    AG_OK)
 				continue;
 			unsigned long long v =
-				f == 0	 ? st[i].delivered
-				: f == 1 ? st[i].failures
-				: f == 2 ? (unsigned long long)st[i].failing
-					 : (unsigned long long)st[i].broken;
+				f == 0	 ? st.delivered
+				: f == 1 ? st.failures
+				: f == 2 ? (unsigned long long)st.failing
+					 : (unsigned long long)st.broken;
 			ag_buf_printf(b, "%s{sink=\"%s\"} %llu\n",
 				      fam[f].name, p->sinks[i].name, v);
 		}
