@@ -704,7 +704,9 @@ static void test_exec_failure_retried(void **state)
 			    .timeout = 10};
 	append(d->log, mixed);
 
-	struct ag_sinks *ds = dispatcher(d->log, 100);
+	/* A backoff wide enough that a slow, sanitized run does not
+	 * reach the next attempt by accident. */
+	struct ag_sinks *ds = dispatcher(d->log, 400);
 	configure(ds, &v, 1);
 	struct ag_sinks_round r = round_of(ds);
 	assert_int_equal(r.delivered, 0);
@@ -719,18 +721,18 @@ static void test_exec_failure_retried(void **state)
 	r = round_of(ds);
 	assert_int_equal(state_of(ds, "pager").failures, 1);
 	/* Due, still failing: the backoff doubles, the report waits. */
-	usleep(150 * 1000);
+	usleep(450 * 1000);
 	r = round_of(ds);
 	s = state_of(ds, "pager");
 	assert_int_equal(s.failures, 2);
-	assert_true(r.next_retry_ms > 100 && r.next_retry_ms <= 200);
+	assert_true(r.next_retry_ms > 400 && r.next_retry_ms <= 800);
 	char *one = strstr(reports, "pager down");
 	assert_non_null(one);
 	assert_null(strstr(one + 1, "pager down"));
 
 	/* The command recovers: both obligations, in order, once. */
 	put(flag, "");
-	usleep(250 * 1000);
+	usleep(850 * 1000);
 	r = round_of(ds);
 	assert_int_equal(r.delivered, 2);
 	assert_int_equal(r.failing, 0);
