@@ -81,7 +81,8 @@ static const char usage_text[] =
 	"                         (log rotation) is read again from its start;\n"
 	"                         SIGINT or SIGTERM ends cleanly\n"
 	"      --format FORMAT    json (default: one alert per line), text, or\n"
-	"                         sarif (one SARIF 2.1.0 log at the end)\n"
+	"                         sarif (one SARIF 2.1.0 log at the end;\n"
+	"                         not with -f)\n"
 	"  -o, --output FILE      write alerts to FILE instead of stdout\n"
 	"      --sink NAME        also deliver each alert, as its JSON line,\n"
 	"                         to the policy's sink NAME (repeatable; a\n"
@@ -1189,6 +1190,14 @@ int cmd_watch(int argc, char **argv)
 	if (n_stdin > 1) {
 		ag_cli_die("watch", "standard input (-) is given %zu times",
 			   n_stdin);
+		goto out;
+	}
+	if (follow && c.fmt == FMT_SARIF) {
+		/* One document at the end would hold every alert of a stream
+		 * that has no end. */
+		ag_cli_die("watch", "--format sarif writes one document at the "
+				    "end and cannot follow (-f); use json or "
+				    "text, or a sink");
 		goto out;
 	}
 

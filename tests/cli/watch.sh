@@ -79,6 +79,10 @@ run 2 events.jsonl
 grep -q 'a policy is required' err.txt || fail "no -p: $(cat err.txt)"
 run 2 -p policy.yaml --format xml events.jsonl
 grep -q "unknown format 'xml'" err.txt || fail "bad format: $(cat err.txt)"
+# SARIF is one document at the end: a stream without end would hold
+# every alert in memory, so following is refused.
+run 2 -p policy.yaml --format sarif -f events.jsonl
+grep -q 'cannot follow (-f)' err.txt || fail "sarif with -f: $(cat err.txt)"
 run 2 -p policy.yaml --source oktaa events.jsonl
 grep -q "okta" err.txt || fail "bad --source gives no near miss: $(cat err.txt)"
 run 2 -p policy.yaml --since yesterday events.jsonl
