@@ -4,7 +4,12 @@
  *
  * A line is [<PRI>]TIME HOST TAG: MESSAGE, TIME either the traditional
  * "Mmm dd HH:MM:SS" (RFC 3164; the day may be padded with a space) or an
- * RFC 3339 stamp (rsyslog's high-precision format).  The traditional
+ * RFC 3339 stamp (rsyslog's high-precision format), or an RFC 5424 line,
+ * "<PRI>1 TIME HOST APP-NAME PROCID MSGID STRUCTURED-DATA [MESSAGE]"
+ * (rsyslog's RSYSLOG_SyslogProtocol23Format, syslog-ng's syslog()
+ * destination): its structured data is stepped over, a byte order mark
+ * before the message is dropped, and a line without a time ("-") is
+ * skipped, since no rule can place it.  The traditional
  * stamp has no year: the reader's default_year is used, or when none was
  * given the current year, and the year before for a stamp that would be
  * more than a day ahead (December's lines read in January).  Neither it nor a
@@ -302,6 +307,89 @@ static enum wr_map sudo(struct ag_event_reader *r, char *msg)
 	return WR_EVENT;
 }
 
+/* The lines of the programs read: sshd's and sudo's. */
+static enum wr_map by_program(struct ag_event_reader *r, char *msg,
+			      const char *prog, size_t progn,
+			      const char *host, size_t hn, const char *pid,
+			      size_t pn)
+{
+	if (progn >= 4 && !memcmp(prog, "sshd", 4) &&
+	    (progn == 4 || prog[4] == '-'))
+		return sshd(r, msg, host, hn, pid, pn);
+	if (progn == 4 && !memcmp(prog, "sudo", 4))
+		return sudo(r, msg);
+	return WR_IGNORED;
+}
+
+/* Steps over RFC 5424 STRUCTURED-DATA at *pp: "-", or one or more
+ * [ID PARAM="VALUE" ...] elements, where a value may hold \", \\ and \]. */
+static bool structured_data(const char **pp, const char *end)
+{
+	const char *p = *pp;
+
+	if (p < end && *p == '-') {
+		*pp = p + 1;
+		return true;
+	}
+	if (p >= end || *p != '[')
+		return false;
+	while (p < end && *p == '[') {
+		bool quoted = false;
+		for (p++; p < end && (quoted || *p != ']'); p++)
+			if (quoted && *p == '\\' && p + 1 < end)
+				p++;
+			else if (*p == '"')
+				quoted = !quoted;
+		if (p >= end)
+			return false;
+		p++; /* the ']' */
+	}
+	*pp = p;
+	return true;
+}
+
+/* An RFC 5424 header field at *pp, which a space ends. */
+static bool field5424(const char **pp, const char *end, const char **f,
+		      size_t *n)
+{
+	const char *p = *pp, *sp = memchr(p, ' ', (size_t)(end - p));
+
+	if (!sp || sp == p)
+		return false;
+	*f = p;
+	*n = (size_t)(sp - p);
+	*pp = sp + 1;
+	return true;
+}
+
+/* RFC 5424 §6, after "<PRI>1 ": TIMESTAMP HOSTNAME APP-NAME PROCID MSGID
+ * STRUCTURED-DATA [SP MSG]; "-" is the nil value of each. */
+static enum wr_map rfc5424(struct ag_event_reader *r, char *line,
+			   const char *p, const char *end)
+{
+	enum { TIME, HOST, APP, PROCID, MSGID, N };
+	const char *f[N];
+	size_t n[N];
+
+	for (int i = 0; i < N; i++)
+		if (!field5424(&p, end, &f[i], &n[i]))
+			return wr_skip(r, "an RFC 5424 header cut short");
+	if (n[TIME] == 1 && f[TIME][0] == '-')
+		return wr_skip(r, "an RFC 5424 line without a time");
+	if (!wr_time_rfc3339(f[TIME], n[TIME], &r->ev.time_ms))
+		return wr_skip(r, "a bad date '%.*s'",
+			       (int)(n[TIME] < 40 ? n[TIME] : 40), f[TIME]);
+	if (!structured_data(&p, end) || (p < end && *p != ' '))
+		return wr_skip(r, "bad RFC 5424 structured data");
+	if (p < end)
+		p++;
+	if (end - p >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
+		p += 3;
+	bool nil_pid = n[PROCID] == 1 && f[PROCID][0] == '-';
+	return by_program(r, line + (p - line), f[APP], n[APP], f[HOST],
+			  n[HOST], f[PROCID], nil_pid ? 0 : n[PROCID]);
+}
+
 enum wr_map wr_map_authlog(struct ag_event_reader *r, char *line, size_t len)
 {
 	struct ag_event *ev = &r->ev;
@@ -314,6 +402,16 @@ enum wr_map wr_map_authlog(struct ag_event_reader *r, char *line, size_t len)
 		if (q == p + 1 || q >= end || *q != '>')
 			return wr_skip(r, "a bad <priority>");
 		p = q + 1;
+		/* RFC 5424: a VERSION, 1 to 3 digits, the first not 0. */
+		q = p;
+		while (q < end && q - p < 3 && digit(*q))
+			q++;
+		if (q > p && *p != '0' && q < end && *q == ' ') {
+			if (q - p != 1 || *p != '1')
+				return wr_skip(r, "RFC 5424 version %.*s, not 1",
+					       (int)(q - p), p);
+			return rfc5424(r, line, q + 1, end);
+		}
 	}
 	if (end - p >= 5 && digit(p[0]) && digit(p[1]) && digit(p[2]) &&
 	    digit(p[3]) && p[4] == '-') {
@@ -349,10 +447,5 @@ enum wr_map wr_map_authlog(struct ag_event_reader *r, char *line, size_t len)
 	while (*msg == ' ')
 		msg++;
 
-	if (progn >= 4 && !memcmp(tag, "sshd", 4) &&
-	    (progn == 4 || tag[4] == '-'))
-		return sshd(r, msg, host, hn, pid, pn);
-	if (progn == 4 && !memcmp(tag, "sudo", 4))
-		return sudo(r, msg);
-	return WR_IGNORED;
+	return by_program(r, msg, tag, progn, host, hn, pid, pn);
 }

@@ -659,6 +659,78 @@ static void test_authlog(void **state)
 	got_free(&g);
 }
 
+/* RFC 5424 lines, as rsyslog's RSYSLOG_SyslogProtocol23Format and
+ * syslog-ng's syslog() destination write them. */
+static void test_authlog_rfc5424(void **state)
+{
+	struct got g = {0};
+	(void)state;
+	static const char text[] =
+		/* 1 */ "<38>1 2026-11-29T08:00:00.123456+01:00 bastion sshd 4242 - - Accepted password for ann from 192.0.2.10 port 50001 ssh2\n"
+		/* 2 */ "<38>1 2026-11-29T08:00:01Z bastion sshd 4243 - [origin ip=\"192.0.2.1\" x=\"a\\]b \\\"c\"] Partial publickey for bea from 192.0.2.11 port 50005 ssh2: ECDSA SHA256:x\n"
+		/* 3 */ "<38>1 2026-11-29T08:00:02Z bastion sshd 4243 - [origin ip=\"192.0.2.1\"][meta sequenceId=\"7\"] \xEF\xBB\xBF" "Accepted password for bea from 192.0.2.11 port 50005 ssh2\n"
+		/* 4 */ "<86>1 2026-11-29T08:00:03Z bastion sudo - - -     ann : TTY=pts/0 ; PWD=/home/ann ; USER=root ; COMMAND=/usr/bin/id\n"
+		/* 5 */ "<38>1 - bastion sshd 1 - - Accepted password for x from 192.0.2.1 port 1 ssh2\n"
+		/* 6 */ "<38>2 2026-11-29T08:00:04Z bastion sshd 1 - - Accepted password for x from 192.0.2.1 port 1 ssh2\n"
+		/* 7 */ "<38>1 2026-11-29T08:00:05Z bastion sshd 1 - [unterminated x=\"]\"\n"
+		/* 8 */ "<38>1 2026-11-29T08:00:06Z bastion sshd\n"
+		/* 9 */ "<78>1 2026-11-29T08:00:07Z bastion CRON 5 - - (root) CMD (run-parts /etc/cron.hourly)\n"
+		/* 10 */ "<38>1 2026-11-29T08:00:08Z - sshd-session - - - Accepted publickey for cy from 2001:db8::1 port 2 ssh2: ED25519-SK SHA256:abc\n"
+		/* 11 */ "<38>1 2026-11-29T08:00:09Z bastion sshd 7 - -x Accepted password for x from 192.0.2.1 port 1 ssh2\n";
+	struct ag_event_stats st = read_both(AG_SRC_AUTHLOG, text, &g);
+
+	assert_int_equal(st.records[AG_SRC_AUTHLOG], 6);
+	assert_int_equal(st.events[AG_SRC_AUTHLOG], 4);
+	assert_int_equal(st.ignored, 2);
+	assert_int_equal(st.skipped, 5);
+	assert_int_equal(g.n, 4);
+	static const struct {
+		uint64_t line;
+		const char *why;
+	} skips[] = {
+		{5, "an RFC 5424 line without a time"},
+		{6, "RFC 5424 version 2, not 1"},
+		{7, "bad RFC 5424 structured data"},
+		{8, "an RFC 5424 header cut short"},
+		{11, "bad RFC 5424 structured data"},
+	};
+	for (size_t i = 0; i < AG_ARRAY_SIZE(skips); i++) {
+		assert_int_equal(st.first_skips[i].line, skips[i].line);
+		assert_non_null(strstr(st.first_skips[i].why, skips[i].why));
+	}
+
+	struct ag_event *e = &g.v[0];
+	assert_int_equal(e->line, 1);
+	assert_int_equal(e->kind, AG_EV_LOGIN);
+	/* 2026-11-29T07:00:00.123Z */
+	assert_int_equal(e->time_ms, 1795935600123LL);
+	assert_string_equal(e->subject, "ann");
+	assert_string_equal(e->ip, "192.0.2.10");
+	assert_int_equal(e->result, AG_RES_SUCCESS);
+	assert_methods(pol, e, LIST("password"));
+
+	/* the Partial line of process 4243, past its structured data,
+	 * joins the Accepted line behind two elements and a BOM */
+	e = &g.v[1];
+	assert_int_equal(e->line, 3);
+	assert_string_equal(e->subject, "bea");
+	assert_methods(pol, e, LIST("software_key", "password"));
+	assert_assurance(e, 2, true, false);
+
+	e = &g.v[2];
+	assert_int_equal(e->line, 4);
+	assert_int_equal(e->kind, AG_EV_ACCESS);
+	assert_string_equal(e->subject, "ann");
+	assert_string_equal(e->action, "sudo");
+
+	e = &g.v[3];
+	assert_int_equal(e->line, 10);
+	assert_string_equal(e->subject, "cy");
+	assert_string_equal(e->ip, "2001:db8::1");
+	assert_methods(pol, e, LIST("security_key"));
+	got_free(&g);
+}
+
 /* ---- the hand-written files of tests/data/watch ---- */
 
 static void test_data_files(void **state)
@@ -669,6 +741,7 @@ static void test_data_files(void **state)
 		uint64_t records, events, ignored, skipped;
 	} want[] = {
 		{"auth.log", AG_SRC_AUTHLOG, 6, 5, 1, 0},
+		{"auth-rfc5424.log", AG_SRC_AUTHLOG, 5, 4, 1, 0},
 		{"cloudtrail-records.json", AG_SRC_CLOUDTRAIL, 3, 2, 1, 0},
 		{"generic.jsonl", AG_SRC_GENERIC, 3, 2, 0, 1},
 		{"keycloak-events.json", AG_SRC_KEYCLOAK, 4, 3, 1, 0},
@@ -722,6 +795,7 @@ int main(void)
 		cmocka_unit_test(test_cloudtrail),
 		cmocka_unit_test(test_keycloak),
 		cmocka_unit_test(test_authlog),
+		cmocka_unit_test(test_authlog_rfc5424),
 		cmocka_unit_test(test_data_files),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
