@@ -679,6 +679,33 @@ AG_API ag_code ag_grant_get(struct ag_store *s, uint64_t id,
 AG_API ag_code ag_grant_list(struct ag_store *s, const char *account,
 			     struct ag_grants *out, struct ag_error *err);
 
+/* Grants open at a time, of one workflow and kind: pending (waiting for
+ * approvals, not yet AG_GRANT_PENDING_MAX old) and active (not yet
+ * expired). */
+struct ag_grant_tally {
+	char *workflow;
+	bool break_glass;
+	uint64_t pending, active;
+};
+
+struct ag_grant_tallies {
+	struct ag_grant_tally *v;
+	size_t n;
+	size_t alloc;
+};
+
+/* Most (workflow, kind) rows ag_grant_tally returns. */
+#define AG_GRANT_TALLY_MAX 1024
+
+AG_API void ag_grant_tallies_release(struct ag_grant_tallies *t);
+
+/* The grants open at now, by workflow and kind (break-glass or not), in
+ * workflow order; the states are those of ag_grant_state_at.  A read;
+ * more than AG_GRANT_TALLY_MAX rows is AG_ERR_LIMIT. */
+AG_API ag_code ag_grant_tally(struct ag_store *s, int64_t now,
+			      struct ag_grant_tallies *out,
+			      struct ag_error *err);
+
 /*
  * The gate's step 7 (docs/gate.md): may the subject (iss, sub) use
  * workflow at now, on host?  True when the account holds an active grant

@@ -244,3 +244,34 @@ ag_code ag_metrics_render(struct ag_metrics *m,
 			(unsigned long long)vs->jwks_fetch_failures);
 	return out->failed ? AG_ERR_LIMIT : AG_OK;
 }
+
+void ag_metrics_render_grants(const struct ag_grant_tallies *t,
+			      struct ag_buf *out)
+{
+	ag_buf_printf(out,
+		      "# HELP aalgate_grants_readable 1 when the state "
+		      "store's grants could be read for this scrape.\n"
+		      "# TYPE aalgate_grants_readable gauge\n"
+		      "aalgate_grants_readable %d\n",
+		      t ? 1 : 0);
+	if (!t)
+		return;
+	ag_buf_adds(out, "# HELP aalgate_grants_open Grants open now, by "
+			 "workflow, kind and state (pending: waiting for "
+			 "approvals; active: in use until it expires).\n"
+			 "# TYPE aalgate_grants_open gauge\n");
+	for (size_t i = 0; i < t->n; i++)
+		for (int active = 0; active < 2; active++) {
+			ag_buf_adds(out, "aalgate_grants_open{workflow=\"");
+			label(out, t->v[i].workflow);
+			ag_buf_printf(out,
+				      "\",break_glass=\"%s\",state=\"%s\"} "
+				      "%llu\n",
+				      t->v[i].break_glass ? "true" : "false",
+				      active ? "active" : "pending",
+				      (unsigned long long)(active
+							       ? t->v[i].active
+							       : t->v[i]
+									 .pending));
+		}
+}

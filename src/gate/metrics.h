@@ -6,6 +6,7 @@
 #define AG_GATE_METRICS_H
 
 #include "aalgate/gate.h"
+#include "aalgate/govern.h"
 #include "util.h"
 
 enum ag_endpoint {
@@ -42,5 +43,11 @@ void ag_metrics_inc(struct ag_metrics *m, enum ag_counter c);
 ag_code ag_metrics_render(struct ag_metrics *m,
 			  const struct ag_verifier_stats *vs,
 			  struct ag_buf *out);
+
+/* Appends the grants open now (aalgate_grants_open), from the state
+ * store; t NULL: the store could not be read (aalgate_grants_readable
+ * 0). */
+void ag_metrics_render_grants(const struct ag_grant_tallies *t,
+			      struct ag_buf *out);
 
 #endif

@@ -1050,6 +1050,17 @@ static enum MHD_Result do_metrics(struct server *s, struct MHD_Connection *c)
 	ag_metrics_render(s->metrics, &vs, &b);
 	sink_metrics(s, g->policy, &b);
 	gen_put(s, g);
+	if (s->store) {
+		struct ag_grant_tallies t = {0};
+		struct ag_error err;
+		ag_error_init(&err);
+		bool ok = ag_grant_tally(s->store, (int64_t)time(NULL), &t,
+					 &err) == AG_OK;
+		if (!ok)
+			say(s, "/metrics: %s", err.msg);
+		ag_metrics_render_grants(ok ? &t : NULL, &b);
+		ag_grant_tallies_release(&t);
+	}
 	enum MHD_Result r = send_buf(
 		c, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 	ag_buf_release(&b);

@@ -1040,6 +1040,32 @@ ag_code ag_grant_list(struct ag_store *s, const char *account,
 	return rc;
 }
 
+void ag_grant_tallies_release(struct ag_grant_tallies *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		free(t->v[i].workflow);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+ag_code ag_grant_tally(struct ag_store *s, int64_t now,
+		       struct ag_grant_tallies *out, struct ag_error *err)
+{
+	struct ag_store_tx *tx = NULL;
+	ag_code rc;
+
+	if (!s || !out)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if ((rc = s->ops->tx_begin(s, false, &tx, err)))
+		return rc;
+	rc = s->ops->tx_grant_tally(tx, now, AG_GRANT_PENDING_MAX,
+				    AG_GRANT_TALLY_MAX, out, err);
+	s->ops->tx_abort(tx); /* a read: nothing to keep */
+	return rc;
+}
+
 /* ---- the gate's use of a grant ----------------------------------------- */
 
 ag_code ag_grant_use(struct ag_store *s, const struct ag_policy *p,

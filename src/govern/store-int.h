@@ -152,6 +152,13 @@ struct ag_store_ops {
 				 const char *workflow, const char *host,
 				 int64_t now, uint64_t *id,
 				 struct ag_error *err);
+	/* The grants open at now (active, or pending for less than
+	 * pending_max), counted by workflow and kind, in workflow order;
+	 * more than max rows is AG_ERR_LIMIT. */
+	ag_code (*tx_grant_tally)(struct ag_store_tx *tx, int64_t now,
+				  int64_t pending_max, size_t max,
+				  struct ag_grant_tallies *out,
+				  struct ag_error *err);
 	/* Approvals.  used: has token_key served an approval before
 	 * (anywhere)?  add records one; the store refuses a second
 	 * (grant, approver) or a second token_key (AG_ERR_INVALID). */

@@ -1891,6 +1891,7 @@ enum stmt_id {
 	ST_GRANT_LIST_ACCOUNT,
 	ST_GRANT_LIST_ALL,
 	ST_GRANT_FIND,
+	ST_GRANT_TALLY,
 	ST_TOKEN_USED,
 	ST_APPROVAL_ADD,
 	ST_NHI_GET,
@@ -1997,6 +1998,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 			  "OR EXISTS (SELECT 1 FROM grant_hosts h "
 			  "WHERE h.grant_id = g.id AND h.host = ?3)) "
 			  "ORDER BY g.id DESC LIMIT 1",
+	/* The states of ag_grant_state_at. */
+	[ST_GRANT_TALLY] = "SELECT workflow, break_glass, "
+			   "sum(state = 'pending'), sum(state = 'active') "
+			   "FROM grants WHERE (state = 'active' AND "
+			   "activated <= ?1 AND ?1 < expires) OR "
+			   "(state = 'pending' AND ?1 - requested < ?2) "
+			   "GROUP BY workflow, break_glass "
+			   "ORDER BY workflow, break_glass LIMIT ?3",
 	[ST_TOKEN_USED] = "SELECT 1 FROM grant_approvals WHERE token_key = ?1",
 	[ST_APPROVAL_ADD] = "INSERT INTO grant_approvals "
 			    "(grant_id, approver, token_key, time) "
@@ -3389,6 +3398,60 @@ static ag_code sq_tx_grant_find(struct ag_store_tx *tx, const char *account,
 	return AG_OK;
 }
 
+static ag_code sq_tx_grant_tally(struct ag_store_tx *tx, int64_t now,
+				 int64_t pending_max, size_t max,
+				 struct ag_grant_tallies *out,
+				 struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	size_t before = out->n;
+	ag_code rc;
+	int src;
+
+	if ((rc = sq_stmt(q, c, ST_GRANT_TALLY, &st, err)) ||
+	    (rc = bind_int(q, c, st, 1, now, err)) ||
+	    (rc = bind_int(q, c, st, 2, pending_max, err)) ||
+	    (rc = bind_int(q, c, st, 3, (int64_t)max + 1, err)))
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *wf = sqlite3_column_text(st, 0);
+		if (out->n - before >= max) {
+			rc = ag_err(err, AG_ERR_LIMIT,
+				    "%s: open grants of more than %zu "
+				    "workflows",
+				    q->path, max);
+			break;
+		}
+		if (AG_GROW(out->v, out->alloc, out->n + 1)) {
+			rc = ag_err(err, AG_ERR_NOMEM, "%s: out of memory",
+				    q->path);
+			break;
+		}
+		struct ag_grant_tally *t = &out->v[out->n];
+		memset(t, 0, sizeof(*t));
+		if (!wf || !(t->workflow = ag_strdup((const char *)wf))) {
+			rc = ag_err(err, AG_ERR_NOMEM, "%s: out of memory",
+				    q->path);
+			break;
+		}
+		t->break_glass = sqlite3_column_int64(st, 1) != 0;
+		t->pending = (uint64_t)sqlite3_column_int64(st, 2);
+		t->active = (uint64_t)sqlite3_column_int64(st, 3);
+		out->n++;
+	}
+	sqlite3_reset(st);
+	if (rc == AG_OK && src != SQLITE_DONE)
+		rc = sq_fail(q, c->db, src, "count open grants", err);
+	if (rc != AG_OK) {
+		for (size_t i = before; i < out->n; i++)
+			free(out->v[i].workflow);
+		out->n = before;
+	}
+	return rc;
+}
+
 static ag_code sq_tx_token_used(struct ag_store_tx *tx, const char *token_key,
 				bool *used, struct ag_error *err)
 {
@@ -3921,6 +3984,7 @@ static const struct ag_store_ops sqlite_ops = {
 	.tx_grant_update = sq_tx_grant_update,
 	.tx_grant_list = sq_tx_grant_list,
 	.tx_grant_find = sq_tx_grant_find,
+	.tx_grant_tally = sq_tx_grant_tally,
 	.tx_token_used = sq_tx_token_used,
 	.tx_approval_add = sq_tx_approval_add,
 	.tx_nhi_get = sq_tx_nhi_get,

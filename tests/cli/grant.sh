@@ -245,6 +245,19 @@ has g0.b "start the gate with --state DB"
 stop
 
 start --state state.db
+# metric NAME{LABELS}: its value at /metrics now, 0 when it is absent.
+metric() {
+	curl -s --max-time 10 "$base/metrics" >metrics.txt || fail "GET /metrics failed"
+	awk -v k="$1" '$1 == k { v = $2 } END { print v + 0 }' metrics.txt
+}
+BGA='aalgate_grants_open{workflow="admin",break_glass="true",state="active"}'
+BGP='aalgate_grants_open{workflow="admin",break_glass="true",state="pending"}'
+ADA='aalgate_grants_open{workflow="admin",break_glass="false",state="active"}'
+ADP='aalgate_grants_open{workflow="admin",break_glass="false",state="pending"}'
+[ "$(metric aalgate_grants_readable)" = 1 ] || fail "grants not readable: $(cat metrics.txt)"
+bga0=$(metric "$BGA")
+bgp0=$(metric "$BGP")
+[ "$bgp0" -ge 1 ] || fail "the pending break-glass grant is not counted: $(grep grants_open metrics.txt)"
 # The break-glass grant waits for its approval: its use is refused.
 tok root4 root phrh
 decide bg0 root4.jwt admin
@@ -253,6 +266,8 @@ curl -s -o bga.b -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat carol
 	"$base/v1/grants/$bgid/approve" >bga.code
 [ "$(cat bga.code)" = 200 ] || fail "break-glass approve: $(cat bga.code) $(cat bga.b)"
 has bga.b '"activated":true'
+[ "$(metric "$BGA")" = $((bga0 + 1)) ] || fail "break-glass active after approval: $(grep grants_open metrics.txt)"
+[ "$(metric "$BGP")" = $((bgp0 - 1)) ] || fail "break-glass pending after approval: $(grep grants_open metrics.txt)"
 decide bg1 root4.jwt admin
 has bg1.b '"decision":"allow"'
 decide bg2 root4.jwt admin
@@ -261,11 +276,15 @@ has bg2.b '"decision":"allow"'
 # /v1/grants: the caller is the bearer token's subject.
 tok alice10 alice phrh
 tok alice11 alice phrh
+ada0=$(metric "$ADA")
+adp0=$(metric "$ADP")
 curl -s -o h1.b -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat alice10.jwt)" \
 	--data '{"workflow":"admin","duration":"20m","reason":"INC-9"}' "$base/v1/grants" >h1.code
 [ "$(cat h1.code)" = 201 ] || fail "POST /v1/grants: $(cat h1.code) $(cat h1.b)"
 hid=$(sed -n 's/.*"grant":{"id":\([0-9]*\),.*/\1/p' h1.b)
 [ -n "$hid" ] || fail "no id in $(cat h1.b)"
+[ "$(metric "$ADP")" = $((adp0 + 1)) ] || fail "pending after the request: $(grep grants_open metrics.txt)"
+[ "$(metric "$ADA")" = "$ada0" ] || fail "active after the request: $(grep grants_open metrics.txt)"
 curl -s -o h2.b -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat alice11.jwt)" \
 	"$base/v1/grants/$hid/approve" >h2.code
 [ "$(cat h2.code)" = 403 ] || fail "self-approval over HTTP: $(cat h2.code) $(cat h2.b)"
@@ -287,6 +306,8 @@ curl -s -o h6.b -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat bob5.j
 	"$base/v1/grants/$hid/approve" >h6.code
 [ "$(cat h6.code)" = 200 ] || fail "approve over HTTP: $(cat h6.code) $(cat h6.b)"
 has h6.b '"activated":true'
+[ "$(metric "$ADP")" = "$adp0" ] || fail "pending after approval: $(grep grants_open metrics.txt)"
+[ "$(metric "$ADA")" = $((ada0 + 1)) ] || fail "active after approval: $(grep grants_open metrics.txt)"
 decide inuse alice10.jwt admin
 has inuse.b '"decision":"allow"'
 curl -s -o az1.b -D az1.h -w '%{http_code}' -H "Authorization: Bearer $(cat alice10.jwt)" \
@@ -311,6 +332,7 @@ has h7.b "\"id\":$hid,"
 curl -s -o h8.b -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat alice10.jwt)" \
 	"$base/v1/grants/$hid/revoke" >h8.code
 [ "$(cat h8.code)" = 200 ] || fail "revoke over HTTP: $(cat h8.code) $(cat h8.b)"
+[ "$(metric "$ADA")" = "$ada0" ] || fail "active after revoke: $(grep grants_open metrics.txt)"
 decide after alice10.jwt admin
 has after.b '"decision":"deny","status":403'
 has after.b '"reasons":["jit"]'

@@ -896,6 +896,85 @@ static void test_break_glass_immediate(void **state)
 	ag_policy_free(p);
 }
 
+/* The tally of open grants (the gate's /metrics) follows each grant's
+ * state at the time asked, as ag_grant_state_at does. */
+struct want_tally {
+	const char *workflow;
+	bool break_glass;
+	uint64_t pending, active;
+};
+
+static void tally_is(struct fix *f, int64_t now, const struct want_tally *w,
+		     size_t n)
+{
+	struct ag_grant_tallies t = {0};
+	struct ag_error err;
+	ag_error_init(&err);
+	if (ag_grant_tally(f->s, now, &t, &err) != AG_OK)
+		fail_msg("tally: %s", err.msg);
+	assert_int_equal(t.n, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(t.v[i].workflow, w[i].workflow);
+		assert_int_equal(t.v[i].break_glass, w[i].break_glass);
+		assert_int_equal(t.v[i].pending, w[i].pending);
+		assert_int_equal(t.v[i].active, w[i].active);
+	}
+	ag_grant_tallies_release(&t);
+}
+
+static void test_tally(void **state)
+{
+	struct fix *f = *state;
+	struct ag_grant_result res;
+	struct ag_error err;
+
+	tally_is(f, T0, NULL, 0);
+	uint64_t adm = request_ok(f, "alice", "admin", 600, T0, &res);
+	ag_grant_release(&res.grant);
+	request_ok(f, "alice", "ops", 3600, T0, &res);
+	ag_grant_release(&res.grant);
+	request_ok(f, "erin", "solo", 600, T0, &res); /* no approvals */
+	assert_true(res.activated);
+	ag_grant_release(&res.grant);
+	uint64_t net = request_ok(f, "erin", "net", 600, T0, &res);
+	ag_grant_release(&res.grant);
+	act_ok(f, DENY, "bob", "aal1", NULL, net, T0 + 1, false);
+	ag_error_init(&err);
+	assert_int_equal(ag_store_break_glass_set(f->s, "root", true, T0, NULL,
+						  &err),
+			 AG_OK);
+	request_ok(f, "root", "admin", 600, T0, &res);
+	assert_true(res.grant.break_glass);
+	ag_grant_release(&res.grant);
+
+	const struct want_tally before[] = {{"admin", false, 1, 0},
+					    {"admin", true, 1, 0},
+					    {"ops", false, 1, 0},
+					    {"solo", false, 0, 1}};
+	tally_is(f, T0 + 5, before, sizeof(before) / sizeof(before[0]));
+	act_ok(f, APPROVE, "bob", "phrh", "jt1", adm, T0 + 10, true);
+	const struct want_tally approved[] = {{"admin", false, 0, 1},
+					      {"admin", true, 1, 0},
+					      {"ops", false, 1, 0},
+					      {"solo", false, 0, 1}};
+	tally_is(f, T0 + 10, approved, sizeof(approved) / sizeof(approved[0]));
+	/* solo's grant expires at T0 + 600, admin's at T0 + 610 */
+	tally_is(f, T0 + 599, approved, sizeof(approved) / sizeof(approved[0]));
+	const struct want_tally later[] = {{"admin", false, 0, 1},
+					   {"admin", true, 1, 0},
+					   {"ops", false, 1, 0}};
+	tally_is(f, T0 + 600, later, sizeof(later) / sizeof(later[0]));
+	tally_is(f, T0 + 609, later, sizeof(later) / sizeof(later[0]));
+	const struct want_tally waiting[] = {{"admin", true, 1, 0},
+					     {"ops", false, 1, 0}};
+	tally_is(f, T0 + 610, waiting, sizeof(waiting) / sizeof(waiting[0]));
+	/* requests that waited AG_GRANT_PENDING_MAX are no longer open */
+	tally_is(f, T0 + AG_GRANT_PENDING_MAX - 1, waiting,
+		 sizeof(waiting) / sizeof(waiting[0]));
+	tally_is(f, T0 + AG_GRANT_PENDING_MAX, NULL, 0);
+	assert_int_equal(ag_grant_tally(NULL, T0, NULL, &err), AG_ERR_USAGE);
+}
+
 /* Two approvers at the same instant, each through its own store handle
  * (as two processes would): one activation. */
 struct racer {
@@ -1150,6 +1229,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_break_glass_immediate,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tally, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_simultaneous_approvals,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only_denies, setup,
