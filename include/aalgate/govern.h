@@ -554,6 +554,7 @@ struct ag_grants {
 	struct ag_grant *v;
 	size_t n;
 	size_t alloc;
+	bool truncated; /* a listing left older grants out */
 };
 
 AG_API void ag_grants_release(struct ag_grants *l);
@@ -674,10 +675,12 @@ AG_API ag_code ag_grant_revoke(const struct ag_grant_ctx *ctx,
 AG_API ag_code ag_grant_get(struct ag_store *s, uint64_t id,
 			    struct ag_grant *out, struct ag_error *err);
 
-/* The grants of account (NULL: every grant), newest first, at most
- * AG_GRANT_LIST_MAX, appended to out. */
+/* The grants of account (NULL: every grant), newest first, at most max
+ * of them (0 or more than AG_GRANT_LIST_MAX: AG_GRANT_LIST_MAX), appended
+ * to out; out->truncated says that older ones were left out. */
 AG_API ag_code ag_grant_list(struct ag_store *s, const char *account,
-			     struct ag_grants *out, struct ag_error *err);
+			     size_t max, struct ag_grants *out,
+			     struct ag_error *err);
 
 /* Grants open at a time, of one workflow and kind: pending (waiting for
  * approvals, not yet AG_GRANT_PENDING_MAX old) and active (not yet

@@ -362,7 +362,7 @@ static int do_list(const struct args *a, struct ag_store *st,
 		fprintf(stderr, "aalgate %s: refused: %s\n", a->name, err.msg);
 		return AG_EXIT_FINDINGS;
 	}
-	if (ag_grant_list(st, a->account, &l, &err) != AG_OK) {
+	if (ag_grant_list(st, a->account, 0, &l, &err) != AG_OK) {
 		ag_grants_release(&l);
 		return ag_cli_die(a->name, "%s", err.msg);
 	}
@@ -387,10 +387,16 @@ static int do_list(const struct args *a, struct ag_store *st,
 		shown++;
 	}
 	if (arr)
-		print_json(json_pack("{s:s, s:o}", "store", ag_store_id(st),
-				     "grants", arr));
+		print_json(json_pack("{s:s, s:o, s:b}", "store",
+				     ag_store_id(st), "grants", arr,
+				     "truncated", l.truncated));
 	else if (!shown)
 		printf("no grants\n");
+	if (l.truncated)
+		fprintf(stderr,
+			"aalgate %s: only the newest %d grants were read; "
+			"give --account for older ones\n",
+			a->name, AG_GRANT_LIST_MAX);
 	ag_grants_release(&l);
 	return AG_EXIT_OK;
 }

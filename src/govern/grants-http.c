@@ -10,7 +10,9 @@
  *   POST /v1/grants/ID/deny         deny
  *   POST /v1/grants/ID/revoke       revoke
  *   GET  /v1/grants                 the caller's grants and those the
- *                                   caller may approve
+ *                                   caller may approve, among the newest
+ *                                   HTTP_LIST_MAX ("truncated" says when
+ *                                   older ones were left out)
  *   GET  /v1/grants/ID              one of those
  *
  * The caller is the subject of the Authorization bearer token, verified
@@ -28,6 +30,10 @@
 #include "aalgate/govern.h"
 #include "util.h"
 #include "banned.h"
+
+/* Grants a GET /v1/grants reads, newest first: pending ones wait a day at
+ * most, so an approver finds them among these. */
+#define HTTP_LIST_MAX 1000
 
 static void set_body(struct ag_grant_http *out, int status, json_t *o)
 {
@@ -334,7 +340,8 @@ void ag_grant_http(const struct ag_grant_ctx *ctx, struct ag_verifier *v,
 			goto out;
 		}
 		struct ag_grants l = {0};
-		if (ag_grant_list(ctx->store, NULL, &l, &err) != AG_OK) {
+		if (ag_grant_list(ctx->store, NULL, HTTP_LIST_MAX, &l,
+				  &err) != AG_OK) {
 			error_body(out, 503, "error", NULL, err.msg);
 			ag_grants_release(&l);
 			goto out;
@@ -346,9 +353,12 @@ void ag_grant_http(const struct ag_grant_ctx *ctx, struct ag_verifier *v,
 				if (o)
 					json_array_append_new(arr, o);
 			}
+		bool truncated = l.truncated;
 		ag_grants_release(&l);
-		set_body(out, 200, arr ? json_pack("{s:o}", "grants", arr)
-				       : NULL);
+		set_body(out, 200,
+			 arr ? json_pack("{s:o, s:b}", "grants", arr,
+					 "truncated", truncated)
+			     : NULL);
 		goto out;
 	}
 

@@ -1022,7 +1022,7 @@ ag_code ag_grant_get(struct ag_store *s, uint64_t id, struct ag_grant *out,
 	return rc;
 }
 
-ag_code ag_grant_list(struct ag_store *s, const char *account,
+ag_code ag_grant_list(struct ag_store *s, const char *account, size_t max,
 		      struct ag_grants *out, struct ag_error *err)
 {
 	struct ag_store_tx *tx = NULL;
@@ -1035,7 +1035,9 @@ ag_code ag_grant_list(struct ag_store *s, const char *account,
 		return rc;
 	if ((rc = s->ops->tx_begin(s, false, &tx, err)))
 		return rc;
-	rc = s->ops->tx_grant_list(tx, account, AG_GRANT_LIST_MAX, out, err);
+	if (max == 0 || max > AG_GRANT_LIST_MAX)
+		max = AG_GRANT_LIST_MAX;
+	rc = s->ops->tx_grant_list(tx, account, max, out, err);
 	s->ops->tx_abort(tx);
 	return rc;
 }

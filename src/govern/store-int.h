@@ -141,8 +141,8 @@ struct ag_store_ops {
 	ag_code (*tx_grant_update)(struct ag_store_tx *tx,
 				   const struct ag_grant *g,
 				   struct ag_error *err);
-	/* The grants of account (NULL: all), newest first; more than max is
-	 * AG_ERR_LIMIT. */
+	/* The grants of account (NULL: all), newest first, at most max;
+	 * out->truncated when there are more. */
 	ag_code (*tx_grant_list)(struct ag_store_tx *tx, const char *account,
 				 size_t max, struct ag_grants *out,
 				 struct ag_error *err);

@@ -3333,11 +3333,9 @@ static ag_code sq_tx_grant_list(struct ag_store_tx *tx, const char *account,
 	 * is read with the others. */
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n >= max) {
-			sqlite3_reset(st);
-			free(ids);
-			return ag_err(err, AG_ERR_LIMIT, "%s: more than %zu "
-				      "grants",
-				      q->path, max);
+			out->truncated = true;
+			src = SQLITE_DONE;
+			break;
 		}
 		if (AG_GROW(ids, alloc, n + 1)) {
 			sqlite3_reset(st);

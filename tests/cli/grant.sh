@@ -149,6 +149,7 @@ run check1 0 "$aalgate" grant check --state state.db alice admin --now $((at + 1
 run expired 1 "$aalgate" grant check --state state.db alice admin --now $((at + 1800))
 run listexp 0 "$aalgate" grant list --state state.db --now $((at + 1800)) --format json
 has listexp.out '"state": "expired"'
+has listexp.out '"truncated": false'
 
 # A replay on another grant: the same token cannot approve twice.
 run req2 0 "$aalgate" grant request $P --token alice3.jwt -w ops -D 90m -r "INC-2" --format json
@@ -315,6 +316,7 @@ curl -s -o az1.b -D az1.h -w '%{http_code}' -H "Authorization: Bearer $(cat alic
 [ "$(cat az1.code)" = 200 ] || fail "authz with a grant: $(cat az1.code) $(cat az1.b)"
 curl -s -o h7.b -w '%{http_code}' -H "Authorization: Bearer $(cat bob5.jwt)" "$base/v1/grants" >h7.code
 [ "$(cat h7.code)" = 200 ] || fail "GET /v1/grants: $(cat h7.code)"
+has h7.b '"truncated":false'
 # A key-bound token (cnf) of the same approver, as a bearer token: no
 # proof of possession can come here, so it is refused (listing, revoking).
 printf '{"iss":"https://idp.test","aud":"aalgate","sub":"bob","iat":%d,"exp":%d,"auth_time":%d,"jti":"jti-bobbound","acr":"phrh","cnf":{"x5t#S256":"B3O2OQDdJzMBqPKAK7-EPb9mcgqEmn9DvFieOhegaRs"}}' \

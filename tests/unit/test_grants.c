@@ -975,6 +975,49 @@ static void test_tally(void **state)
 	assert_int_equal(ag_grant_tally(NULL, T0, NULL, &err), AG_ERR_USAGE);
 }
 
+/* A listing is the newest grants, and says when it left older ones out. */
+static void test_list_newest(void **state)
+{
+	struct fix *f = *state;
+	struct ag_grant_result res;
+	struct ag_grants l = {0};
+	struct ag_error err;
+
+	uint64_t a1 = request_ok(f, "alice", "admin", 600, T0, &res);
+	ag_grant_release(&res.grant);
+	uint64_t e1 = request_ok(f, "erin", "admin", 600, T0 + 1, &res);
+	ag_grant_release(&res.grant);
+	uint64_t a2 = request_ok(f, "alice", "ops", 600, T0 + 2, &res);
+	ag_grant_release(&res.grant);
+
+	ag_error_init(&err);
+	assert_int_equal(ag_grant_list(f->s, NULL, 2, &l, &err), AG_OK);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.v[0].id, a2);
+	assert_int_equal(l.v[1].id, e1);
+	assert_true(l.truncated);
+	ag_grants_release(&l);
+	assert_false(l.truncated);
+
+	assert_int_equal(ag_grant_list(f->s, NULL, 3, &l, &err), AG_OK);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.v[2].id, a1);
+	assert_false(l.truncated);
+	ag_grants_release(&l);
+
+	assert_int_equal(ag_grant_list(f->s, "alice", 1, &l, &err), AG_OK);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.v[0].id, a2);
+	assert_true(l.truncated);
+	ag_grants_release(&l);
+	/* 0: the most there is */
+	assert_int_equal(ag_grant_list(f->s, "alice", 0, &l, &err), AG_OK);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.v[1].id, a1);
+	assert_false(l.truncated);
+	ag_grants_release(&l);
+}
+
 /* Two approvers at the same instant, each through its own store handle
  * (as two processes would): one activation. */
 struct racer {
@@ -1230,6 +1273,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_break_glass_immediate,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tally, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_newest, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_simultaneous_approvals,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only_denies, setup,
