@@ -9,9 +9,13 @@
  * active grant for the workflow on this host (include/aalgate/pamd.h has
  * the protocol), and allows only on a well-formed "allow".  When the
  * daemon cannot be asked (not running, too slow, an answer that is not
- * the protocol) the module denies, unless failmode=open, which then
- * allows, as pam_duo's failmode=safe does.  A daemon's "deny" and a
- * configuration error always deny.
+ * the protocol) the module denies.  failmode=open allows only when the
+ * daemon is not there at all (no socket, nobody listening on it, or a
+ * socket this caller may not open): a daemon that is slow, or that
+ * answers what is not the protocol, may be one a local user stopped
+ * (SIGSTOP on their own sudo) or stands in for, and an unsafe socket is
+ * an attack, so those deny whatever the failmode.  A daemon's "deny" and
+ * a configuration error always deny.
  *
  * The module lives inside sshd and sudo, so it keeps to what is safe
  * there: no allocation, no state outside the call, no signal handlers
@@ -56,8 +60,10 @@ struct args {
 	int timeout; /* seconds */
 };
 
-/* What asking the daemon gave. */
-enum asked { ASK_FAILED = 0, ASK_ALLOW, ASK_DENY };
+/* What asking the daemon gave: ASK_ABSENT (no daemon to ask) is the one
+ * failure failmode=open allows.  ASK_ON is a step's "go on", never an
+ * answer (check() denies it as it denies anything unforeseen). */
+enum asked { ASK_FAILED = 0, ASK_ABSENT, ASK_ALLOW, ASK_DENY, ASK_ON };
 
 struct answer {
 	char reason[AG_PAM_REASON_MAX + 1];
@@ -248,33 +254,73 @@ static void failed(struct answer *ans, const char *what, int e)
 }
 
 /*
+ * Could only root have made dir (absolute, not "/")?  Every directory
+ * above it must be root's and not writable by group or others, or else
+ * sticky (/tmp), and then the entry in it on the way down must be root's
+ * too: in a sticky directory anyone may make an entry, but only its
+ * owner (or root) may move or remove it.
+ */
+static bool ancestors_safe(const char *dir, uid_t dir_uid)
+{
+	char p[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	size_t n = strlen(dir);
+	uid_t below = dir_uid; /* the owner of the entry looked up in p */
+
+	if (n >= sizeof(p))
+		return false;
+	memcpy(p, dir, n + 1);
+	while (strcmp(p, "/") != 0) {
+		char *slash = strrchr(p, '/');
+		struct stat as;
+		if (!slash)
+			return false;
+		if (slash == p)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(p, &as) != 0 || !S_ISDIR(as.st_mode) ||
+		    as.st_uid != 0)
+			return false;
+		if ((as.st_mode & (S_IWGRP | S_IWOTH)) &&
+		    !((as.st_mode & S_ISVTX) && below == 0))
+			return false;
+		below = as.st_uid;
+	}
+	return true;
+}
+
+/*
  * Refuses a socket an unprivileged user could have put there: it must be
  * a socket owned by root or by the user the daemon runs as, in a
- * directory that neither group nor others may write to.
+ * directory that neither group nor others may write to, owned by root or
+ * by the socket's owner, and every directory above it root's (see
+ * ancestors_safe).  A socket that is not there is ASK_ABSENT.
  */
-static bool socket_safe(const char *path, uid_t *owner, struct answer *ans)
+static enum asked socket_safe(const char *path, uid_t *owner,
+			      struct answer *ans)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct stat st, ds;
 
 	if (lstat(path, &st) != 0) {
-		failed(ans, "cannot reach the daemon's socket", errno);
-		return false;
+		int e = errno;
+		failed(ans, "cannot reach the daemon's socket", e);
+		return e == ENOENT ? ASK_ABSENT : ASK_FAILED;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
 		failed(ans, "the socket path is not a socket", 0);
-		return false;
+		return ASK_FAILED;
 	}
 	size_t n = strlen(path);
 	if (n >= sizeof(dir)) {
 		failed(ans, "the socket path is too long", 0);
-		return false;
+		return ASK_FAILED;
 	}
 	memcpy(dir, path, n + 1);
 	char *slash = strrchr(dir, '/');
 	if (!slash) {
 		failed(ans, "the socket path is not absolute", 0);
-		return false;
+		return ASK_FAILED;
 	}
 	if (slash == dir)
 		slash[1] = '\0';
@@ -282,7 +328,7 @@ static bool socket_safe(const char *path, uid_t *owner, struct answer *ans)
 		*slash = '\0';
 	if (stat(dir, &ds) != 0) {
 		failed(ans, "cannot reach the socket's directory", errno);
-		return false;
+		return ASK_FAILED;
 	}
 	if ((ds.st_mode & (S_IWGRP | S_IWOTH)) ||
 	    (ds.st_uid != 0 && ds.st_uid != st.st_uid) ||
@@ -290,14 +336,23 @@ static bool socket_safe(const char *path, uid_t *owner, struct answer *ans)
 		failed(ans, "the socket or its directory may be changed by "
 			    "others; refusing it",
 		       0);
-		return false;
+		return ASK_FAILED;
+	}
+	if (strcmp(dir, "/") != 0 && !ancestors_safe(dir, ds.st_uid)) {
+		failed(ans, "a directory above the socket may be changed by "
+			    "others than root; refusing it",
+		       0);
+		return ASK_FAILED;
 	}
 	*owner = st.st_uid;
-	return true;
+	return ASK_ON;
 }
 
-static bool connect_by(int fd, const char *path, int64_t deadline,
-		       struct answer *ans)
+/* Connects fd to path: ASK_ON (connected), ASK_ABSENT (no daemon there:
+ * nobody listens, the socket went away, or this caller may not open it)
+ * or ASK_FAILED. */
+static enum asked connect_by(int fd, const char *path, int64_t deadline,
+			     struct answer *ans)
 {
 	struct sockaddr_un sa;
 	memset(&sa, 0, sizeof(sa));
@@ -305,14 +360,14 @@ static bool connect_by(int fd, const char *path, int64_t deadline,
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	for (;;) {
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return true;
+			return ASK_ON;
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN) {
 			/* The daemon's backlog is full: try again shortly. */
 			if (mono_ms() + 20 >= deadline) {
 				failed(ans, "the daemon is busy", 0);
-				return false;
+				return ASK_FAILED;
 			}
 			poll(NULL, 0, 20);
 			continue;
@@ -322,17 +377,21 @@ static bool connect_by(int fd, const char *path, int64_t deadline,
 			socklen_t l = sizeof(e);
 			if (wait_fd(fd, POLLOUT, deadline) <= 0) {
 				failed(ans, "timed out connecting", 0);
-				return false;
+				return ASK_FAILED;
 			}
 			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) != 0 ||
 			    e != 0) {
 				failed(ans, "cannot connect", e);
-				return false;
+				return e == ECONNREFUSED ? ASK_ABSENT
+							 : ASK_FAILED;
 			}
-			return true;
+			return ASK_ON;
 		}
-		failed(ans, "cannot connect", errno);
-		return false;
+		int e = errno;
+		failed(ans, "cannot connect", e);
+		return e == ECONNREFUSED || e == ENOENT || e == EACCES
+			       ? ASK_ABSENT
+			       : ASK_FAILED;
 	}
 }
 
@@ -465,16 +524,20 @@ static enum asked ask(const struct args *a, const char *req, size_t len,
 	struct ucred uc;
 	socklen_t ul = sizeof(uc);
 
-	if (!socket_safe(a->socket, &owner, ans))
-		return ASK_FAILED;
+	if ((res = socket_safe(a->socket, &owner, ans)) != ASK_ON)
+		return res;
+	res = ASK_FAILED;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 			0);
 	if (fd < 0) {
 		failed(ans, "cannot make a socket", errno);
 		return ASK_FAILED;
 	}
-	if (!connect_by(fd, a->socket, deadline, ans))
+	enum asked c = connect_by(fd, a->socket, deadline, ans);
+	if (c != ASK_ON) {
+		res = c;
 		goto out;
+	}
 	/* The one answering must be who owns the socket, or root. */
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) != 0 ||
 	    ul != sizeof(uc) || (uc.uid != 0 && uc.uid != owner)) {
@@ -564,21 +627,25 @@ static int check(pam_handle_t *pamh, int flags, int argc, const char **argv,
 				  a.workflow, host);
 		ret = denied;
 		break;
-	case ASK_FAILED:
-	default:
+	case ASK_ABSENT:
 		if (a.fail_open) {
 			pam_syslog(pamh, LOG_WARNING,
 				   "failmode=open: allowed '%s' for workflow "
 				   "'%s' without asking: %s (socket %s)",
 				   user, a.workflow, ans.why, a.socket);
 			ret = PAM_SUCCESS;
-		} else {
-			pam_syslog(pamh, LOG_ERR,
-				   "denied '%s' for workflow '%s': %s (socket "
-				   "%s; failmode=closed)",
-				   user, a.workflow, ans.why, a.socket);
-			ret = denied;
+			break;
 		}
+		/* fall through */
+	case ASK_FAILED:
+	default:
+		pam_syslog(pamh, LOG_ERR,
+			   "denied '%s' for workflow '%s': %s (socket %s%s)",
+			   user, a.workflow, ans.why, a.socket,
+			   a.fail_open ? "; failmode=open allows only when "
+					 "the daemon is not there"
+				       : "; failmode=closed");
+		ret = denied;
 		break;
 	}
 	return ret;

@@ -5,9 +5,11 @@
 # made by 'aalgate grant request' and approved with a signed token;
 # denied for another host, after expiry and after a revoke; bad module
 # options deny; the daemon stopped denies (failmode=closed) or allows
-# (failmode=open), while a daemon's deny is never opened; fake daemons
-# that answer garbage, too much or nothing; a socket in a directory
-# others may write to; who may ask (SO_PEERCRED, --pam-peer-group); what
+# (failmode=open), while a daemon's deny, a slow or garbled answer and an
+# unsafe socket are never opened; fake daemons that answer garbage, too
+# much or nothing; a socket in a directory others may write to, or that
+# another user made in a sticky one; who may ask (SO_PEERCRED,
+# --pam-peer-group); what
 # the daemon refuses to start on; every answer in the decision log.
 #
 # Writes /etc/pam.d/aalgate-test-*, so it needs root (as in CI); it is
@@ -452,12 +454,14 @@ fake allow
 service workflow=admin "socket=$sock"
 pam fake-allow 0 alice
 stop_fake
+# A daemon that is there but answers what is not the protocol may be
+# one that stands in for aalgate: denied, failmode=open or not.
 for m in garbage lowercase badreason twolines trailing nonl long nul empty; do
 	fake $m
 	service workflow=admin "socket=$sock"
 	pam "fake-$m" 1 alice
 	service workflow=admin "socket=$sock" failmode=open
-	pam "fake-$m-open" 0 alice
+	pam "fake-$m-open" 1 alice
 	stop_fake
 done
 
@@ -477,8 +481,10 @@ t0=$(date +%s)
 pam silent 1 alice authenticate
 t1=$(date +%s)
 [ $((t1 - t0)) -le 4 ] || fail "timeout=1 took $((t1 - t0)) s"
+# A slow daemon may be one the caller stopped (SIGSTOP on their own
+# sudo until the timeout): never opened.
 service workflow=admin "socket=$sock" timeout=1 failmode=open
-pam silent-open 0 alice authenticate
+pam silent-open 1 alice authenticate
 stop_fake
 
 # A socket where others could have put it is not trusted, whatever it
@@ -487,8 +493,54 @@ chmod 777 run
 fake allow
 service workflow=admin "socket=$sock"
 pam unsafe-dir 1 alice
+service workflow=admin "socket=$sock" failmode=open
+pam unsafe-dir-open 1 alice
 stop_fake
 chmod 755 run
+
+# Another user's directory in a sticky, world-writable one (as /tmp), with
+# their socket in it: both are theirs, and the directory is not writable
+# by others, but anyone could have made it.  Refused, whatever the mode.
+mkdir -m 1777 sticky
+setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \
+	'mkdir -m 755 sticky/evil' || fail "cannot make sticky/evil as nobody"
+# The system's python3: one under root's home (pyenv) is not nobody's.
+syspy=/usr/bin/python3
+[ -x "$syspy" ] || syspy=$(command -v python3)
+setpriv --reuid=65534 --regid=65534 --clear-groups "$syspy" - "$work/sticky/evil/pam.sock" <<'PYEOF' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    try:
+        c.recv(2048)
+        c.sendall(b"AGPAM1 allow evil-1\n")
+    except OSError:
+        pass
+    c.close()
+PYEOF
+fakepid=$!
+i=0
+while [ ! -S sticky/evil/pam.sock ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+[ -S sticky/evil/pam.sock ] || fail "the sticky-directory daemon did not start"
+service workflow=admin "socket=$work/sticky/evil/pam.sock"
+pam sticky-evil 1 alice
+service workflow=admin "socket=$work/sticky/evil/pam.sock" failmode=open
+pam sticky-evil-open 1 alice
+stop_fake
+# The same directory made by root is fine: root's entry in a sticky
+# directory cannot be moved by anyone else.
+rm -rf sticky/evil
+mkdir -m 755 sticky/good
+fake_sock=$sock
+sock=$work/sticky/good/pam.sock
+fake allow
+service workflow=admin "socket=$sock"
+pam sticky-root 0 alice
+stop_fake
+sock=$fake_sock
 
 # ---- the decision log ----------------------------------------------------
 "$aalgate" log verify decisions.jsonl >verify.out 2>&1 || fail "log verify: $(cat verify.out)"
