@@ -724,6 +724,15 @@ AG_API ag_code ag_grant_use(struct ag_store *s, const struct ag_policy *p,
 			    const char *workflow, const char *host,
 			    int64_t now, bool *allowed, struct ag_error *err);
 
+/* ag_grant_use's answer without its alert: writes nothing.  For a
+ * what-if, whose time is the caller's to choose: recording its use
+ * would let a chosen time hold back the alert of a real one. */
+AG_API ag_code ag_grant_held(struct ag_store *s, const struct ag_policy *p,
+			     const char *iss, const char *sub,
+			     const char *workflow, const char *host,
+			     int64_t now, bool *allowed,
+			     struct ag_error *err);
+
 /* Marks account as a break-glass account (on) or not, creating the
  * account when new ("break_glass_mark" / "break_glass_unmark").  Marking
  * what is marked already writes nothing and is AG_OK with *changed

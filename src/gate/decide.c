@@ -744,6 +744,16 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 		www_invalid(d, "invalid_token");
 		return;
 	}
+	/* Whom the answer is about: an ID token (OIDC Core §2) and a JWT
+	 * access token (RFC 9068 §2.2) must say.  Without it the gate would
+	 * allow somebody it cannot name to the application, which might
+	 * take a name the client wrote instead. */
+	if (!claims->sub || !*claims->sub) {
+		detail(d, "the token names no subject (sub)");
+		deny(d, 401, AG_R_INVALID_TOKEN);
+		www_invalid(d, "invalid_token");
+		return;
+	}
 	ag_claims_assurance(p, claims, &d->observed);
 
 	/* 3. Network. */

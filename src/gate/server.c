@@ -227,6 +227,16 @@ static void reload(struct server *s)
 
 /* ---- the state store --------------------------------------------------- */
 
+/* What the hooks of one request work with: the request's own generation,
+ * so that a reload meanwhile cannot mix two policies in one decision (a
+ * credential's method index is into one catalogue), and whether the
+ * request is a what-if, which must change nothing. */
+struct hook_ctx {
+	struct server *s;
+	struct gen *g;
+	bool what_if;
+};
+
 /* hooks.account_level: the account's own level from the state store, for
  * match_account workflows, judged with the current policy's catalogue.
  * An account whose authenticators reach no AAL has no level to match.
@@ -236,16 +246,15 @@ static void reload(struct server *s)
 static bool account_level(void *ctx, const char *iss, const char *sub,
 			  struct ag_assurance *out)
 {
-	struct server *s = ctx;
+	const struct hook_ctx *h = ctx;
+	const struct gen *g = h->g;
 	struct ag_error err;
-	struct gen *g = gen_get(s);
 	ag_code rc = AG_ERR_NOT_FOUND;
 	ag_error_init(&err);
 	if (g->policy->n_issuers == 1 && iss &&
 	    !strcmp(iss, g->policy->issuers[0].iss))
-		rc = ag_store_account_level(s->store, g->policy, sub, out,
+		rc = ag_store_account_level(h->s->store, g->policy, sub, out,
 					    &err);
-	gen_put(s, g);
 	return rc == AG_OK && out->aal >= 1;
 }
 
@@ -258,11 +267,10 @@ static bool client_hook(void *ctx, const char *iss, const char *client,
 			int64_t now, struct ag_gate_client *out, char *why,
 			size_t why_len)
 {
-	struct server *s = ctx;
-	struct gen *g = gen_get(s);
-	bool ok = ag_gate_nhi_client(g->policy, g->inv, s->store, iss, client,
-				     now, out, why, why_len);
-	gen_put(s, g);
+	const struct hook_ctx *h = ctx;
+	struct server *s = h->s;
+	bool ok = ag_gate_nhi_client(h->g->policy, h->g->inv, s->store, iss,
+				     client, now, out, why, why_len);
 	bool failing = !ok && out->failed;
 	bool was = __atomic_exchange_n(&s->nhi_failing, failing,
 				       __ATOMIC_RELAXED);
@@ -590,18 +598,22 @@ static void evaluate(struct server *s, struct req_ctx *rc,
 			ag_metrics_inc(s->metrics, AG_C_DPOP_REFUSED);
 		rc->have_claims = te == AG_TOK_OK;
 	}
-	ag_gate_decide(rc->g->gate, &s->hooks,
+	struct hook_ctx hc = {s, rc->g, pr->what_if};
+	struct ag_gate_hooks hooks = s->hooks;
+	hooks.ctx = &hc;
+	ag_gate_decide(rc->g->gate, &hooks,
 		       use_sessions ? s->sessions : NULL, &req,
 		       rc->have_claims ? &rc->claims : NULL, te, d);
 	/* The identity headers are made now, so that a subject that cannot
-	 * be sent whole is denied before the decision is logged. */
+	 * be sent whole is denied before the decision is logged.  The
+	 * verifier requires sub and iss, so neither is empty here. */
 	if (d->outcome == AG_ALLOW &&
-	    (!header_safe(rc->subject, sizeof(rc->subject),
-			  rc->claims.sub ? rc->claims.sub : "") ||
-	     !header_safe(rc->issuer, sizeof(rc->issuer),
-			  rc->claims.iss ? rc->claims.iss : "")))
+	    (!rc->claims.sub || !*rc->claims.sub || !rc->claims.iss ||
+	     !header_safe(rc->subject, sizeof(rc->subject), rc->claims.sub) ||
+	     !header_safe(rc->issuer, sizeof(rc->issuer), rc->claims.iss)))
 		deny_outright(d, AG_R_INVALID_TOKEN,
-			      "sub or iss too long to pass on in a header");
+			      "sub or iss empty, or too long to pass on in a "
+			      "header");
 	if (te != AG_TOK_OK && why[0]) {
 		/* The verifier's detail is better than the token error's
 		 * name; say it in the challenge too. */
@@ -642,10 +654,13 @@ static void evaluate(struct server *s, struct req_ctx *rc,
 static void logged(void *arg, ag_code code, uint64_t seq)
 {
 	struct req_ctx *rc = arg;
+	/* Read before the state is published: from then on the handler may
+	 * run, answer and free rc. */
+	struct MHD_Connection *conn = rc->conn;
 	(void)seq;
 	rc->log_rc = code;
 	__atomic_store_n(&rc->state, ST_LOGGED, __ATOMIC_RELEASE);
-	MHD_resume_connection(rc->conn);
+	MHD_resume_connection(conn);
 }
 
 /* Logs the decision in rc and suspends the connection until the record is
@@ -773,20 +788,40 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 		for (const char *const *h = forwarded_request_headers; *h; h++)
 			if (header_count(c, *h) > 1)
 				refuse = true;
-		if (!header(c, "X-Original-URI") &&
-		    !header(c, "X-Forwarded-Uri") && !*suffix)
+		/* One family of headers, the one of the original URI: nginx
+		 * writes X-Original-*, Traefik X-Forwarded-*, and Envoy sends
+		 * the path after /v1/authz with X-Forwarded-Proto.  What comes
+		 * of the other family was the client's, and mixing the two
+		 * would let it choose the path, method or host the proxy did
+		 * not say.  X-Original-* beside a proxy of the other family
+		 * can only be the client's: refused.  X-Forwarded-* beside
+		 * X-Original-URI may be a balancer's in front of nginx:
+		 * ignored. */
+		bool orig = header(c, "X-Original-URI") != NULL;
+		bool fwd_uri = header(c, "X-Forwarded-Uri") != NULL;
+		if (!orig && !fwd_uri && !*suffix)
 			refuse = true; /* the proxy did not say what to decide */
-		if ((v = header(c, "X-Original-URI")) ||
-		    (v = header(c, "X-Forwarded-Uri")))
+		if (orig && fwd_uri)
+			refuse = true;
+		if (!orig)
+			for (const char *const *h = forwarded_request_headers;
+			     *h; h++)
+				if (!strncasecmp(*h, "X-Original-", 11) &&
+				    header(c, *h))
+					refuse = true;
+		const char *fam = orig ? "X-Original-" : "X-Forwarded-";
+		char name[32];
+		snprintf(name, sizeof(name), "%s%s", fam, orig ? "URI" : "Uri");
+		if ((v = header(c, name)))
 			req.uri = v;
-		if ((v = header(c, "X-Original-Method")) ||
-		    (v = header(c, "X-Forwarded-Method")))
+		snprintf(name, sizeof(name), "%sMethod", fam);
+		if ((v = header(c, name)))
 			req.method = v;
-		if ((v = header(c, "X-Original-Host")) ||
-		    (v = header(c, "X-Forwarded-Host")))
+		snprintf(name, sizeof(name), "%sHost", fam);
+		if ((v = header(c, name)))
 			req.host = v;
-		if ((v = header(c, "X-Original-Proto")) ||
-		    (v = header(c, "X-Forwarded-Proto")))
+		snprintf(name, sizeof(name), "%sProto", fam);
+		if ((v = header(c, name)))
 			scheme = v;
 		/* The client's address: only from one X-Forwarded-For line
 		 * (several could mix the client's own with the proxy's); the
@@ -796,7 +831,10 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 		    client_from_xff(p, header(c, "X-Forwarded-For"),
 				    rc->client, sizeof(rc->client)))
 			req.ip = rc->client;
-		if (p->device_header)
+		/* One copy only: with two, one was the client's, and which
+		 * is unknowable; no posture is vouched for then. */
+		if (p->device_header &&
+		    header_count(c, p->device_header) == 1)
 			req.device = header(c, p->device_header);
 		/* The TLS client certificate, for mtls clients (RFC 8705
 		 * §3).  One copy only, like the other forwarded headers. */
@@ -838,8 +876,10 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 		if (trust) {
 			ag_metrics_inc(s->metrics, AG_C_BAD_REQUESTS);
 			snprintf(why, sizeof(why),
-				 "the proxy at %s sent no original request, or "
-				 "sent a forwarding header twice",
+				 "the proxy at %s sent no original request, "
+				 "sent a forwarding header twice, or sent "
+				 "X-Original-* and X-Forwarded-* headers of "
+				 "the original request together",
 				 peer);
 		} else {
 			ag_metrics_inc(s->metrics, AG_C_UNTRUSTED_FORWARDED);
@@ -861,20 +901,22 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 }
 
 /* hooks.grant_active, the gate's step 7: an active grant from the state
- * store (ag_grant_use, which also alerts on break-glass use).  The hook
- * is not told the request's host, so only grants that name no hosts
- * count here; a grant for some hosts is for PAM.  Any error denies. */
+ * store (ag_grant_use, which also alerts on break-glass use; a what-if
+ * only looks, with ag_grant_held: its time is the caller's to choose).
+ * The hook is not told the request's host, so only grants that name no
+ * hosts count here; a grant for some hosts is for PAM.  Any error
+ * denies. */
 static bool grant_active(void *ctx, const char *iss, const char *sub,
 			 const char *workflow, int64_t now)
 {
-	struct server *s = ctx;
+	const struct hook_ctx *h = ctx;
+	struct server *s = h->s;
 	struct ag_error err;
 	bool allowed = false;
-	struct gen *g = gen_get(s);
 	ag_error_init(&err);
-	ag_code rc = ag_grant_use(s->store, g->policy, iss, sub, workflow,
-				  NULL, now, &allowed, &err);
-	gen_put(s, g);
+	ag_code rc = (h->what_if ? ag_grant_held : ag_grant_use)(
+		s->store, h->g->policy, iss, sub, workflow, NULL, now,
+		&allowed, &err);
 	bool was = __atomic_exchange_n(&s->grants_failing, rc != AG_OK,
 				       __ATOMIC_RELAXED);
 	if (rc != AG_OK && !was)
@@ -965,7 +1007,10 @@ static enum MHD_Result do_decide(struct server *s, struct MHD_Connection *c,
 				 .method = ar.method,
 				 .host = ar.host,
 				 .uri = ar.uri,
-				 .ip = trust && ar.ip ? ar.ip : peer,
+				 /* A trusted proxy that names no client
+				  * leaves it unknown: its own address says
+				  * nothing about the client. */
+				 .ip = trust ? ar.ip : peer,
 				 .device = trust ? ar.device : NULL,
 				 .now = ar.has_now ? ar.now
 						   : (int64_t)time(NULL)};
@@ -1359,7 +1404,6 @@ int ag_server_run(const struct ag_server_opts *o)
 			say(NULL, "%s", err.msg);
 			goto out;
 		}
-		s.hooks.ctx = &s;
 		s.hooks.account_level = account_level;
 		s.hooks.grant_active = grant_active;
 		drain_journal(&s);
@@ -1367,7 +1411,6 @@ int ag_server_run(const struct ag_server_opts *o)
 	/* Machine clients are judged against the inventory files and the
 	 * store; with neither, machine workflows deny. */
 	if (o->n_inventory || s.store) {
-		s.hooks.ctx = &s;
 		s.hooks.client = client_hook;
 	}
 	if (o->pam_socket) {

@@ -1070,10 +1070,11 @@ ag_code ag_grant_tally(struct ag_store *s, int64_t now,
 
 /* ---- the gate's use of a grant ----------------------------------------- */
 
-ag_code ag_grant_use(struct ag_store *s, const struct ag_policy *p,
-		     const char *iss, const char *sub, const char *workflow,
-		     const char *host, int64_t now, bool *allowed,
-		     struct ag_error *err)
+/* ag_grant_use, and with record false ag_grant_held. */
+static ag_code grant_use(struct ag_store *s, const struct ag_policy *p,
+			 const char *iss, const char *sub,
+			 const char *workflow, const char *host, int64_t now,
+			 bool record, bool *allowed, struct ag_error *err)
 {
 	char account[AG_STORE_ACCOUNT_MAX + 1];
 	char h[AG_GRANT_HOST_MAX + 2] = "";
@@ -1112,7 +1113,8 @@ ag_code ag_grant_use(struct ag_store *s, const struct ag_policy *p,
 	ops->tx_abort(tx);
 	if (rc != AG_OK || !id)
 		goto out;
-	if ((!g.break_glass && !marked) ||
+	if (!record ||
+	    (!g.break_glass && !marked) ||
 	    (g.last_alert && now >= g.last_alert &&
 	     now - g.last_alert < AG_GRANT_ALERT_INTERVAL)) {
 		*allowed = true;
@@ -1182,6 +1184,24 @@ out:
 	if (rc != AG_OK)
 		*allowed = false;
 	return rc;
+}
+
+ag_code ag_grant_use(struct ag_store *s, const struct ag_policy *p,
+		     const char *iss, const char *sub, const char *workflow,
+		     const char *host, int64_t now, bool *allowed,
+		     struct ag_error *err)
+{
+	return grant_use(s, p, iss, sub, workflow, host, now, true, allowed,
+			 err);
+}
+
+ag_code ag_grant_held(struct ag_store *s, const struct ag_policy *p,
+		      const char *iss, const char *sub, const char *workflow,
+		      const char *host, int64_t now, bool *allowed,
+		      struct ag_error *err)
+{
+	return grant_use(s, p, iss, sub, workflow, host, now, false, allowed,
+			 err);
 }
 
 /* ---- break-glass accounts ---------------------------------------------- */

@@ -204,6 +204,7 @@ protected() {
         location / {
             auth_request /_aalgate;
             auth_request_set $aalgate_subject $upstream_http_x_aalgate_subject;
+            auth_request_set $aalgate_issuer $upstream_http_x_aalgate_issuer;
             auth_request_set $aalgate_aal $upstream_http_x_aalgate_aal;
             auth_request_set $aalgate_workflow $upstream_http_x_aalgate_workflow;
             auth_request_set $aalgate_decision $upstream_http_x_aalgate_decision;
@@ -211,6 +212,7 @@ protected() {
             add_header X-Aalgate-Decision-Id $aalgate_decision_id always;
 
             proxy_set_header X-Aalgate-Subject $aalgate_subject;
+            proxy_set_header X-Aalgate-Issuer $aalgate_issuer;
             proxy_set_header X-Aalgate-Aal $aalgate_aal;
             proxy_set_header X-Aalgate-Workflow $aalgate_workflow;
             proxy_set_header X-Aalgate-Decision $aalgate_decision;
@@ -268,7 +270,7 @@ http {
         listen 127.0.0.1:$3;
         default_type text/plain;
         location / {
-            return 200 "sub=\$http_x_aalgate_subject aal=\$http_x_aalgate_aal wf=\$http_x_aalgate_workflow decision=\$http_x_aalgate_decision\n";
+            return 200 "sub=\$http_x_aalgate_subject aal=\$http_x_aalgate_aal wf=\$http_x_aalgate_workflow decision=\$http_x_aalgate_decision iss=\$http_x_aalgate_issuer\n";
         }
     }
 EOF
@@ -388,18 +390,19 @@ step_up='Bearer error="insufficient_user_authentication"'
 # 1. Allowed: the identity reaches the upstream.
 get "staff token on /docs" "$front_url/docs/handbook?page=2" -H "Authorization: Bearer $t_staff"
 expect_status 200
-expect_body "sub=alice aal=2 wf=staff decision=allow"
+expect_body "sub=alice aal=2 wf=staff decision=allow iss=https://idp.test"
 expect_logged '[]' '"subject":"alice"'
 
 get "acr token on /docs" "$front_url/docs" -H "Authorization: Bearer $t_acr"
 expect_status 200
-expect_body "sub=erin aal=3 wf=staff decision=allow"
+expect_body "sub=erin aal=3 wf=staff decision=allow iss=https://idp.test"
 
 # The client cannot supply the identity headers itself.
 get "client-sent X-Aalgate-Subject" "$front_url/docs" -H "Authorization: Bearer $t_staff" \
-	-H "X-Aalgate-Subject: mallory" -H "X-Aalgate-Aal: 3" -H "X-Aalgate-Workflow: admin"
+	-H "X-Aalgate-Subject: mallory" -H "X-Aalgate-Aal: 3" -H "X-Aalgate-Workflow: admin" \
+	-H "X-Aalgate-Issuer: https://evil.example"
 expect_status 200
-expect_body "sub=alice aal=2 wf=staff decision=allow"
+expect_body "sub=alice aal=2 wf=staff decision=allow iss=https://idp.test"
 
 # 2. Too low an AAL: RFC 9470 step-up, with the acr values that would do.
 get "amr pwd on staff" "$front_url/docs" -H "Authorization: Bearer $t_weak"
@@ -463,7 +466,7 @@ expect_logged '["device"]' '"subject":"carol"'
 
 get "managed device entry point" "$device_url/admin/users" -H "Authorization: Bearer $t_admin"
 expect_status 200
-expect_body "sub=carol aal=3 wf=admin decision=allow"
+expect_body "sub=carol aal=3 wf=admin decision=allow iss=https://idp.test"
 
 # nginx kept its connections to aalgate open (proxy_method HEAD, upstream
 # keepalive): the requests so far left no closed connections behind.
@@ -512,6 +515,37 @@ get "trusted proxy, no original request" "$gate_url" --interface 127.0.0.3 \
 	-H "Authorization: Bearer $t_staff"
 expect_status 403
 expect_logged '["bad_request"]'
+# One family of forwarding headers: a Traefik-style X-Forwarded-Uri with
+# a client's X-Original-* (Traefik without authRequestHeaders copies
+# every client header) is refused, never mixed ...
+get "trusted proxy, X-Original-URI beside X-Forwarded-Uri" "$gate_url" --interface 127.0.0.3 \
+	-H "Authorization: Bearer $t_staff" -H "X-Forwarded-Uri: /admin/users" \
+	-H "X-Original-URI: /docs"
+expect_status 403
+expect_logged '["bad_request"]'
+get "trusted proxy, X-Original-Method beside X-Forwarded-Uri" "$gate_url" --interface 127.0.0.3 \
+	-H "Authorization: Bearer $t_staff" -H "X-Forwarded-Uri: /docs" \
+	-H "X-Original-Method: GET"
+expect_status 403
+expect_logged '["bad_request"]'
+# ... while X-Forwarded-* beside X-Original-URI (a balancer in front of
+# nginx) is not the request's: the path is X-Original-URI's.
+get "trusted proxy, X-Forwarded-Uri ignored beside X-Original-URI" "$gate_url" --interface 127.0.0.3 \
+	-H "Authorization: Bearer $t_staff" -H "X-Original-URI: /admin/users" \
+	-H "X-Forwarded-Host: docs.example" -H "X-Forwarded-Method: OPTIONS"
+expect_status 401
+expect_logged '["aal","phishing_resistant","hardware"]' '"method":"GET","host":"127.0.0.1:'
+# A device header twice: one was the client's, so no posture is vouched
+# for (one copy from the trusted proxy is believed).
+get "trusted proxy, X-Device-Posture once" "$gate_url" --interface 127.0.0.3 \
+	-H "Authorization: Bearer $t_admin" -H "X-Original-URI: /admin/users" \
+	-H "X-Device-Posture: managed"
+expect_status 200
+get "trusted proxy, X-Device-Posture twice" "$gate_url" --interface 127.0.0.3 \
+	-H "Authorization: Bearer $t_admin" -H "X-Original-URI: /admin/users" \
+	-H "X-Device-Posture: managed" -H "X-Device-Posture: unmanaged"
+expect_status 403
+expect_logged '["device"]'
 
 # POST /v1/decide believes "ip" and "device" only from a trusted proxy.
 get "decide: ip from an untrusted peer" "http://127.0.0.1:$gate_port/v1/decide" \
@@ -520,6 +554,17 @@ get "decide: ip from an untrusted peer" "http://127.0.0.1:$gate_port/v1/decide" 
 expect_status 200
 grep -q '"decision":"deny","status":403' body || fail "$what: $(cat body)"
 grep -q '"reasons":\["network"\]' body || fail "$what: $(cat body)"
+# A trusted proxy that names no client leaves the address unknown: its
+# own (127.0.0.3) says nothing about the client.
+get "decide: no ip from the trusted proxy" "http://127.0.0.1:$gate_port/v1/decide" \
+	--interface 127.0.0.3 -X POST \
+	--data "{\"workflow\":\"internal\",\"token\":\"$t_staff\"}"
+expect_status 200
+grep -q '"reasons":\["network"\]' body || fail "$what: $(cat body)"
+get "decide: ip from the trusted proxy" "http://127.0.0.1:$gate_port/v1/decide" \
+	--interface 127.0.0.3 -X POST \
+	--data "{\"workflow\":\"internal\",\"token\":\"$t_staff\",\"ip\":\"10.20.0.5\"}"
+grep -q '"decision":"allow"' body || fail "$what: $(cat body)"
 get "decide: device from an untrusted peer" "http://127.0.0.1:$gate_port/v1/decide" \
 	--interface 127.0.0.1 -X POST \
 	--data "{\"workflow\":\"admin\",\"token\":\"$t_admin\",\"device\":\"managed\"}"
@@ -562,7 +607,7 @@ kill -HUP "$gate_pid"
 wait_for 'reload failed' 1 || fail "SIGHUP with a broken policy: no 'reload failed' message"
 get "staff token after a broken reload" "$front_url/docs" -H "Authorization: Bearer $t_staff"
 expect_status 200
-expect_body "sub=alice aal=2 wf=staff decision=allow"
+expect_body "sub=alice aal=2 wf=staff decision=allow iss=https://idp.test"
 
 policy '{ aal: 2, phishing_resistant: true }'
 kill -HUP "$gate_pid"

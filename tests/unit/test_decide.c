@@ -273,6 +273,30 @@ static void test_invalid_token(void **state)
 	assert_int_equal(d.reasons[0], AG_R_INVALID_TOKEN);
 }
 
+/* A verified token that names nobody is refused: the gate would pass
+ * the application an empty subject, and the application might take one
+ * the client wrote (OIDC Core §2, RFC 9068 §2.2 require sub). */
+static void test_no_subject(void **state)
+{
+	struct fx *f = *state;
+	struct ag_decision d;
+	set_amr(&f->c, LIST("pwd", "otp"));
+	struct ag_request r = req_uri("/");
+	ag_gate_decide(f->g, NULL, f->s, &r, &f->c, AG_TOK_OK, &d);
+	assert_int_equal(d.outcome, AG_ALLOW);
+	char *sub = f->c.sub;
+	for (int i = 0; i < 2; i++) {
+		f->c.sub = i ? "" : NULL;
+		ag_gate_decide(f->g, NULL, f->s, &r, &f->c, AG_TOK_OK, &d);
+		assert_int_equal(d.outcome, AG_DENY);
+		assert_int_equal(d.status, 401);
+		assert_int_equal(d.reasons[0], AG_R_INVALID_TOKEN);
+		assert_string_equal(d.detail,
+				    "the token names no subject (sub)");
+	}
+	f->c.sub = sub;
+}
+
 /* ---- step 3: networks --------------------------------------------------- */
 
 static void test_network(void **state)
@@ -738,6 +762,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
 		cmocka_unit_test(test_normalize),
 		cmocka_unit_test(test_no_route),
+		cmocka_unit_test_setup_teardown(test_no_subject, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_no_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_token, setup,
 						teardown),

@@ -797,6 +797,26 @@ static void test_break_glass(void **state)
 	assert_true(active(f, "root", "admin", NULL, T0 + 10 + 3 * 3600 - 1));
 	assert_false(active(f, "root", "admin", NULL, T0 + 10 + 3 * 3600));
 
+	/* A what-if only looks (ag_grant_held): no alert, and nothing kept
+	 * that would hold back the alert of the real use at T0 + 20. */
+	ok = false;
+	assert_int_equal(ag_grant_held(f->s, f->p, ISS, "root", "admin", NULL,
+				       T0 + 19, &ok, &err),
+			 AG_OK);
+	assert_true(ok);
+	struct ag_grant held;
+	assert_int_equal(ag_grant_get(f->s, id, &held, &err), AG_OK);
+	assert_int_equal(held.last_alert, 0);
+	ag_grant_release(&held);
+	json_t *before = logged(f);
+	assert_int_equal(count_type(before, "break_glass_use"), 0);
+	json_decref(before);
+	ok = true;
+	assert_int_equal(ag_grant_held(f->s, f->p, ISS, "root", "admin", NULL,
+				       T0 + 10 + 3 * 3600, &ok, &err),
+			 AG_OK);
+	assert_false(ok); /* expired */
+
 	/* Every use is alerted, at most once a minute per grant. */
 	int64_t uses[] = {T0 + 20, T0 + 30, T0 + 79, T0 + 80, T0 + 81,
 			  T0 + 200};
