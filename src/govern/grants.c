@@ -226,7 +226,10 @@ static void approvers_text(const struct ag_policy *p,
 }
 
 /* The key that names the caller's token for replay checks: the issuer
- * and jti when the token has a jti, else the SHA-256 of the token. */
+ * and jti when the token has a jti, else the SHA-256 of what it signs
+ * (header.payload).  Not of the whole token: an ECDSA signature (r, s)
+ * verifies as (r, n - s) too, so anyone holding a used token could make
+ * another string of it that verifies, and approve with it again. */
 static ag_code token_key(const struct ag_grant_caller *c, char *buf,
 			 size_t len, struct ag_error *err)
 {
@@ -243,9 +246,16 @@ static ag_code token_key(const struct ag_grant_caller *c, char *buf,
 		return ag_err(err, AG_ERR_USAGE,
 			      "the token has no jti and was not given: a "
 			      "reused token could not be told apart");
+	size_t signed_len = c->token_len;
+	while (signed_len && c->token[signed_len - 1] != '.')
+		signed_len--;
+	if (signed_len)
+		signed_len--; /* the '.' before the signature */
+	else
+		signed_len = c->token_len; /* not a JWS: all of it */
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	if (!EVP_Digest(c->token, c->token_len, md, &mdlen, EVP_sha256(),
+	if (!EVP_Digest(c->token, signed_len, md, &mdlen, EVP_sha256(),
 			NULL) ||
 	    len < 8 + 2 * (size_t)mdlen)
 		return ag_err(err, AG_ERR_INTERNAL, "cannot hash the token");

@@ -525,6 +525,15 @@ static void test_replay_refused(void **state)
 			 AG_ERR_INVALID);
 	assert_int_equal(res.refusal, AG_GREF_REPLAY);
 	ag_grant_release(&res.grant);
+	/* ...by what it signs: another signature over the same header and
+	 * payload (an ECDSA (r, n - s) verifies too) is the same token. */
+	caller.token = "aaa.bbb.other-signature";
+	caller.token_len = strlen(caller.token);
+	assert_int_equal(ag_grant_approve(&f->ctx, &caller, id2, T0 + 3, &res,
+					  &err),
+			 AG_ERR_INVALID);
+	assert_int_equal(res.refusal, AG_GREF_REPLAY);
+	ag_grant_release(&res.grant);
 	/* Without jti and without the token, a reuse could not be seen. */
 	caller.token = NULL;
 	caller.token_len = 0;
@@ -539,7 +548,7 @@ static void test_replay_refused(void **state)
 	json_t *recs = logged(f);
 	assert_int_equal(count_type(recs, "grant_activate"), 1);
 	assert_int_equal(count_type(recs, "grant_approve"), 2);
-	assert_int_equal(count_type(recs, "grant_refused"), 4);
+	assert_int_equal(count_type(recs, "grant_refused"), 5);
 	json_decref(recs);
 }
 
