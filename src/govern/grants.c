@@ -875,8 +875,19 @@ static ag_code change(const struct ag_grant_ctx *ctx,
 	ag_grant_release(&g);
 	if ((rc = ops->tx_grant_get(tx, id, &g, err)))
 		goto abort;
+	/* An account marked break-glass since it asked is held to both
+	 * rules from now on: the more approvals, the break-glass cap and
+	 * the activation alert (as a use of it is alerted). */
+	bool exists = false, marked = false;
+	if ((rc = ops->tx_account_get(tx, g.account, &exists, &marked, err)))
+		goto abort;
 	int needed = g.break_glass ? p->break_glass.approvals
 				   : w->jit_approvals;
+	if (marked && !g.break_glass) {
+		if (p->break_glass.approvals > needed)
+			needed = p->break_glass.approvals;
+		g.break_glass = true;
+	}
 	json_t *o = grant_fields(&g);
 	if (o) {
 		const struct ag_claims *c = caller->claims;
