@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -757,7 +758,11 @@ static ag_code change(const struct ag_grant_ctx *ctx,
 	long wi = ag_policy_workflow(p, g.workflow);
 	w = wi >= 0 ? &p->workflows[wi] : NULL;
 	bool approver = w && ag_grant_is_approver(p, w, who);
-	bool requester = !strcmp(g.account, who);
+	/* Without regard to case, as the help-desk's self-reset check: where
+	 * an identity provider echoes a login name's case in sub, "ALICE"
+	 * and "alice" are one person, who may not approve their own grant
+	 * nor approve it twice. */
+	bool requester = !strcasecmp(g.account, who);
 	enum ag_grant_state st = ag_grant_state_at(&g, now);
 	char apv[300];
 
@@ -813,7 +818,7 @@ static ag_code change(const struct ag_grant_ctx *ctx,
 		rc = refuse(res, AG_GREF_SELF_APPROVAL, err,
 			    "'%s' requested grant %llu and may not %s it: "
 			    "an approver is someone else",
-			    who, (unsigned long long)id,
+			    g.account, (unsigned long long)id,
 			    op == OP_APPROVE ? "approve" : "deny");
 		goto abort;
 	}
@@ -845,7 +850,7 @@ static ag_code change(const struct ag_grant_ctx *ctx,
 
 	/* Approve. */
 	for (size_t i = 0; i < g.n_approvals; i++)
-		if (!strcmp(g.approvals[i].approver, who)) {
+		if (!strcasecmp(g.approvals[i].approver, who)) {
 			rc = refuse(res, AG_GREF_REPLAY, err,
 				    "'%s' approved grant %llu already: "
 				    "approvals must come from distinct "

@@ -393,6 +393,12 @@ static void test_self_approval_refused(void **state)
 		  "'bob' requested grant 1 and may not deny it: an approver "
 		  "is someone else");
 	ag_claims_release(&c);
+	/* nor as "BOB", where the identity provider echoes the case typed */
+	c = tok("BOB", "phrh", "j2", 60);
+	act_fails(f, APPROVE, &c, id, T0, AG_GREF_SELF_APPROVAL,
+		  "'bob' requested grant 1 and may not approve it: an "
+		  "approver is someone else");
+	ag_claims_release(&c);
 	assert_int_equal(state_of(f, id, T0), AG_GRANT_PENDING);
 	assert_false(active(f, "bob", "admin", NULL, T0));
 }
