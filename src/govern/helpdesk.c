@@ -58,6 +58,7 @@ static const struct {
 	{"licence", GOV_ID},   {"digits", GOV_ID},    {"address", ADDRESS},
 	{"street", ADDRESS},   {"zip", ADDRESS},      {"zipcode", ADDRESS},
 	{"postcode", ADDRESS}, {"maiden", MAIDEN},    {"mmn", MAIDEN},
+	{"social", GOV_ID},
 	{"question", QUESTION}, {"questions", QUESTION},
 	{"answer", QUESTION},  {"answers", QUESTION}, {"pet", QUESTION},
 	{"school", QUESTION},  {"favorite", QUESTION},
@@ -87,7 +88,8 @@ static const struct {
 	{"start_date", EMPLOYEE},       {"payroll_number", EMPLOYEE},
 	{"account_number", ACCOUNT},    {"card_number", ACCOUNT},
 	{"credit_card", ACCOUNT},       {"debit_card", ACCOUNT},
-	{"first_car", QUESTION},
+	{"first_car", QUESTION},        {"postal_code", ADDRESS},
+	{"post_code", ADDRESS},
 };
 
 /* Runs of words that hold a KBA word but name no knowledge of the
@@ -147,15 +149,43 @@ static bool has_phrase(char *s, const char *phrase)
 	return find_phrase(s, phrase) != NULL;
 }
 
-const char *ag_helpdesk_kba(const char *name)
+/* "d_o_b_confirmed" -> "dob_confirmed": runs of two or more one-letter
+ * words (initials spelt with dots or spaces, "D.O.B.", "S S N") joined
+ * into one word. */
+static void join_initials(const char *in, char *out)
 {
-	char norm[AG_HELPDESK_STEP_TEXT * 2 + 2];
+	size_t o = 0;
+	const char *p = in;
 
-	if (!name)
-		return NULL;
-	normalise(name, norm, sizeof(norm));
-	if (!norm[0] || is_evidence_kind(norm))
-		return NULL;
+	while (*p) {
+		/* The one-letter words that start at p. */
+		size_t run = 0;
+		const char *q = p;
+		while (q[0] && (q[1] == '_' || !q[1])) {
+			run++;
+			q += q[1] ? 2 : 1;
+		}
+		if (o)
+			out[o++] = '_';
+		if (run >= 2) {
+			for (size_t i = 0; i < run; i++)
+				out[o++] = p[2 * i];
+			p = q;
+			continue;
+		}
+		size_t n = strcspn(p, "_");
+		memcpy(out + o, p, n);
+		o += n;
+		p += n;
+		if (*p == '_')
+			p++;
+	}
+	out[o] = '\0';
+}
+
+/* What KBA the normalised name norm (changed in place) names, or NULL. */
+static const char *kba_of(char *norm)
+{
 	for (size_t i = 0; i < AG_ARRAY_SIZE(not_kba_phrases); i++) {
 		size_t n = strlen(not_kba_phrases[i]);
 		char *p;
@@ -169,6 +199,21 @@ const char *ag_helpdesk_kba(const char *name)
 		if (has_phrase(norm, kba_words[i].word))
 			return kba_words[i].kba;
 	return NULL;
+}
+
+const char *ag_helpdesk_kba(const char *name)
+{
+	char norm[AG_HELPDESK_STEP_TEXT * 2 + 2];
+	char joined[sizeof(norm)];
+
+	if (!name)
+		return NULL;
+	normalise(name, norm, sizeof(norm));
+	if (!norm[0] || is_evidence_kind(norm))
+		return NULL;
+	join_initials(norm, joined);
+	const char *k = kba_of(norm);
+	return k ? k : kba_of(joined);
 }
 
 /* ---- notes ------------------------------------------------------------- */

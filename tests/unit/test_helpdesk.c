@@ -256,6 +256,13 @@ static void test_kba_names(void **state)
 		{"email address and date of birth", "date_of_birth"},
 		{"home address, not the email address", "address"},
 		{"card number", "account_details"},
+		/* initials spelt out, and the near words */
+		{"D.O.B. confirmed", "date_of_birth"},
+		{"S.S.N. matched", "government_id"},
+		{"caller gave M.M.N.", "mothers_maiden_name"},
+		{"s s n", "government_id"},
+		{"postal code matched", "address"},
+		{"verified social", "government_id"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *got = ag_helpdesk_kba(cases[i].name);
@@ -271,6 +278,7 @@ static void test_kba_names(void **state)
 		"payrollcheck", "agenda", "named", "manager approval",
 		"sent a code to the email address on file", "smart card",
 		"checked the IP address", "security key",
+		"I.T. ticket", "a b c", "e-mail sent", "mother's approval",
 	};
 	for (size_t i = 0; i < sizeof(not_kba) / sizeof(not_kba[0]); i++)
 		if (ag_helpdesk_kba(not_kba[i]))
