@@ -24,6 +24,7 @@
 #include "aalgate/gate.h"
 #include "aalgate/govern.h"
 #include "recovery-int.h"
+#include "govern/store-int.h"
 #include "report/report.h"
 #include "util.h"
 #include "banned.h"
@@ -614,7 +615,11 @@ static ag_code hd_after_check(struct hd_run *h,
 
 /* Spends the codes of an accepted recovery, in the order of their ids.
  * A code spent meanwhile refuses it. */
-static ag_code spend_codes(struct ag_store *s, const char *account,
+/* Spends the codes of an accepted recovery, inside tx.  A code another
+ * recovery spent since the check refuses this one (st->raced), and the
+ * caller must then abort tx, which holds the codes spent before it. */
+static ag_code spend_codes(struct ag_store *s, struct ag_store_tx *tx,
+			   const char *account,
 			   const struct ag_recovery_request *r, int64_t now,
 			   struct ag_recovery_result *res,
 			   struct ag_recovery_state *st, struct ag_error *err)
@@ -637,8 +642,8 @@ static ag_code spend_codes(struct ag_store *s, const char *account,
 		size_t k = order[i];
 		const char *id = r->evidence[k].code_id;
 		bool already = false;
-		ag_code rc = ag_store_code_spend(s, account, id, now, &already,
-						 err);
+		ag_code rc = ag_store_tx_code_spend(s, tx, account, id, now,
+						    &already, err);
 		if (rc == AG_OK) {
 			st->spent |= (uint32_t)1 << k;
 			continue;
@@ -717,7 +722,8 @@ static ag_code of_record(struct ag_store *s, const struct ag_recovery_request *r
 }
 
 /* The journal row of the outcome. */
-static ag_code journal(struct ag_store *s, const struct ag_recovery_request *r,
+static ag_code journal(struct ag_store *s, struct ag_store_tx *tx,
+		       const struct ag_recovery_request *r,
 		       const char *via, int64_t now,
 		       const struct ag_recovery_result *res,
 		       struct ag_recovery_state *st, const struct hd_run *h,
@@ -837,7 +843,8 @@ static ag_code journal(struct ag_store *s, const struct ag_recovery_request *r,
 	fields = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (!fields)
 		goto out;
-	rc = ag_store_journal_add(s, type, fields, now, &st->journal_seq, err);
+	rc = ag_store_tx_journal(s, tx, type, fields, now, &st->journal_seq,
+				 err);
 	if (rc != AG_OK)
 		st->store_failed = rc != AG_ERR_LIMIT && rc != AG_ERR_INVALID;
 	free(fields);
@@ -850,17 +857,18 @@ out:
 	return ag_err(err, rc, "out of memory");
 }
 
-/* Removes the authenticators reported lost, after an accepted reset. */
-static ag_code remove_lost(struct ag_store *s, const char *account,
-			   const struct hd_run *h, int64_t now,
-			   struct ag_recovery_state *st, struct ag_error *err)
+/* Removes the authenticators reported lost, after an accepted reset,
+ * inside tx. */
+static ag_code remove_lost(struct ag_store *s, struct ag_store_tx *tx,
+			   const char *account, const struct hd_run *h,
+			   int64_t now, struct ag_recovery_state *st,
+			   struct ag_error *err)
 {
 	for (size_t i = 0; i < h->hd->n_lost; i++) {
 		struct ag_enroll_result er;
-		ag_code rc = ag_store_enroll_remove(s, account,
-						    h->hd->lost[i].method,
-						    h->hd->lost[i].label, now,
-						    &er, err);
+		ag_code rc = ag_store_tx_enroll_remove(
+			s, tx, account, h->hd->lost[i].method,
+			h->hd->lost[i].label, now, &er, err);
 		if (rc == AG_OK) {
 			h->out->removed |= (uint32_t)1 << i;
 			continue;
@@ -874,6 +882,59 @@ static ag_code remove_lost(struct ag_store *s, const char *account,
 		return rc;
 	}
 	return AG_OK;
+}
+
+/*
+ * What an outcome changes in the store, in one write transaction: the
+ * codes spent, the authenticators reported lost removed, and the journal
+ * row that carries the obligation to notify.  A reset therefore never
+ * happens without its row, nor is a row written for one that did not
+ * happen: any failure leaves the store as it was.  A code spent by
+ * another recovery meanwhile undoes the codes this one spent and journals
+ * the refusal instead.
+ */
+static ag_code commit(struct ag_store *s, const struct ag_recovery_request *r,
+		      const char *via, int64_t now,
+		      struct ag_recovery_result *res,
+		      struct ag_recovery_state *st, struct hd_run *h,
+		      struct ag_error *err)
+{
+	const struct ag_store_ops *ops = s->ops;
+	struct ag_store_tx *tx = NULL;
+	ag_code rc;
+
+	if ((rc = ops->tx_begin(s, true, &tx, err)))
+		goto failed;
+	if (res->accepted &&
+	    (rc = spend_codes(s, tx, r->account, r, now, res, st, err)))
+		goto abort;
+	if (st->raced) {
+		/* Nothing of this recovery is kept but its refusal. */
+		ops->tx_abort(tx);
+		st->spent = 0;
+		if ((rc = ops->tx_begin(s, true, &tx, err)))
+			goto failed;
+	}
+	if (res->accepted && h) {
+		if ((rc = remove_lost(s, tx, r->account, h, now, st, err)))
+			goto abort;
+	}
+	if ((rc = journal(s, tx, r, via, now, res, st, h, err)))
+		goto abort;
+	if ((rc = ops->tx_commit(tx, err)))
+		goto failed;
+	return AG_OK;
+abort:
+	ops->tx_abort(tx);
+failed:
+	/* Nothing was kept: no code is spent, nothing removed, no row. */
+	st->spent = 0;
+	st->journal_seq = 0;
+	if (h)
+		h->out->removed = 0;
+	if (!st->store_failed)
+		st->store_failed = !request_error(rc);
+	return rc;
 }
 
 /*
@@ -1069,13 +1130,7 @@ static ag_code run(struct ag_store *s, const struct ag_policy *p,
 	if (!s)
 		goto out;
 
-	if (res->accepted &&
-	    (rc = spend_codes(s, r->account, r, now, res, st, err)))
-		goto out;
-	if (res->accepted && h &&
-	    (rc = remove_lost(s, r->account, h, now, st, err)))
-		goto out;
-	rc = journal(s, r, via, now, res, st, h, err);
+	rc = commit(s, r, via, now, res, st, h, err);
 out:
 	if (rc != AG_OK)
 		unaccept(res);

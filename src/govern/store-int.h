@@ -56,11 +56,6 @@ struct ag_store_ops {
 	ag_code (*enroll_add)(struct ag_store *s, const struct ag_enrolment *e,
 			      ag_store_prepare_fn prepare, void *arg,
 			      uint64_t *journal_seq, struct ag_error *err);
-	/* The same, deleting e (account, method, label); "enroll_remove". */
-	ag_code (*enroll_remove)(struct ag_store *s,
-				 const struct ag_enrolment *e,
-				 ag_store_prepare_fn prepare, void *arg,
-				 uint64_t *journal_seq, struct ag_error *err);
 	/* Appends the enrolments of account (NULL: all) to out, ordered by
 	 * account, method, label.  More than max is AG_ERR_LIMIT. */
 	ag_code (*enroll_list)(struct ag_store *s, const char *account,
@@ -92,6 +87,16 @@ struct ag_store_ops {
 	ag_code (*tx_journal)(struct ag_store_tx *tx, int64_t time,
 			      const char *type, const char *fields,
 			      uint64_t *seq, struct ag_error *err);
+	/* Enrolments inside a transaction: account's, appended to out in
+	 * the order of enroll_list (more than max is AG_ERR_LIMIT); delete
+	 * one, which must exist.  For changes that go with others in one
+	 * transaction (a help-desk reset). */
+	ag_code (*tx_enroll_list)(struct ag_store_tx *tx, const char *account,
+				  size_t max, struct ag_enrolments *out,
+				  struct ag_error *err);
+	ag_code (*tx_enroll_del)(struct ag_store_tx *tx, const char *account,
+				 const char *method, const char *label,
+				 struct ag_error *err);
 	/* Recovery codes: spent (AG_OK, *spent) and spend (insert). */
 	ag_code (*tx_code_get)(struct ag_store_tx *tx, const char *account,
 			       const char *code_id, bool *spent,
@@ -221,6 +226,17 @@ void ag_store_host_fold(const char *host, char *buf, size_t len);
 ag_code ag_store_tx_journal(struct ag_store *s, struct ag_store_tx *tx,
 			    const char *type, const char *fields, int64_t now,
 			    uint64_t *seq, struct ag_error *err);
+/* ag_store_code_spend inside tx (a write one). */
+ag_code ag_store_tx_code_spend(struct ag_store *s, struct ag_store_tx *tx,
+			       const char *account, const char *code_id,
+			       int64_t now, bool *already,
+			       struct ag_error *err);
+/* ag_store_enroll_remove inside tx (a write one). */
+ag_code ag_store_tx_enroll_remove(struct ag_store *s, struct ag_store_tx *tx,
+				  const char *account, const char *method,
+				  const char *label, int64_t now,
+				  struct ag_enroll_result *res,
+				  struct ag_error *err);
 
 #define AG_STORE_ID_LEN 32
 

@@ -721,19 +721,22 @@ static ag_code remove_prepare(void *arg, const struct ag_enrolments *cur,
 	return fields_text(o, fields, err);
 }
 
-ag_code ag_store_enroll_remove(struct ag_store *s, const char *account,
-			       const char *method, const char *label,
-			       int64_t now, struct ag_enroll_result *res,
-			       struct ag_error *err)
+ag_code ag_store_tx_enroll_remove(struct ag_store *s, struct ag_store_tx *tx,
+				  const char *account, const char *method,
+				  const char *label, int64_t now,
+				  struct ag_enroll_result *res,
+				  struct ag_error *err)
 {
 	struct ag_enroll_result dummy;
+	struct ag_enrolments cur = {0};
+	char *fields = NULL;
 	ag_code rc;
 
 	if (!res)
 		res = &dummy;
 	memset(res, 0, sizeof(*res));
 	res->status = AG_ENROLL_FAILED;
-	if (!s)
+	if (!s || !tx)
 		return ag_err(err, AG_ERR_USAGE, "no store given");
 	if (!label)
 		label = "";
@@ -747,10 +750,48 @@ ag_code ag_store_enroll_remove(struct ag_store *s, const char *account,
 				 .label = (char *)label,
 				 .created = now};
 	struct remove_ctx c = {.e = &e, .res = res};
-	rc = s->ops->enroll_remove(s, &e, remove_prepare, &c,
-				   &res->journal_seq, err);
-	if (rc == AG_OK)
+	if ((rc = s->ops->tx_enroll_list(tx, account, REMOVE_SCAN_MAX, &cur,
+					 err)) ||
+	    (rc = remove_prepare(&c, &cur, &fields, err)) ||
+	    (rc = s->ops->tx_enroll_del(tx, account, method, label, err)) ||
+	    (rc = ag_store_tx_journal(s, tx, "enroll_remove", fields, now,
+				      &res->journal_seq, err)))
+		res->journal_seq = 0;
+	else
 		res->status = AG_ENROLL_DONE;
+	free(fields);
+	ag_enrolments_release(&cur);
+	return rc;
+}
+
+ag_code ag_store_enroll_remove(struct ag_store *s, const char *account,
+			       const char *method, const char *label,
+			       int64_t now, struct ag_enroll_result *res,
+			       struct ag_error *err)
+{
+	struct ag_enroll_result dummy;
+	struct ag_store_tx *tx = NULL;
+	ag_code rc;
+
+	if (!res)
+		res = &dummy;
+	memset(res, 0, sizeof(*res));
+	res->status = AG_ENROLL_FAILED;
+	if (!s)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	/* A read-only store needs no check here: SQLite refuses the write
+	 * (SQLITE_READONLY), as it does for a file it could only read. */
+	if ((rc = s->ops->tx_begin(s, true, &tx, err)))
+		return rc;
+	if ((rc = ag_store_tx_enroll_remove(s, tx, account, method, label, now,
+					    res, err))) {
+		s->ops->tx_abort(tx);
+		return rc;
+	}
+	if ((rc = s->ops->tx_commit(tx, err))) {
+		res->status = AG_ENROLL_FAILED;
+		res->journal_seq = 0;
+	}
 	return rc;
 }
 
@@ -988,14 +1029,51 @@ static ag_code check_code(const char *account, const char *code_id,
 	return AG_OK;
 }
 
+ag_code ag_store_tx_code_spend(struct ag_store *s, struct ag_store_tx *tx,
+			       const char *account, const char *code_id,
+			       int64_t now, bool *already,
+			       struct ag_error *err)
+{
+	bool spent = true;
+	uint64_t seq;
+	char *fields = NULL;
+	ag_code rc;
+
+	if (already)
+		*already = false;
+	if (!s || !tx)
+		return ag_err(err, AG_ERR_USAGE, "no store given");
+	if ((rc = check_code(account, code_id, err)))
+		return rc;
+	if ((rc = fields_text(json_pack("{s:s, s:s}", "account", account,
+					"code_id", code_id),
+			      &fields, err)))
+		return rc;
+	if ((rc = s->ops->tx_code_get(tx, account, code_id, &spent, err)))
+		goto out;
+	if (spent) {
+		if (already)
+			*already = true;
+		rc = ag_err(err, AG_ERR_INVALID,
+			    "recovery code '%s' of '%s' was spent before; a "
+			    "saved code is used once (SP 800-63B-4 §4.2.1.1)",
+			    code_id, account);
+		goto out;
+	}
+	if ((rc = s->ops->tx_code_put(tx, account, code_id, now, err)))
+		goto out;
+	rc = ag_store_tx_journal(s, tx, "recovery_code_spent", fields, now,
+				 &seq, err);
+out:
+	free(fields);
+	return rc;
+}
+
 ag_code ag_store_code_spend(struct ag_store *s, const char *account,
 			    const char *code_id, int64_t now, bool *already,
 			    struct ag_error *err)
 {
 	struct ag_store_tx *tx = NULL;
-	bool spent = true;
-	uint64_t seq;
-	char *fields = NULL;
 	ag_code rc;
 
 	if (already)
@@ -1004,34 +1082,14 @@ ag_code ag_store_code_spend(struct ag_store *s, const char *account,
 		return ag_err(err, AG_ERR_USAGE, "no store given");
 	if ((rc = check_code(account, code_id, err)))
 		return rc;
-	if ((rc = fields_text(json_pack("{s:s, s:s}", "account", account,
-					"code_id", code_id),
-			      &fields, err)))
-		return rc;
 	if ((rc = s->ops->tx_begin(s, true, &tx, err)))
-		goto out;
-	if ((rc = s->ops->tx_code_get(tx, account, code_id, &spent, err)))
-		goto abort;
-	if (spent) {
-		if (already)
-			*already = true;
-		rc = ag_err(err, AG_ERR_INVALID,
-			    "recovery code '%s' of '%s' was spent before; a "
-			    "saved code is used once (SP 800-63B-4 §4.2.1.1)",
-			    code_id, account);
-		goto abort;
+		return rc;
+	if ((rc = ag_store_tx_code_spend(s, tx, account, code_id, now, already,
+					 err))) {
+		s->ops->tx_abort(tx);
+		return rc;
 	}
-	if ((rc = s->ops->tx_code_put(tx, account, code_id, now, err)) ||
-	    (rc = ag_store_tx_journal(s, tx, "recovery_code_spent", fields,
-				      now, &seq, err)))
-		goto abort;
-	rc = s->ops->tx_commit(tx, err);
-	goto out;
-abort:
-	s->ops->tx_abort(tx);
-out:
-	free(fields);
-	return rc;
+	return s->ops->tx_commit(tx, err);
 }
 
 ag_code ag_store_code_spent(struct ag_store *s, const char *account,
@@ -2513,16 +2571,18 @@ static ag_code sq_journal_add(struct sq *q, struct sq_conn *c, int64_t time,
 	return AG_OK;
 }
 
-/* One change: read, prepare, write, journal, commit. */
-static ag_code sq_change(struct ag_store *s, const struct ag_enrolment *e,
-			 bool add, ag_store_prepare_fn prepare, void *arg,
-			 uint64_t *journal_seq, struct ag_error *err)
+/* An enrolment in one transaction: read, prepare, write, journal,
+ * commit.  (Removal is ag_store_tx_enroll_remove, which goes with other
+ * changes in one transaction.) */
+static ag_code sq_enroll_add(struct ag_store *s, const struct ag_enrolment *e,
+			     ag_store_prepare_fn prepare, void *arg,
+			     uint64_t *journal_seq, struct ag_error *err)
 {
 	struct sq *q = s->be;
 	struct ag_enrolments cur = {0};
 	char *fields = NULL;
 	sqlite3_stmt *st;
-	const char *doing = add ? "enrol" : "remove an enrolment";
+	const char *doing = "enrol";
 	ag_code rc;
 
 	/* A read-only store needs no check here: SQLite refuses the write
@@ -2531,44 +2591,24 @@ static ag_code sq_change(struct ag_store *s, const struct ag_enrolment *e,
 	struct sq_conn *c = sq_get(q);
 	if ((rc = sq_simple(q, c, ST_BEGIN, doing, err)))
 		goto out;
-	/* Removing must work on an account a hand-edited file put over the
-	 * cap; adding stops at it. */
-	if ((rc = sq_list_on(q, c, e->account,
-			     add ? AG_STORE_ENROLMENTS_MAX + 1
-				 : REMOVE_SCAN_MAX,
+	if ((rc = sq_list_on(q, c, e->account, AG_STORE_ENROLMENTS_MAX + 1,
 			     &cur, err)))
 		goto out;
 	if ((rc = prepare(arg, &cur, &fields, err)))
 		goto out;
-	if (add) {
-		if ((rc = sq_stmt(q, c, ST_ADD_ACCOUNT, &st, err)) ||
-		    (rc = bind_text(q, c, st, 1, e->account, err)) ||
-		    (rc = bind_int(q, c, st, 2, e->created, err)) ||
-		    (rc = sq_done(q, c, st, doing, err)))
-			goto out;
-		if ((rc = sq_stmt(q, c, ST_ADD_ENROL, &st, err)) ||
-		    (rc = bind_text(q, c, st, 1, e->account, err)) ||
-		    (rc = bind_text(q, c, st, 2, e->method, err)) ||
-		    (rc = bind_text(q, c, st, 3, e->label, err)) ||
-		    (rc = bind_int(q, c, st, 4, e->created, err)) ||
-		    (rc = sq_done(q, c, st, doing, err)))
-			goto out;
-	} else {
-		if ((rc = sq_stmt(q, c, ST_DEL_ENROL, &st, err)) ||
-		    (rc = bind_text(q, c, st, 1, e->account, err)) ||
-		    (rc = bind_text(q, c, st, 2, e->method, err)) ||
-		    (rc = bind_text(q, c, st, 3, e->label, err)) ||
-		    (rc = sq_done(q, c, st, doing, err)))
-			goto out;
-		if (sqlite3_changes(c->db) != 1) {
-			rc = ag_err(err, AG_ERR_INTERNAL,
-				    "%s: the enrolment to remove vanished",
-				    q->path);
-			goto out;
-		}
-	}
-	if ((rc = sq_journal_add(q, c, e->created,
-				 add ? "enroll_add" : "enroll_remove", fields,
+	if ((rc = sq_stmt(q, c, ST_ADD_ACCOUNT, &st, err)) ||
+	    (rc = bind_text(q, c, st, 1, e->account, err)) ||
+	    (rc = bind_int(q, c, st, 2, e->created, err)) ||
+	    (rc = sq_done(q, c, st, doing, err)))
+		goto out;
+	if ((rc = sq_stmt(q, c, ST_ADD_ENROL, &st, err)) ||
+	    (rc = bind_text(q, c, st, 1, e->account, err)) ||
+	    (rc = bind_text(q, c, st, 2, e->method, err)) ||
+	    (rc = bind_text(q, c, st, 3, e->label, err)) ||
+	    (rc = bind_int(q, c, st, 4, e->created, err)) ||
+	    (rc = sq_done(q, c, st, doing, err)))
+		goto out;
+	if ((rc = sq_journal_add(q, c, e->created, "enroll_add", fields,
 				 journal_seq, err)))
 		goto out;
 	rc = sq_simple(q, c, ST_COMMIT, doing, err);
@@ -2581,21 +2621,6 @@ out:
 	free(fields);
 	ag_enrolments_release(&cur);
 	return rc;
-}
-
-static ag_code sq_enroll_add(struct ag_store *s, const struct ag_enrolment *e,
-			     ag_store_prepare_fn prepare, void *arg,
-			     uint64_t *journal_seq, struct ag_error *err)
-{
-	return sq_change(s, e, true, prepare, arg, journal_seq, err);
-}
-
-static ag_code sq_enroll_remove(struct ag_store *s,
-				const struct ag_enrolment *e,
-				ag_store_prepare_fn prepare, void *arg,
-				uint64_t *journal_seq, struct ag_error *err)
-{
-	return sq_change(s, e, false, prepare, arg, journal_seq, err);
 }
 
 struct sq_row {
@@ -3396,6 +3421,34 @@ static ag_code sq_tx_grant_find(struct ag_store_tx *tx, const char *account,
 	return AG_OK;
 }
 
+static ag_code sq_tx_enroll_list(struct ag_store_tx *tx, const char *account,
+				 size_t max, struct ag_enrolments *out,
+				 struct ag_error *err)
+{
+	return sq_list_on(tx->q, tx->c, account, max, out, err);
+}
+
+static ag_code sq_tx_enroll_del(struct ag_store_tx *tx, const char *account,
+				const char *method, const char *label,
+				struct ag_error *err)
+{
+	struct sq *q = tx->q;
+	struct sq_conn *c = tx->c;
+	sqlite3_stmt *st;
+	ag_code rc;
+
+	if ((rc = sq_stmt(q, c, ST_DEL_ENROL, &st, err)) ||
+	    (rc = bind_text(q, c, st, 1, account, err)) ||
+	    (rc = bind_text(q, c, st, 2, method, err)) ||
+	    (rc = bind_text(q, c, st, 3, label, err)) ||
+	    (rc = sq_done(q, c, st, "remove an enrolment", err)))
+		return rc;
+	if (sqlite3_changes(c->db) != 1)
+		return ag_err(err, AG_ERR_INTERNAL,
+			      "%s: the enrolment to remove vanished", q->path);
+	return AG_OK;
+}
+
 static ag_code sq_tx_grant_tally(struct ag_store_tx *tx, int64_t now,
 				 int64_t pending_max, size_t max,
 				 struct ag_grant_tallies *out,
@@ -3959,7 +4012,6 @@ static ag_code sq_tx_owner_list(struct ag_store_tx *tx, size_t max,
 static const struct ag_store_ops sqlite_ops = {
 	.name = "sqlite",
 	.enroll_add = sq_enroll_add,
-	.enroll_remove = sq_enroll_remove,
 	.enroll_list = sq_enroll_list,
 	.journal_drain = sq_journal_drain,
 	.journal_pending = sq_journal_pending,
@@ -3983,6 +4035,8 @@ static const struct ag_store_ops sqlite_ops = {
 	.tx_grant_list = sq_tx_grant_list,
 	.tx_grant_find = sq_tx_grant_find,
 	.tx_grant_tally = sq_tx_grant_tally,
+	.tx_enroll_list = sq_tx_enroll_list,
+	.tx_enroll_del = sq_tx_enroll_del,
 	.tx_token_used = sq_tx_token_used,
 	.tx_approval_add = sq_tx_approval_add,
 	.tx_nhi_get = sq_tx_nhi_get,

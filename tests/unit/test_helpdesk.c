@@ -25,6 +25,8 @@
 #include "aalgate/gate.h"
 #include "aalgate/govern.h"
 #include "gate/api-govern.h"
+#include "govern/store-int.h"
+#include "util.h"
 
 #define NOW ((int64_t)1800000000)
 #define MIN ((int64_t)60)
@@ -1591,6 +1593,78 @@ static void test_lost(void **state)
 	json_decref(recs);
 }
 
+/* The real backend, but a journal that cannot take the reset's own row,
+ * as a full disk would refuse it: the one failure that cannot be made on
+ * purpose in a second. */
+static const struct ag_store_ops *real_ops;
+
+static ag_code full_disk_journal(struct ag_store_tx *tx, int64_t time,
+				 const char *type, const char *fields,
+				 uint64_t *seq, struct ag_error *err)
+{
+	if (!strcmp(type, "helpdesk_reset"))
+		return ag_err(err, AG_ERR_IO, "database or disk is full");
+	return real_ops->tx_journal(tx, time, type, fields, seq, err);
+}
+
+/* A reset's changes and its journal row are one transaction: when the
+ * row (the subscriber's notice) cannot be written, no code is spent and
+ * no authenticator removed. */
+static void test_reset_all_or_nothing(void **state)
+{
+	struct fix *f = *state;
+	struct ag_recovery_result res;
+	struct ag_helpdesk_result out;
+	struct ag_error err;
+	struct ag_enrolments l = {0};
+	bool spent = true;
+	const char *agent = AGENT("bob", "[\"pwd\", \"otp\"]");
+	const char *ok =
+		"{\"account\": \"alice\", " NOTIFY ", \"evidence\": ["
+		"{\"kind\": \"saved_code\", \"code_id\": \"t1\"}, "
+		"{\"kind\": \"authenticator\", \"method\": \"password\"}],"
+		" \"lost\": [{\"method\": \"totp\"}]}";
+
+	/* The disk fills as the reset's own row is written, after the code
+	 * was spent and totp removed in the same transaction. */
+	struct ag_store_ops ops = *f->s->ops;
+	real_ops = f->s->ops;
+	ops.tx_journal = full_disk_journal;
+	f->s->ops = &ops;
+	ag_code rc = reset(f, f->p, ok, agent, &res, &out, &err);
+	f->s->ops = real_ops;
+	assert_int_equal(rc, AG_ERR_IO);
+	assert_string_equal(err.msg, "database or disk is full");
+	assert_true(out.state.store_failed);
+	assert_false(out.accepted);
+	assert_false(res.accepted);
+	assert_int_equal(out.removed, 0u);
+	assert_int_equal(ag_store_enroll_list(f->s, "alice", &l, &err), AG_OK);
+	assert_int_equal(l.n, 2);
+	ag_enrolments_release(&l);
+	assert_int_equal(ag_store_code_spent(f->s, "alice", "t1", &spent, &err),
+			 AG_OK);
+	assert_false(spent);
+	json_t *recs = journal(f);
+	assert_int_equal(count_of(recs, "enroll_remove"), 0);
+	assert_int_equal(count_of(recs, "recovery_code_spent"), 0);
+	assert_int_equal(count_of(recs, "helpdesk_reset"), 0);
+	json_decref(recs);
+
+	/* Room again: the same reset goes through, all of it. */
+	assert_int_equal(reset(f, f->p, ok, agent, &res, &out, &err), AG_OK);
+	assert_true(out.accepted);
+	assert_int_equal(out.removed, 1u);
+	assert_int_equal(ag_store_code_spent(f->s, "alice", "t1", &spent, &err),
+			 AG_OK);
+	assert_true(spent);
+	recs = journal(f);
+	assert_int_equal(count_of(recs, "enroll_remove"), 1);
+	assert_int_equal(count_of(recs, "recovery_code_spent"), 1);
+	assert_int_equal(count_of(recs, "helpdesk_reset"), 1);
+	json_decref(recs);
+}
+
 /* ---- HTTP answers that need no token ----------------------------------- */
 
 static void http(struct fix *f, struct ag_store *s, const char *method,
@@ -1785,6 +1859,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_workflow, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_all_or_nothing,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_http, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

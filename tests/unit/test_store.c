@@ -889,7 +889,7 @@ static void test_read_only_open(void **state)
 						1, NULL, &err),
 			 AG_ERR_IO);
 	snprintf(msg, sizeof(msg),
-		 "%s: cannot remove an enrolment: the state is read-only "
+		 "%s: cannot begin a change: the state is read-only "
 		 "(attempt to write a readonly database)",
 		 d->db);
 	assert_string_equal(err.msg, msg);
