@@ -394,9 +394,9 @@ static int do_list(const struct args *a, struct ag_store *st,
 		printf("no grants\n");
 	if (l.truncated)
 		fprintf(stderr,
-			"aalgate %s: only the newest %d grants were read; "
-			"give --account for older ones\n",
-			a->name, AG_GRANT_LIST_MAX);
+			"aalgate %s: only the newest %d grants were read%s\n",
+			a->name, AG_GRANT_LIST_MAX,
+			a->account ? "" : "; give --account for older ones");
 	ag_grants_release(&l);
 	return AG_EXIT_OK;
 }

@@ -137,8 +137,9 @@ struct ag_store_ops {
 				  bool *changed, struct ag_error *err);
 	/* Grants.  insert sets g->id and stores g with its hosts; get reads
 	 * one with hosts and approvals (AG_ERR_NOT_FOUND when there is
-	 * none); update writes state, activated, expires, closed, closed_by
-	 * and last_alert. */
+	 * none); update writes state, activated, expires, closed, closed_by,
+	 * last_alert and break_glass (a request whose account was marked
+	 * since becomes a break-glass grant when approved). */
 	ag_code (*tx_grant_insert)(struct ag_store_tx *tx, struct ag_grant *g,
 				   struct ag_error *err);
 	ag_code (*tx_grant_get)(struct ag_store_tx *tx, uint64_t id,

@@ -2042,7 +2042,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 			       "LIMIT ?2",
 	[ST_GRANT_UPDATE] = "UPDATE grants SET state = ?2, activated = ?3, "
 			    "expires = ?4, closed = ?5, closed_by = ?6, "
-			    "last_alert = ?7 WHERE id = ?1",
+			    "last_alert = ?7, break_glass = ?8 WHERE id = ?1",
 	[ST_GRANT_LIST_ACCOUNT] = "SELECT id FROM grants WHERE account = ?1 "
 				  "ORDER BY id DESC LIMIT ?2",
 	[ST_GRANT_LIST_ALL] = "SELECT id FROM grants ORDER BY id DESC "
@@ -2056,7 +2056,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 			  "OR EXISTS (SELECT 1 FROM grant_hosts h "
 			  "WHERE h.grant_id = g.id AND h.host = ?3)) "
 			  "ORDER BY g.id DESC LIMIT 1",
-	/* The states of ag_grant_state_at. */
+	/* Open as the gate finds them (ST_GRANT_FIND): active once
+	 * activated and until it expires; pending until it is stale
+	 * (ag_grant_state_at). */
 	[ST_GRANT_TALLY] = "SELECT workflow, break_glass, "
 			   "sum(state = 'pending'), sum(state = 'active') "
 			   "FROM grants WHERE (state = 'active' AND "
@@ -3324,6 +3326,7 @@ static ag_code sq_tx_grant_update(struct ag_store_tx *tx,
 	    (rc = bind_time(q, c, st, 5, g->closed, err)) ||
 	    (rc = bind_opt_text(q, c, st, 6, g->closed_by, err)) ||
 	    (rc = bind_time(q, c, st, 7, g->last_alert, err)) ||
+	    (rc = bind_int(q, c, st, 8, g->break_glass ? 1 : 0, err)) ||
 	    (rc = sq_done(q, c, st, "update a grant", err)))
 		return rc;
 	if (sqlite3_changes(c->db) != 1)

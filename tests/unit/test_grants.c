@@ -931,75 +931,6 @@ static void test_break_glass_immediate(void **state)
 	ag_policy_free(p);
 }
 
-/* An account marked break-glass after it asked: its approval is held to
- * break_glass.approvals too, and its activation alerted. */
-static void test_marked_after_request(void **state)
-{
-	struct fix *f = *state;
-	static const char yaml[] =
-		"issuers:\n"
-		"  - { iss: \"" ISS "\", audiences: [a], jwks_file: j.json }\n"
-		"workflows:\n"
-		"  admin: { aal: 3, jit: { max: 1h, approvers: "
-		"\"group:admins\" } }\n"
-		"groups: { admins: [bob, carol] }\n"
-		"break_glass: { approvals: 2, max: 2h, alert: true }\n"
-		"acr:\n"
-		"  phrh: { aal: 3, phishing_resistant: true, hardware: true }\n";
-	struct ag_policy *p = policy_ok(yaml);
-	struct ag_gate *g = NULL;
-	assert_int_equal(ag_gate_new(p, &g, NULL), AG_OK);
-	struct ag_grant_ctx ctx = {.policy = p, .gate = g, .store = f->s};
-	struct ag_claims c = tok("alice", "phrh", NULL, 60);
-	struct ag_grant_caller caller = {.claims = &c, .token = "r.e.q",
-					 .token_len = 5};
-	struct ag_grant_ask ask = {.workflow = "admin", .duration = 1800,
-				   .reason = "INC-7"};
-	struct ag_grant_result res;
-	struct ag_error err;
-
-	ag_error_init(&err);
-	assert_int_equal(ag_grant_request(&ctx, &caller, &ask, T0, &res, &err),
-			 AG_OK);
-	assert_false(res.grant.break_glass);
-	assert_int_equal(res.grant.approvals_needed, 1);
-	uint64_t id = res.grant.id;
-	ag_grant_release(&res.grant);
-	ag_claims_release(&c);
-	assert_int_equal(ag_store_break_glass_set(f->s, "alice", true, T0 + 1,
-						  NULL, &err),
-			 AG_OK);
-
-	/* One approval, as jit asked, no longer activates it ... */
-	c = tok("bob", "phrh", "jm1", 60);
-	caller = (struct ag_grant_caller){.claims = &c, .token = "b.o.b",
-					  .token_len = 5};
-	assert_int_equal(ag_grant_approve(&ctx, &caller, id, T0 + 2, &res,
-					  &err),
-			 AG_OK);
-	assert_false(res.activated);
-	ag_grant_release(&res.grant);
-	ag_claims_release(&c);
-	/* ... the second does, with the break-glass alert. */
-	c = tok("carol", "phrh", "jm2", 60);
-	caller = (struct ag_grant_caller){.claims = &c, .token = "c.a.r",
-					  .token_len = 5};
-	assert_int_equal(ag_grant_approve(&ctx, &caller, id, T0 + 3, &res,
-					  &err),
-			 AG_OK);
-	assert_true(res.activated);
-	assert_int_equal(res.grant.expires, T0 + 3 + 1800);
-	ag_grant_release(&res.grant);
-	ag_claims_release(&c);
-	json_t *recs = logged(f);
-	json_t *a = last_of(recs, "grant_activate");
-	assert_string_equal(str(a, "obligation"), "alert");
-	assert_true(json_is_true(json_object_get(a, "break_glass")));
-	json_decref(recs);
-	ag_gate_free(g);
-	ag_policy_free(p);
-}
-
 /* The tally of open grants (the gate's /metrics) follows each grant's
  * state at the time asked, as ag_grant_state_at does. */
 struct want_tally {
@@ -1077,6 +1008,82 @@ static void test_tally(void **state)
 		 sizeof(waiting) / sizeof(waiting[0]));
 	tally_is(f, T0 + AG_GRANT_PENDING_MAX, NULL, 0);
 	assert_int_equal(ag_grant_tally(NULL, T0, NULL, &err), AG_ERR_USAGE);
+}
+
+/* An account marked break-glass after it asked: its approval is held to
+ * break_glass.approvals too, and its activation alerted. */
+static void test_marked_after_request(void **state)
+{
+	struct fix *f = *state;
+	static const char yaml[] =
+		"issuers:\n"
+		"  - { iss: \"" ISS "\", audiences: [a], jwks_file: j.json }\n"
+		"workflows:\n"
+		"  admin: { aal: 3, jit: { max: 1h, approvers: "
+		"\"group:admins\" } }\n"
+		"groups: { admins: [bob, carol] }\n"
+		"break_glass: { approvals: 2, max: 2h, alert: true }\n"
+		"acr:\n"
+		"  phrh: { aal: 3, phishing_resistant: true, hardware: true }\n";
+	struct ag_policy *p = policy_ok(yaml);
+	struct ag_gate *g = NULL;
+	assert_int_equal(ag_gate_new(p, &g, NULL), AG_OK);
+	struct ag_grant_ctx ctx = {.policy = p, .gate = g, .store = f->s};
+	struct ag_claims c = tok("alice", "phrh", NULL, 60);
+	struct ag_grant_caller caller = {.claims = &c, .token = "r.e.q",
+					 .token_len = 5};
+	struct ag_grant_ask ask = {.workflow = "admin", .duration = 1800,
+				   .reason = "INC-7"};
+	struct ag_grant_result res;
+	struct ag_error err;
+
+	ag_error_init(&err);
+	assert_int_equal(ag_grant_request(&ctx, &caller, &ask, T0, &res, &err),
+			 AG_OK);
+	assert_false(res.grant.break_glass);
+	assert_int_equal(res.grant.approvals_needed, 1);
+	uint64_t id = res.grant.id;
+	ag_grant_release(&res.grant);
+	ag_claims_release(&c);
+	assert_int_equal(ag_store_break_glass_set(f->s, "alice", true, T0 + 1,
+						  NULL, &err),
+			 AG_OK);
+
+	/* One approval, as jit asked, no longer activates it ... */
+	c = tok("bob", "phrh", "jm1", 60);
+	caller = (struct ag_grant_caller){.claims = &c, .token = "b.o.b",
+					  .token_len = 5};
+	assert_int_equal(ag_grant_approve(&ctx, &caller, id, T0 + 2, &res,
+					  &err),
+			 AG_OK);
+	assert_false(res.activated);
+	ag_grant_release(&res.grant);
+	ag_claims_release(&c);
+	/* ... the second does, with the break-glass alert. */
+	c = tok("carol", "phrh", "jm2", 60);
+	caller = (struct ag_grant_caller){.claims = &c, .token = "c.a.r",
+					  .token_len = 5};
+	assert_int_equal(ag_grant_approve(&ctx, &caller, id, T0 + 3, &res,
+					  &err),
+			 AG_OK);
+	assert_true(res.activated);
+	assert_int_equal(res.grant.expires, T0 + 3 + 1800);
+	ag_grant_release(&res.grant);
+	ag_claims_release(&c);
+	json_t *recs = logged(f);
+	json_t *a = last_of(recs, "grant_activate");
+	assert_string_equal(str(a, "obligation"), "alert");
+	assert_true(json_is_true(json_object_get(a, "break_glass")));
+	json_decref(recs);
+	/* ...and it is stored as one, for listings and the gate's metrics */
+	struct ag_grant got;
+	assert_int_equal(ag_grant_get(f->s, id, &got, &err), AG_OK);
+	assert_true(got.break_glass);
+	ag_grant_release(&got);
+	const struct want_tally open[] = {{"admin", true, 0, 1}};
+	tally_is(f, T0 + 4, open, 1);
+	ag_gate_free(g);
+	ag_policy_free(p);
 }
 
 /* A listing is the newest grants, and says when it left older ones out. */
