@@ -290,11 +290,51 @@ static bool ancestors_safe(const char *dir, uid_t dir_uid)
 }
 
 /*
+ * Is a socket path with nothing at it a daemon that is not there, or a
+ * place someone could have cleared?  Its directory, when it exists, must
+ * not be writable by group or others and must be safe by ancestors_safe;
+ * when it does not, the nearest directory above that exists must be
+ * root's and writable by nobody else (in a sticky one, anyone could make
+ * the missing directory), and safe by ancestors_safe too.
+ */
+static bool absence_safe(const char *path)
+{
+	char p[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	size_t n = strlen(path);
+	bool own_dir = true; /* the first directory is the socket's own */
+
+	if (n >= sizeof(p) || path[0] != '/')
+		return false;
+	memcpy(p, path, n + 1);
+	for (;;) {
+		char *slash = strrchr(p, '/');
+		struct stat ds;
+		if (!slash)
+			return false;
+		if (slash == p)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(p, &ds) != 0) {
+			if (errno != ENOENT || !strcmp(p, "/"))
+				return false;
+			own_dir = false;
+			continue;
+		}
+		if (!S_ISDIR(ds.st_mode) || (ds.st_mode & (S_IWGRP | S_IWOTH)) ||
+		    (!own_dir && ds.st_uid != 0))
+			return false;
+		return !strcmp(p, "/") || ancestors_safe(p, ds.st_uid);
+	}
+}
+
+/*
  * Refuses a socket an unprivileged user could have put there: it must be
  * a socket owned by root or by the user the daemon runs as, in a
  * directory that neither group nor others may write to, owned by root or
  * by the socket's owner, and every directory above it root's (see
- * ancestors_safe).  A socket that is not there is ASK_ABSENT.
+ * ancestors_safe).  A socket that is not there is ASK_ABSENT, when no
+ * one but root (or the daemon) could have removed it (absence_safe).
  */
 static enum asked socket_safe(const char *path, uid_t *owner,
 			      struct answer *ans)
@@ -304,6 +344,12 @@ static enum asked socket_safe(const char *path, uid_t *owner,
 
 	if (lstat(path, &st) != 0) {
 		int e = errno;
+		if (e == ENOENT && !absence_safe(path)) {
+			failed(ans, "no socket, in a place others than root may "
+				    "change; refusing it",
+			       0);
+			return ASK_FAILED;
+		}
 		failed(ans, "cannot reach the daemon's socket", e);
 		return e == ENOENT ? ASK_ABSENT : ASK_FAILED;
 	}

@@ -496,7 +496,17 @@ pam unsafe-dir 1 alice
 service workflow=admin "socket=$sock" failmode=open
 pam unsafe-dir-open 1 alice
 stop_fake
+# ...nor is no socket there: anyone could have removed it.
+rm -f "$sock"
+pam unsafe-dir-gone-open 1 alice
 chmod 755 run
+# A daemon that is not there, with nothing others could have cleared:
+# failmode=open allows, even when its directory is gone too (systemd
+# removes RuntimeDirectory= when the service stops).
+service workflow=admin "socket=$work/nodir/pam.sock" failmode=open
+pam nodir-open 0 alice
+service workflow=admin "socket=$work/nodir/pam.sock"
+pam nodir 1 alice
 
 # Another user's directory in a sticky, world-writable one (as /tmp), with
 # their socket in it: both are theirs, and the directory is not writable
@@ -530,6 +540,12 @@ pam sticky-evil 1 alice
 service workflow=admin "socket=$work/sticky/evil/pam.sock" failmode=open
 pam sticky-evil-open 1 alice
 stop_fake
+rm -f sticky/evil/pam.sock
+pam sticky-evil-gone-open 1 alice
+# Nor may a directory that a sticky one lacks be missing: anyone could
+# make it, and a socket in it.
+service workflow=admin "socket=$work/sticky/none/pam.sock" failmode=open
+pam sticky-none-open 1 alice
 # The same directory made by root is fine: root's entry in a sticky
 # directory cannot be moved by anyone else.
 rm -rf sticky/evil
