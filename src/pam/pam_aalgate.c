@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,6 +59,8 @@ struct args {
 	const char *socket;
 	bool fail_open;
 	int timeout; /* seconds */
+	bool pin;    /* owner= given: the socket must be owner's */
+	uid_t owner;
 };
 
 /* What asking the daemon gave: ASK_ABSENT (no daemon to ask) is the one
@@ -119,6 +122,27 @@ static bool has_prefix(const char *s, const char *prefix, const char **rest)
 	return true;
 }
 
+/* owner=: a uid in digits, or a user name looked up with a buffer on
+ * the stack. */
+static bool owner_uid(const char *v, uid_t *out)
+{
+	if (v[0] >= '0' && v[0] <= '9') {
+		char *end;
+		errno = 0;
+		unsigned long u = strtoul(v, &end, 10);
+		if (*end || errno || u > (unsigned long)(uid_t)-2)
+			return false;
+		*out = (uid_t)u;
+		return true;
+	}
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	if (!v[0] || getpwnam_r(v, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		return false;
+	*out = pw.pw_uid;
+	return true;
+}
+
 static bool parse_args(pam_handle_t *pamh, int argc, const char **argv,
 		       struct args *a)
 {
@@ -129,6 +153,8 @@ static bool parse_args(pam_handle_t *pamh, int argc, const char **argv,
 	a->socket = AG_PAM_SOCKET_DEFAULT;
 	a->fail_open = false;
 	a->timeout = TIMEOUT_DEFAULT;
+	a->pin = false;
+	a->owner = 0;
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
 		if (!arg) {
@@ -203,10 +229,25 @@ static bool parse_args(pam_handle_t *pamh, int argc, const char **argv,
 				return false;
 			}
 			a->timeout = (int)t;
+		} else if (has_prefix(arg, "owner=", &v)) {
+			if (a->pin) {
+				pam_syslog(pamh, LOG_ERR,
+					   "option 'owner=' given twice");
+				return false;
+			}
+			if (!owner_uid(v, &a->owner)) {
+				pam_syslog(pamh, LOG_ERR,
+					   "'%s': owner is a user name or a "
+					   "numeric uid that exists",
+					   arg);
+				return false;
+			}
+			a->pin = true;
 		} else {
 			pam_syslog(pamh, LOG_ERR,
 				   "unknown option '%s'; the options are "
-				   "workflow=, socket=, failmode= and timeout=",
+				   "workflow=, socket=, owner=, failmode= and "
+				   "timeout=",
 				   arg);
 			return false;
 		}
@@ -295,9 +336,10 @@ static bool ancestors_safe(const char *dir, uid_t dir_uid)
  * not be writable by group or others and must be safe by ancestors_safe;
  * when it does not, the nearest directory above that exists must be
  * root's and writable by nobody else (in a sticky one, anyone could make
- * the missing directory), and safe by ancestors_safe too.
+ * the missing directory), and safe by ancestors_safe too.  With owner=
+ * (pin), the socket's own directory must be root's or that user's.
  */
-static bool absence_safe(const char *path)
+static bool absence_safe(const char *path, bool pin, uid_t want)
 {
 	char p[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	size_t n = strlen(path);
@@ -322,7 +364,8 @@ static bool absence_safe(const char *path)
 			continue;
 		}
 		if (!S_ISDIR(ds.st_mode) || (ds.st_mode & (S_IWGRP | S_IWOTH)) ||
-		    (!own_dir && ds.st_uid != 0))
+		    (!own_dir && ds.st_uid != 0) ||
+		    (pin && ds.st_uid != 0 && ds.st_uid != want))
 			return false;
 		return !strcmp(p, "/") || ancestors_safe(p, ds.st_uid);
 	}
@@ -333,18 +376,19 @@ static bool absence_safe(const char *path)
  * a socket owned by root or by the user the daemon runs as, in a
  * directory that neither group nor others may write to, owned by root or
  * by the socket's owner, and every directory above it root's (see
- * ancestors_safe).  A socket that is not there is ASK_ABSENT, when no
- * one but root (or the daemon) could have removed it (absence_safe).
+ * ancestors_safe).  With owner= (pin), the socket must be that user's.
+ * A socket that is not there is ASK_ABSENT, when no one but root (or the
+ * daemon) could have removed it (absence_safe).
  */
-static enum asked socket_safe(const char *path, uid_t *owner,
-			      struct answer *ans)
+static enum asked socket_safe(const char *path, bool pin, uid_t want,
+			      uid_t *owner, struct answer *ans)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct stat st, ds;
 
 	if (lstat(path, &st) != 0) {
 		int e = errno;
-		if (e == ENOENT && !absence_safe(path)) {
+		if (e == ENOENT && !absence_safe(path, pin, want)) {
 			failed(ans, "no socket, in a place others than root may "
 				    "change; refusing it",
 			       0);
@@ -355,6 +399,14 @@ static enum asked socket_safe(const char *path, uid_t *owner,
 	}
 	if (!S_ISSOCK(st.st_mode)) {
 		failed(ans, "the socket path is not a socket", 0);
+		return ASK_FAILED;
+	}
+	if (pin && st.st_uid != want) {
+		char why[96];
+		snprintf(why, sizeof(why),
+			 "the socket is uid %lu's, not owner= uid %lu's",
+			 (unsigned long)st.st_uid, (unsigned long)want);
+		failed(ans, why, 0);
 		return ASK_FAILED;
 	}
 	size_t n = strlen(path);
@@ -570,7 +622,8 @@ static enum asked ask(const struct args *a, const char *req, size_t len,
 	struct ucred uc;
 	socklen_t ul = sizeof(uc);
 
-	if ((res = socket_safe(a->socket, &owner, ans)) != ASK_ON)
+	if ((res = socket_safe(a->socket, a->pin, a->owner, &owner, ans)) !=
+	    ASK_ON)
 		return res;
 	res = ASK_FAILED;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,

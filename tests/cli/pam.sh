@@ -316,6 +316,9 @@ for opts in "socket=$sock" \
 	"workflow=admin socket=$sock timeout=0" \
 	"workflow=admin socket=$sock timeout=61" \
 	"workflow=admin socket=$sock timeout=5s" \
+	"workflow=admin socket=$sock owner=no-such-user-aalgate" \
+	"workflow=admin socket=$sock owner=1x" \
+	"workflow=admin socket=$sock owner=0 owner=0" \
 	"workflow=admin socket=run/pam.sock" \
 	"workflow=admin socket=$sock debug"; do
 	service $opts
@@ -327,6 +330,11 @@ done
 [ "$(count_records)" = "$n" ] || fail "a module with bad options asked the daemon"
 service workflow=admin "socket=$sock" failmode=closed timeout=5
 pam goodopts 0 alice
+# owner= pins the daemon's user: root's socket is owner=root's (or 0's).
+service workflow=admin "socket=$sock" owner=root
+pam owner-root 0 alice
+service workflow=admin "socket=$sock" owner=0
+pam owner-0 0 alice
 
 # ---- who may ask --------------------------------------------------------
 # nobody cannot even connect to the 0600 socket: denied (fail closed)...
@@ -398,6 +406,11 @@ service workflow=admin "socket=$sock"
 pam user-nobody 0 alice
 pam user-nobody-bob 1 bob
 expect_last "deny no_grant bob admin $host $service"
+service workflow=admin "socket=$sock" owner=nobody
+pam owner-nobody 0 alice
+# Pinned to root, a socket of nobody's is refused, failmode=open or not.
+service workflow=admin "socket=$sock" owner=root failmode=open
+pam owner-root-nobody-open 1 alice
 stop_daemon
 
 # ---- fake daemons: garbage, too much, nothing ----------------------------
