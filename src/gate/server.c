@@ -605,8 +605,9 @@ static void evaluate(struct server *s, struct req_ctx *rc,
 		       use_sessions ? s->sessions : NULL, &req,
 		       rc->have_claims ? &rc->claims : NULL, te, d);
 	/* The identity headers are made now, so that a subject that cannot
-	 * be sent whole is denied before the decision is logged.  The
-	 * verifier requires sub and iss, so neither is empty here. */
+	 * be sent whole is denied before the decision is logged.  (The
+	 * core refuses a token without sub, the verifier one without iss;
+	 * an empty one is refused here too, never passed on.) */
 	if (d->outcome == AG_ALLOW &&
 	    (!rc->claims.sub || !*rc->claims.sub || !rc->claims.iss ||
 	     !header_safe(rc->subject, sizeof(rc->subject), rc->claims.sub) ||
@@ -809,19 +810,19 @@ static enum MHD_Result do_authz(struct server *s, struct MHD_Connection *c,
 				if (!strncasecmp(*h, "X-Original-", 11) &&
 				    header(c, *h))
 					refuse = true;
-		const char *fam = orig ? "X-Original-" : "X-Forwarded-";
-		char name[32];
-		snprintf(name, sizeof(name), "%s%s", fam, orig ? "URI" : "Uri");
-		if ((v = header(c, name)))
+		static const char *const family[2][4] = {
+			{"X-Forwarded-Uri", "X-Forwarded-Method",
+			 "X-Forwarded-Host", "X-Forwarded-Proto"},
+			{"X-Original-URI", "X-Original-Method",
+			 "X-Original-Host", "X-Original-Proto"}};
+		const char *const *f = family[orig];
+		if ((v = header(c, f[0])))
 			req.uri = v;
-		snprintf(name, sizeof(name), "%sMethod", fam);
-		if ((v = header(c, name)))
+		if ((v = header(c, f[1])))
 			req.method = v;
-		snprintf(name, sizeof(name), "%sHost", fam);
-		if ((v = header(c, name)))
+		if ((v = header(c, f[2])))
 			req.host = v;
-		snprintf(name, sizeof(name), "%sProto", fam);
-		if ((v = header(c, name)))
+		if ((v = header(c, f[3])))
 			scheme = v;
 		/* The client's address: only from one X-Forwarded-For line
 		 * (several could mix the client's own with the proxy's); the
