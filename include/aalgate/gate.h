@@ -185,6 +185,11 @@ struct ag_request {
 	 * (ag_dpop_verify).  A token bound to a DPoP key is refused
 	 * without it. */
 	bool dpop_verified;
+	/* An allow moves the session's idle time (sessions given) unless
+	 * this is set: then the caller does, with ag_gate_touch, once the
+	 * allow is final (logged and sent), so that an allow it turns into
+	 * a deny does not keep the session alive. */
+	bool defer_touch;
 };
 
 /* Longest thumbprint of a machine client the gate compares. */
@@ -271,6 +276,12 @@ AG_API void ag_gate_decide(const struct ag_gate *g,
 			   const struct ag_claims *claims,
 			   enum ag_token_error tokerr,
 			   struct ag_decision *out);
+
+/* What an allow of claims at now does to its session when the request
+ * had defer_touch: marks the session (iss, sid) active at now.  Nothing
+ * when sessions or claims is NULL or the token has no sid. */
+AG_API void ag_gate_touch(struct ag_sessions *sessions,
+			  const struct ag_claims *claims, int64_t now);
 
 /* ---- machine clients (docs/gate.md, docs/nhi.md) ------------------------ */
 

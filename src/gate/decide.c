@@ -663,6 +663,13 @@ static void describe_shortfall(struct ag_decision *d,
 		       w->name, need);
 }
 
+void ag_gate_touch(struct ag_sessions *sessions,
+		   const struct ag_claims *claims, int64_t now)
+{
+	if (sessions && claims && claims->sid)
+		ag_sessions_touch(sessions, claims->iss, claims->sid, now);
+}
+
 void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 		    struct ag_sessions *sessions, const struct ag_request *req,
 		    const struct ag_claims *claims, enum ag_token_error tokerr,
@@ -905,9 +912,8 @@ void ag_gate_decide(const struct ag_gate *g, const struct ag_gate_hooks *hooks,
 	}
 
 	/* 8. Allow. */
-	if (sessions && claims->sid)
-		ag_sessions_touch(sessions, claims->iss, claims->sid,
-				  req->now);
+	if (!req->defer_touch)
+		ag_gate_touch(sessions, claims, req->now);
 	d->outcome = AG_ALLOW;
 	d->status = 200;
 	d->detail[0] = '\0';

@@ -112,6 +112,8 @@ struct req_ctx {
 	struct ag_claims claims;
 	bool have_claims;
 	char subject[512], issuer[512]; /* header values, on allow */
+	bool touch;  /* an allow, once final, moves the session (at now) */
+	int64_t now;
 };
 
 AG_PRINTF(2, 3)
@@ -577,6 +579,12 @@ static void evaluate(struct server *s, struct req_ctx *rc,
 	struct ag_request req = *in;
 	enum ag_dpop_outcome dpop_out = AG_DPOP_NONE;
 
+	/* The session's idle time moves in finish(), once the allow is
+	 * logged: not for an allow that is then denied. */
+	req.defer_touch = true;
+	rc->touch = use_sessions;
+	rc->now = req.now;
+
 	if (bad_auth) {
 		te = AG_TOK_MALFORMED;
 		ag_strlcpy(why, "Authorization is not one Bearer or DPoP token",
@@ -707,6 +715,8 @@ static enum MHD_Result finish(struct server *s, struct req_ctx *rc,
 		deny_outright(d, AG_R_INTERNAL, why);
 		rc->have_claims = false;
 	}
+	if (rc->touch && d->outcome == AG_ALLOW && rc->have_claims)
+		ag_gate_touch(s->sessions, &rc->claims, rc->now);
 	const char *wf = workflow_of(g, d);
 	const struct ag_claims *cl = rc->have_claims ? &rc->claims : NULL;
 	struct ag_buf body;

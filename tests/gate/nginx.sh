@@ -145,6 +145,7 @@ workflows:
   staff:    $1
   admin:    { aal: 3, phishing_resistant: true, max_age: 1h, device: managed }
   internal: { aal: 2, networks: [10.20.0.0/16] }
+  quiet:    { aal: 2, idle: 20s }
 acr:
   "urn:example:aal1": { aal: 1 }
   "urn:example:aal2": { aal: 2 }
@@ -159,6 +160,7 @@ device_header: X-Device-Posture
 routes:
   - { path_prefix: /admin, workflow: admin }
   - { path_prefix: /internal, workflow: internal }
+  - { path_prefix: /quiet, workflow: quiet }
 default_workflow: staff
 EOF
 	mv policy.yaml.new policy.yaml
@@ -590,6 +592,38 @@ get "X-Forwarded-For from an untrusted peer" "$gate_url/internal/wiki" --interfa
 	-H "Authorization: Bearer $t_staff" -H "X-Forwarded-For: 10.20.0.5"
 expect_status 403
 expect_logged '["network"]' '"ip":"127.0.0.1"'
+
+# ---- the session's idle time moves with an allow that is final ---------
+# sidtoken NAME SUB SID: AAL2, authenticated 10 s ago, in session SID.
+sidtoken() {
+	cat >"$1.json" <<EOF
+{"iss": "https://idp.test", "aud": "portal", "sub": "$2",
+ "iat": $((t0 - 10)), "exp": $((t0 + 900)), "auth_time": $((t0 - 10)),
+ "jti": "jti-$1", "sid": "$3", "amr": ["pwd", "otp"]}
+EOF
+	"$testsign" sign --key key1.pem --alg ES256 --kid k1 <"$1.json" >"$1.jwt" 2>testsign.err ||
+		die "ag-testsign sign $1 failed: $(cat testsign.err)"
+}
+t0=$(date +%s)
+sidtoken live alice sid-live
+# A sub of 600 bytes: the core allows it, the server cannot pass it on in
+# a header and denies.  That allow must not keep sid-dead alive.
+sidtoken long "$(printf '%0600d' 0 | tr 0 x)" sid-dead
+sidtoken dead alice sid-dead
+get "quiet: allowed" "$gate_url/quiet" --interface 127.0.0.1 -H "Authorization: Bearer $(cat live.jwt)"
+expect_status 200
+get "quiet: a sub too long for a header" "$gate_url/quiet" --interface 127.0.0.1 \
+	-H "Authorization: Bearer $(cat long.jwt)"
+expect_status 403
+expect_logged '["invalid_token"]'
+sleep 12 # authentication is now 22 s old, beyond idle 20s
+get "quiet: the session an allow moved is live" "$gate_url/quiet" --interface 127.0.0.1 \
+	-H "Authorization: Bearer $(cat live.jwt)"
+expect_status 200
+get "quiet: the denied request kept nothing alive" "$gate_url/quiet" --interface 127.0.0.1 \
+	-H "Authorization: Bearer $(cat dead.jwt)"
+expect_status 401
+expect_logged '["idle"]'
 
 # ---- reload --------------------------------------------------------------
 count() { grep -c "$1" aalgate.err; }

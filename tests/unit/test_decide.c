@@ -524,6 +524,35 @@ static void test_idle(void **state)
 	assert_int_equal(d.reasons[0], AG_R_IDLE);
 }
 
+/* defer_touch: the allow leaves the session as it was until the caller
+ * says the allow is final (ag_gate_touch); an allow it then turns into a
+ * deny keeps nothing alive. */
+static void test_idle_deferred(void **state)
+{
+	struct fx *f = *state;
+	struct ag_decision d;
+	hw(f);
+	struct ag_request r = req_uri("/");
+	r.host = "admin.example.com";
+	r.defer_touch = true;
+	f->c.auth_time = NOW - 3600;
+	ag_sessions_touch(f->s, f->c.iss, f->c.sid, NOW - 900);
+	ag_gate_decide(f->g, &grants, f->s, &r, &f->c, AG_TOK_OK, &d);
+	assert_int_equal(d.outcome, AG_ALLOW);
+	/* not touched: 1 s later the session is idle */
+	r.now = NOW + 1;
+	ag_gate_decide(f->g, &grants, f->s, &r, &f->c, AG_TOK_OK, &d);
+	assert_int_equal(d.outcome, AG_STEP_UP);
+	assert_int_equal(d.reasons[0], AG_R_IDLE);
+	/* the caller's touch at NOW keeps it live until NOW + 900 */
+	ag_gate_touch(f->s, &f->c, NOW);
+	r.now = NOW + 900;
+	ag_gate_decide(f->g, &grants, f->s, &r, &f->c, AG_TOK_OK, &d);
+	assert_int_equal(d.outcome, AG_ALLOW);
+	ag_gate_touch(NULL, &f->c, NOW); /* no sessions: nothing */
+	ag_gate_touch(f->s, NULL, NOW);
+}
+
 static void test_sessions_bounded(void **state)
 {
 	struct ag_sessions *s = ag_sessions_new(64);
@@ -778,6 +807,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_deferred, setup,
+						teardown),
 		cmocka_unit_test(test_sessions_bounded),
 		cmocka_unit_test_setup_teardown(test_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jit, setup, teardown),
