@@ -415,9 +415,13 @@ stop_daemon
 
 # ---- fake daemons: garbage, too much, nothing ----------------------------
 # fake MODE: a server on $sock answering as MODE says.
+# FAKE_AS="setpriv ..." runs it as someone else, with the system's
+# python3 (one under root's home, as pyenv's, is not theirs).
+syspy=/usr/bin/python3
+[ -x "$syspy" ] || syspy=$(command -v python3)
 fake() {
 	rm -f "$sock"
-	python3 - "$sock" "$1" <<'PYEOF' &
+	${FAKE_AS:-} "$syspy" - "$sock" "$1" <<'PYEOF' &
 import os, random, socket, sys, time
 path, mode = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -527,33 +531,18 @@ pam nodir 1 alice
 mkdir -m 1777 sticky
 setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \
 	'mkdir -m 755 sticky/evil' || fail "cannot make sticky/evil as nobody"
-# The system's python3: one under root's home (pyenv) is not nobody's.
-syspy=/usr/bin/python3
-[ -x "$syspy" ] || syspy=$(command -v python3)
-setpriv --reuid=65534 --regid=65534 --clear-groups "$syspy" - "$work/sticky/evil/pam.sock" <<'PYEOF' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(sys.argv[1])
-s.listen(8)
-while True:
-    c, _ = s.accept()
-    try:
-        c.recv(2048)
-        c.sendall(b"AGPAM1 allow evil-1\n")
-    except OSError:
-        pass
-    c.close()
-PYEOF
-fakepid=$!
-i=0
-while [ ! -S sticky/evil/pam.sock ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-[ -S sticky/evil/pam.sock ] || fail "the sticky-directory daemon did not start"
+root_sock=$sock
+sock=$work/sticky/evil/pam.sock
+FAKE_AS="setpriv --reuid=65534 --regid=65534 --clear-groups"
+fake allow
+FAKE_AS=
+[ "$(stat -c %u "$sock")" = 65534 ] || fail "the sticky-directory socket is not nobody's"
 service workflow=admin "socket=$work/sticky/evil/pam.sock"
 pam sticky-evil 1 alice
 service workflow=admin "socket=$work/sticky/evil/pam.sock" failmode=open
 pam sticky-evil-open 1 alice
 stop_fake
-rm -f sticky/evil/pam.sock
+rm -f "$sock"
 pam sticky-evil-gone-open 1 alice
 # Nor may a directory that a sticky one lacks be missing: anyone could
 # make it, and a socket in it.
@@ -563,13 +552,12 @@ pam sticky-none-open 1 alice
 # directory cannot be moved by anyone else.
 rm -rf sticky/evil
 mkdir -m 755 sticky/good
-fake_sock=$sock
 sock=$work/sticky/good/pam.sock
 fake allow
 service workflow=admin "socket=$sock"
 pam sticky-root 0 alice
 stop_fake
-sock=$fake_sock
+sock=$root_sock
 
 # ---- the decision log ----------------------------------------------------
 "$aalgate" log verify decisions.jsonl >verify.out 2>&1 || fail "log verify: $(cat verify.out)"
